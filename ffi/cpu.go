@@ -1,0 +1,141 @@
+package ffi
+
+/*
+#cgo CFLAGS: -O3 -std=c11 -I${SRCDIR}/../kernels/include -I${SRCDIR}/../kernels/avx
+#cgo LDFLAGS: -lm -lpthread
+#include <stdlib.h>
+#include <string.h>
+#include "distac_kernels.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// CPU runs the C kernels of one instruction set on host memory.
+type CPU struct {
+	isa     C.distac_isa
+	threads int
+}
+
+// ISA names accepted by NewCPU and DISTAC_CPU.
+const (
+	ISAScalar = "scalar"
+	ISAAVX2   = "avx2"
+	ISAAVX512 = "avx512"
+)
+
+var isaByName = map[string]C.distac_isa{
+	ISAScalar: C.DISTAC_ISA_SCALAR,
+	ISAAVX2:   C.DISTAC_ISA_AVX2,
+	ISAAVX512: C.DISTAC_ISA_AVX512,
+}
+
+// NewCPU returns the CPU backend for isa ("scalar", "avx2", "avx512") using
+// threads threads for the multi-threaded ops (<= 0: one per CPU). It fails if
+// this CPU or OS cannot run isa.
+func NewCPU(isa string, threads int) (*CPU, error) {
+	v, ok := isaByName[isa]
+	if !ok {
+		return nil, fmt.Errorf("cpu backend: unknown instruction set %q (want scalar, avx2 or avx512)", isa)
+	}
+	if C.distac_isa_supported(v) == 0 {
+		return nil, fmt.Errorf("cpu backend: this CPU/OS cannot run %s", isa)
+	}
+	return &CPU{isa: v, threads: threads}, nil
+}
+
+// KernelsSupport reports what the C kernels' own check says of isa; it must
+// agree with the cpuid-based choice.
+func KernelsSupport(isa string) bool {
+	v, ok := isaByName[isa]
+	return ok && C.distac_isa_supported(v) != 0
+}
+
+// Threads is the thread count the backend passes to the kernels (0: all CPUs).
+func (cpu *CPU) Threads() int { return cpu.threads }
+
+func (cpu *CPU) Name() string { return C.GoString(C.distac_isa_name(cpu.isa)) }
+
+func (cpu *CPU) Alloc(dt DType, n int) (Buffer, error) {
+	if dt.Size() == 0 {
+		return nil, fmt.Errorf("alloc: unknown dtype %s", dt)
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("alloc: negative length %d", n)
+	}
+	size := (n*dt.Size() + 63) &^ 63
+	if size == 0 {
+		size = 64
+	}
+	p := C.aligned_alloc(64, C.size_t(size))
+	if p == nil {
+		return nil, fmt.Errorf("alloc: out of memory for %d x %s", n, dt)
+	}
+	C.memset(p, 0, C.size_t(size))
+	return &hostBuffer{mem: unsafe.Slice((*byte)(p), size)[:n*dt.Size()], n: n, dt: dt, owner: "c"}, nil
+}
+
+func (cpu *CPU) Free(b Buffer) {
+	h, ok := b.(*hostBuffer)
+	if !ok || h.owner != "c" || h.freed {
+		return
+	}
+	C.free(unsafe.Pointer(unsafe.SliceData(h.mem)))
+	h.freed, h.mem = true, nil
+}
+
+func (cpu *CPU) Upload(dst Vec, src []byte) error   { return hostUpload("c", dst, src) }
+func (cpu *CPU) Download(dst []byte, src Vec) error { return hostDownload("c", dst, src) }
+func (cpu *CPU) Sync() error                        { return nil }
+
+// ptr is the C address of element v.Off of a host buffer (checked beforehand).
+func ptr(v Vec) unsafe.Pointer {
+	h := v.Buf.(*hostBuffer)
+	return unsafe.Pointer(uintptr(unsafe.Pointer(unsafe.SliceData(h.mem))) + uintptr(v.Off*h.dt.Size()))
+}
+
+func fptr(v Vec) *C.float { return (*C.float)(ptr(v)) }
+
+// matPtr is the C address of a Mat's first element.
+func matPtr(m Mat) *C.float {
+	if m.Buf == nil {
+		return nil
+	}
+	return fptr(Vec{Buf: m.Buf, Off: m.Off})
+}
+
+// status turns a kernel status into an error.
+func status(op string, rc C.int) error {
+	switch rc {
+	case C.DISTAC_OK:
+		return nil
+	case C.DISTAC_EINVAL:
+		return fmt.Errorf("%s: invalid argument", op)
+	case C.DISTAC_ENOMEM:
+		return fmt.Errorf("%s: out of memory", op)
+	case C.DISTAC_EISA:
+		return fmt.Errorf("%s: instruction set not available", op)
+	}
+	return fmt.Errorf("%s: kernel status %d", op, int(rc))
+}
+
+// ptrArray copies the C addresses of xs into C memory (cgo forbids Go memory
+// holding pointers being passed to C); the caller frees it.
+func ptrArray(xs []Vec) **C.float {
+	arr := (**C.float)(C.malloc(C.size_t(len(xs)) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	s := unsafe.Slice(arr, len(xs))
+	for i, x := range xs {
+		s[i] = fptr(x)
+	}
+	return arr
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
