@@ -1,0 +1,114 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"github.com/klauspost/cpuid/v2"
+
+	"github.com/distac/distac/ffi"
+)
+
+func init() {
+	register("hw", "print the CPU, its features, the kernel path of each op and a self-check", runHW)
+}
+
+func runHW(args []string) error {
+	fs := flag.NewFlagSet("hw", flag.ContinueOnError)
+	backend := fs.String("backend", "cpu", "backend to check: cpu (auto or $DISTAC_CPU), scalar, avx2, avx512, ref")
+	threads := fs.Int("threads", 0, "kernel threads (0: one per CPU)")
+	noCheck := fs.Bool("no-check", false, "skip the self-check")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	be, err := ffi.Open(*backend, *threads)
+	if err != nil {
+		return err
+	}
+	failed := printHW(os.Stdout, be, !*noCheck)
+	if failed > 0 {
+		return fmt.Errorf("self-check: %d op families failed", failed)
+	}
+	return nil
+}
+
+// opFamilies are the kernel families and the C source each lives in.
+var opFamilies = []struct{ name, source string }{
+	{"sgemm", "kernels/avx/gemm.c"},
+	{"kl_distill", "kernels/avx/kl.c"},
+	{"xent_ls", "kernels/avx/xent.c"},
+	{"convert", "kernels/avx/convert.c"},
+	{"taskvec (sub, sumsq, scale, axpy, wsum)", "kernels/avx/taskvec.c"},
+	{"ties (histogram, trim, merge)", "kernels/avx/ties.c"},
+	{"tall_consensus", "kernels/avx/tall.c"},
+}
+
+// printHW writes the hardware report and returns the number of failed checks.
+func printHW(w io.Writer, be ffi.Backend, check bool) int {
+	c := cpuid.CPU
+	fmt.Fprintf(w, "CPU        %s (%s family %d model %d)\n", c.BrandName, c.VendorString, c.Family, c.Model)
+	fmt.Fprintf(w, "cores      %d logical, %d physical, GOMAXPROCS %d\n", runtime.NumCPU(), c.PhysicalCores, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "caches     L1d %s, L2 %s, L3 %s\n", kib(c.Cache.L1D), kib(c.Cache.L2), kib(c.Cache.L3))
+	fmt.Fprintf(w, "features   ")
+	for _, f := range []struct {
+		name string
+		id   cpuid.FeatureID
+	}{{"AVX2", cpuid.AVX2}, {"FMA", cpuid.FMA3}, {"F16C", cpuid.F16C}, {"AVX512F", cpuid.AVX512F},
+		{"AVX512BW", cpuid.AVX512BW}, {"AVX512VL", cpuid.AVX512VL}, {"AVX512_BF16", cpuid.AVX512BF16}} {
+		mark := "-"
+		if c.Supports(f.id) {
+			mark = "+"
+		}
+		fmt.Fprintf(w, "%s%s ", mark, f.name)
+	}
+	fmt.Fprintln(w)
+	for _, isa := range ffi.ISAs {
+		fmt.Fprintf(w, "path %-6s cpuid: %-3s kernels: %s\n", isa, yes(ffi.CPUHas(isa)), yes(ffi.KernelsSupport(isa)))
+	}
+	if v := os.Getenv(ffi.EnvCPU); v != "" {
+		fmt.Fprintf(w, "%s=%s\n", ffi.EnvCPU, v)
+	}
+	fmt.Fprintf(w, "backend    %s\n\n", be.Name())
+	for _, f := range opFamilies {
+		fmt.Fprintf(w, "  %-42s -> %s (%s)\n", f.name, be.Name(), f.source)
+	}
+	if !check {
+		return 0
+	}
+	fmt.Fprintf(w, "\nself-check against the reference backend:\n")
+	failed := 0
+	for _, r := range ffi.SelfCheck(be) {
+		status := "ok"
+		detail := fmt.Sprintf("rel err %.2g (bound %.0g), %v", r.RelErr, r.Bound, r.Elapsed.Round(1000))
+		if r.Err != nil {
+			status, detail = "FAIL", r.Err.Error()
+		} else if !r.OK() {
+			status = "FAIL"
+		}
+		if status != "ok" {
+			failed++
+		}
+		fmt.Fprintf(w, "  %-4s %-22s %s\n", status, r.Op, detail)
+	}
+	return failed
+}
+
+func kib(bytes int) string {
+	if bytes <= 0 {
+		return "?"
+	}
+	if bytes >= 1<<20 {
+		return fmt.Sprintf("%d MiB", bytes>>20)
+	}
+	return fmt.Sprintf("%d KiB", bytes>>10)
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

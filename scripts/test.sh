@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# distac's test command: formatting, vet, the Go test suite on every CPU path
+# this machine has, the C kernel tests under ctest (plain and ASan+UBSan), a
+# smoke run of the benchmarks, and bounded fuzzing of the checkpoint parsers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
+
+step "go vet (default and -tags openblas)"
+go vet ./...
+go vet -tags openblas ./...
+
+step "go test ./... (every CPU path; see the ffi: lines for what runs)"
+go test -count=1 ./...
+
+# Packages above ffi use the best path; run them again one level down so the
+# AVX2 path is exercised end to end on an AVX-512 machine (reedsolomon-style).
+if go run ./cmd/distac hw -no-check | grep -q '^backend *avx512'; then
+  step "go test with DISTAC_CPU=avx2"
+  DISTAC_CPU=avx2 go test -count=1 ./cmd/... $(go list ./distac/... 2>/dev/null)
+fi
+
+step "distac hw"
+go run ./cmd/distac hw
+
+step "benchmark smoke run (each benchmark once, small shapes)"
+go test -tags openblas -run '^$' -bench 'Sgemm/256x|KLDistill/128x10/|Copy/1M|TaskVector.*/1M/' -benchtime 1x ./bench
+
+step "kernel library + ctest"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release -j "$(nproc)" >/dev/null
+ctest --test-dir build/release --output-on-failure
+
+step "kernel library + ctest under ASan+UBSan"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDISTAC_SANITIZE=ON >/dev/null
+cmake --build build/asan -j "$(nproc)" >/dev/null
+ctest --test-dir build/asan --output-on-failure
+
+fuzz=$(grep -rl '^func Fuzz' --include='*_test.go' . 2>/dev/null || true)
+for f in $fuzz; do
+  pkg=./$(dirname "${f#./}")
+  for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+    step "fuzz $pkg $target (${DISTAC_FUZZTIME:-20s})"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${DISTAC_FUZZTIME:-20s}" "$pkg"
+  done
+done
+step "all tests passed"
