@@ -211,4 +211,8 @@ int distac_tall_consensus_isa(distac_isa isa, float *dst, uint8_t *counts, int32
 #ifdef __cplusplus
 }
 #endif
+
+/* Training ops (layernorm, GELU, softmax, bias, Adam) share this ABI. */
+#include "distac_train.h"
+
 #endif /* DISTAC_KERNELS_H */

@@ -1,0 +1,163 @@
+package ffi
+
+import (
+	"fmt"
+	"math"
+)
+
+// The argument checks of the Trainer ops, shared by every backend; they
+// mirror the C kernels' own checks so that an error never reaches C.
+
+// checkF32Len validates an F32 Vec of exactly n elements.
+func checkF32Len(what string, v Vec, n int) error {
+	if err := checkVec(what, v, F32); err != nil {
+		return err
+	}
+	return checkSameLen(what, n, v)
+}
+
+// checkOptF32Len is checkF32Len for an optional Vec (nil Buf: none).
+func checkOptF32Len(what string, v Vec, n int) error {
+	if v.Buf == nil {
+		return nil
+	}
+	return checkF32Len(what, v, n)
+}
+
+// checkRowOp validates the shape of a per-row op: rows >= 0, cols >= 1
+// (a row statistic needs at least one value), every matrix rows x cols.
+func checkRowOp(op string, rows, cols int, names []string, ms ...Mat) error {
+	if rows < 0 || cols < 1 {
+		return fmt.Errorf("%s: shape %dx%d, want rows >= 0 and cols >= 1", op, rows, cols)
+	}
+	for i, m := range ms {
+		if err := checkMat(op+" "+names[i], m, rows, cols); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkLayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps float32, y Mat, mean, rstd Vec) error {
+	const op = "layernorm forward"
+	if err := checkRowOp(op, rows, cols, []string{"x", "y"}, x, y); err != nil {
+		return err
+	}
+	if !(eps >= 0) {
+		return fmt.Errorf("%s: eps %g, want >= 0", op, eps)
+	}
+	for _, c := range []struct {
+		what string
+		v    Vec
+		n    int
+		opt  bool
+	}{{"gamma", gamma, cols, false}, {"beta", beta, cols, false}, {"mean", mean, rows, true}, {"rstd", rstd, rows, true}} {
+		check := checkF32Len
+		if c.opt {
+			check = checkOptF32Len
+		}
+		if err := check(op+" "+c.what, c.v, c.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkLayerNormBackward(rows, cols int, dy, x Mat, mean, rstd, gamma Vec, dx Mat, dgamma, dbeta Vec) error {
+	const op = "layernorm backward"
+	if err := checkRowOp(op, rows, cols, []string{"dy", "x", "dx"}, dy, x, dx); err != nil {
+		return err
+	}
+	if err := checkF32Len(op+" mean", mean, rows); err != nil {
+		return err
+	}
+	if err := checkF32Len(op+" rstd", rstd, rows); err != nil {
+		return err
+	}
+	if err := checkF32Len(op+" gamma", gamma, cols); err != nil {
+		return err
+	}
+	if err := checkOptF32Len(op+" dgamma", dgamma, cols); err != nil {
+		return err
+	}
+	return checkOptF32Len(op+" dbeta", dbeta, cols)
+}
+
+// checkGELU validates x and out (and dy unless it is nil) as F32 Vecs of one length.
+func checkGELU(op string, x, out Vec, dy *Vec) error {
+	if err := checkVec(op+" x", x, F32); err != nil {
+		return err
+	}
+	if err := checkF32Len(op+" output", out, x.N); err != nil {
+		return err
+	}
+	if dy != nil {
+		return checkF32Len(op+" dy", *dy, x.N)
+	}
+	return nil
+}
+
+// checkBias validates a rows x cols matrix and a bias of length cols (cols may be 0).
+func checkBias(op string, rows, cols int, m Mat, b Vec) error {
+	if rows < 0 || cols < 0 {
+		return fmt.Errorf("%s: negative shape %dx%d", op, rows, cols)
+	}
+	if err := checkMat(op+" matrix", m, rows, cols); err != nil {
+		return err
+	}
+	return checkF32Len(op+" bias", b, cols)
+}
+
+func finite32(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+
+// checkAnchor validates the anchor strength and, when it is on, theta and thetaInit.
+func checkAnchor(op string, anchor float32, n int, theta, thetaInit Vec) error {
+	if !(anchor >= 0) || !finite32(anchor) {
+		return fmt.Errorf("%s: anchor beta %g, want finite and >= 0", op, anchor)
+	}
+	if anchor == 0 {
+		return nil
+	}
+	if err := checkF32Len(op+" theta", theta, n); err != nil {
+		return err
+	}
+	if thetaInit.Buf == nil {
+		return fmt.Errorf("%s: anchor beta %g needs thetaInit", op, anchor)
+	}
+	return checkF32Len(op+" thetaInit", thetaInit, n)
+}
+
+func checkAdam(theta, grad, m, v, thetaInit Vec, p AdamParams) error {
+	const op = "adam"
+	if err := checkVec(op+" theta", theta, F32); err != nil {
+		return err
+	}
+	n := theta.N
+	for _, c := range []struct {
+		what string
+		v    Vec
+	}{{"grad", grad}, {"m", m}, {"v", v}} {
+		if err := checkF32Len(op+" "+c.what, c.v, n); err != nil {
+			return err
+		}
+	}
+	switch {
+	case p.Step < 1:
+		return fmt.Errorf("%s: step %d, want >= 1", op, p.Step)
+	case !(p.Beta1 >= 0 && p.Beta1 < 1), !(p.Beta2 >= 0 && p.Beta2 < 1):
+		return fmt.Errorf("%s: betas (%g, %g), want each in [0, 1)", op, p.Beta1, p.Beta2)
+	case !(p.Eps >= 0):
+		return fmt.Errorf("%s: eps %g, want >= 0", op, p.Eps)
+	case !finite32(p.LR), !finite32(p.ClipScale):
+		return fmt.Errorf("%s: lr %g and clip scale %g must be finite", op, p.LR, p.ClipScale)
+	}
+	return checkAnchor(op, p.Anchor, n, theta, thetaInit)
+}
+
+func checkAnchoredSumSq(grad, theta, thetaInit Vec, anchor float32) error {
+	const op = "anchored sumsq"
+	if err := checkVec(op+" grad", grad, F32); err != nil {
+		return err
+	}
+	return checkAnchor(op, anchor, grad.N, theta, thetaInit)
+}
