@@ -1,8 +1,66 @@
 package ffi
 
-func (cpu *CPU) Convert(dst, src Vec) error                       { return ErrNotImplemented }
-func (cpu *CPU) Sub(dst, ft, base Vec) error                      { return ErrNotImplemented }
-func (cpu *CPU) SumSq(x Vec) (float64, error)                     { return 0, ErrNotImplemented }
-func (cpu *CPU) Scale(x Vec, a float32) error                     { return ErrNotImplemented }
-func (cpu *CPU) Axpy(a float32, x, y Vec) error                   { return ErrNotImplemented }
-func (cpu *CPU) WeightedSum(dst Vec, xs []Vec, w []float32) error { return ErrNotImplemented }
+/*
+#include <stdlib.h>
+#include "distac_kernels.h"
+*/
+import "C"
+
+import "unsafe"
+
+// Task-vector ops of the CPU backend: checked here, run by the kernels in
+// kernels/avx/convert.c and taskvec.c with the backend's instruction set.
+
+func cDType(v Vec) C.distac_dtype { return C.distac_dtype(v.Buf.DType()) }
+
+func (cpu *CPU) Convert(dst, src Vec) error {
+	if err := checkConvert("c", dst, src); err != nil {
+		return err
+	}
+	return status("convert", C.distac_convert_isa(cpu.isa, cDType(dst), ptr(dst), cDType(src), ptr(src),
+		C.int64_t(dst.N)))
+}
+
+func (cpu *CPU) Sub(dst, ft, base Vec) error {
+	if err := checkSub("c", dst, ft, base); err != nil {
+		return err
+	}
+	return status("sub", C.distac_sub_isa(cpu.isa, fptr(dst), cDType(ft), ptr(ft), cDType(base), ptr(base),
+		C.int64_t(dst.N)))
+}
+
+func (cpu *CPU) SumSq(x Vec) (float64, error) {
+	if err := checkSumSq("c", x); err != nil {
+		return 0, err
+	}
+	var out C.double
+	if err := status("sumsq", C.distac_sumsq_isa(cpu.isa, fptr(x), C.int64_t(x.N), &out,
+		C.int(cpu.threads))); err != nil {
+		return 0, err
+	}
+	return float64(out), nil
+}
+
+func (cpu *CPU) Scale(x Vec, a float32) error {
+	if err := checkScale("c", x); err != nil {
+		return err
+	}
+	return status("scale", C.distac_scale_isa(cpu.isa, fptr(x), C.int64_t(x.N), C.float(a)))
+}
+
+func (cpu *CPU) Axpy(a float32, x, y Vec) error {
+	if err := checkAxpy("c", x, y); err != nil {
+		return err
+	}
+	return status("axpy", C.distac_axpy_isa(cpu.isa, C.int64_t(y.N), C.float(a), fptr(x), fptr(y)))
+}
+
+func (cpu *CPU) WeightedSum(dst Vec, xs []Vec, w []float32) error {
+	if err := checkWeightedSum("c", dst, xs, w); err != nil {
+		return err
+	}
+	arr := ptrArray(xs)
+	defer C.free(unsafe.Pointer(arr))
+	return status("wsum", C.distac_wsum_isa(cpu.isa, fptr(dst), C.int32_t(len(xs)), arr,
+		(*C.float)(unsafe.Pointer(&w[0])), C.int64_t(dst.N)))
+}

@@ -1,0 +1,2 @@
+// Compiles the task-vector kernels into package ffi (the source lives in kernels/avx).
+#include "../kernels/avx/taskvec.c"
