@@ -7,6 +7,8 @@
 // code above never assumes it can touch the bytes.
 package ffi
 
+//go:generate go run gen_kernelhash.go
+
 import (
 	"errors"
 	"fmt"

@@ -11,6 +11,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -44,6 +45,10 @@ func NewCPU(isa string, threads int) (*CPU, error) {
 	if C.distac_isa_supported(v) == 0 {
 		return nil, fmt.Errorf("cpu backend: this CPU/OS cannot run %s", isa)
 	}
+	if threads <= 0 {
+		// Resolved here once: the kernels' own default asks the OS on every call.
+		threads = runtime.NumCPU()
+	}
 	return &CPU{isa: v, threads: threads}, nil
 }
 
@@ -54,7 +59,7 @@ func KernelsSupport(isa string) bool {
 	return ok && C.distac_isa_supported(v) != 0
 }
 
-// Threads is the thread count the backend passes to the kernels (0: all CPUs).
+// Threads is the thread count the backend passes to the kernels.
 func (cpu *CPU) Threads() int { return cpu.threads }
 
 func (cpu *CPU) Name() string { return C.GoString(C.distac_isa_name(cpu.isa)) }

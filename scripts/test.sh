@@ -8,6 +8,9 @@ bash scripts/deps.sh
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "kernel source hash (go generate ./ffi)"
+go generate ./ffi
+
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
