@@ -1,0 +1,2 @@
+// Compiles the fused KL distillation kernels into package ffi.
+#include "../kernels/avx/kl.c"

@@ -1,0 +1,2 @@
+// Compiles the label-smoothed cross-entropy kernels into package ffi.
+#include "../kernels/avx/xent.c"
