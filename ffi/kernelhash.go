@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "eddd43ba2b2f46b739e83b1ed8b51054bc7031028b46342d8fbbb79a05016701"
+const kernelSourcesHash = "1f4085e9515fc7c1dc69bec611025a6d8935e87b5dbccf2502bfed92a797ef77"
