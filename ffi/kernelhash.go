@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "1f4085e9515fc7c1dc69bec611025a6d8935e87b5dbccf2502bfed92a797ef77"
+const kernelSourcesHash = "438566ab76d233a4f4da488717c386cd7b8abe974a195c106d31142c0acad6ef"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand: run gets the arguments after its name.
@@ -49,7 +50,9 @@ func main() {
 		os.Exit(2)
 	}
 	if err := cmd.run(os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "distac %s: %v\n", os.Args[1], err)
+		// Library errors often start with the operation's name already.
+		msg := strings.TrimPrefix(err.Error(), os.Args[1]+": ")
+		fmt.Fprintf(os.Stderr, "distac %s: %s\n", os.Args[1], msg)
 		os.Exit(1)
 	}
 }

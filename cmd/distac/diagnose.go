@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/distac/distac/distac"
+	"github.com/distac/distac/ffi"
+)
+
+func init() {
+	register("diagnose", "print task-vector norms, their max/min ratio and pairwise cosines; warn on norm mismatch", runDiagnose)
+}
+
+func runDiagnose(args []string) error {
+	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: distac diagnose --base FILE --task FILE [--task FILE ...] [flags]
+
+Prints ||tau_t|| for every task vector tau_t = theta_t - theta_0 (all float
+tensors as one vector), the max/min norm ratio and the pairwise cosines. A
+ratio above --warn-ratio signals DisTaC's norm-mismatch failure: the longest
+task vector swamps the others in the merge (if tau_1 is orthogonal to tau_2
+and |tau_1|/|tau_2| = d << 1, cos(merge, tau_1) <= d). Shrink the long ones
+with 'distac condition' before merging.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	var tasks listFlag
+	base := fs.String("base", "", "base model theta_0")
+	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
+	perTensor := fs.Bool("per-tensor", false, "also print every tensor's task-vector norms")
+	warnRatio := fs.Float64("warn-ratio", 2, "warn when max/min norm exceeds this")
+	backend := fs.String("backend", "cpu", "compute backend: cpu, ref, scalar, avx2, avx512")
+	workers := fs.Int("workers", 0, "chunks processed at once (0: one per CPU)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
+	}
+	if *base == "" || len(tasks) == 0 {
+		fs.Usage()
+		return errors.New("--base and at least one --task are required")
+	}
+	be, err := ffi.Open(*backend, 1)
+	if err != nil {
+		return err
+	}
+	st, err := distac.Diagnose(*base, tasks, be, *workers)
+	if err != nil {
+		return err
+	}
+	printDiagnosis(os.Stdout, *base, st, *perTensor, *warnRatio)
+	return nil
+}
+
+func printDiagnosis(w io.Writer, base string, st *distac.TaskStats, perTensor bool, warnRatio float64) {
+	T := len(st.Tasks)
+	fmt.Fprintf(w, "task vectors against %s\n\n", base)
+	minNorm := st.Norms[0]
+	for _, n := range st.Norms {
+		minNorm = min(minNorm, n)
+	}
+	fmt.Fprintf(w, "%4s  %-36s %14s %9s\n", "task", "model", "||tau||", "/ min")
+	for t, n := range st.Norms {
+		rel := "-"
+		if minNorm > 0 {
+			rel = fmt.Sprintf("%.3f", n/minNorm)
+		}
+		fmt.Fprintf(w, "%4d  %-36s %14.6g %9s\n", t, shorten(filepath.Base(st.Tasks[t]), 36), n, rel)
+	}
+	ratio := st.NormRatio()
+	fmt.Fprintf(w, "\nmax/min norm ratio: %.3f\n", ratio)
+	if ratio > warnRatio {
+		fmt.Fprintf(w, "WARNING: norm ratio %.2f > %g: the longest task vector will dominate the merge (norm mismatch).\n"+
+			"         Condition the tasks with DisTaC (shrink the long ones toward the others' mean norm) before merging.\n", ratio, warnRatio)
+	}
+	if T > 1 {
+		fmt.Fprintf(w, "\npairwise cosine\n%4s", "")
+		for j := 0; j < T; j++ {
+			fmt.Fprintf(w, " %7d", j)
+		}
+		fmt.Fprintln(w)
+		for i := 0; i < T; i++ {
+			fmt.Fprintf(w, "%4d", i)
+			for j := 0; j < T; j++ {
+				fmt.Fprintf(w, " %7.4f", st.Cosine(i, j))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if perTensor {
+		fmt.Fprintf(w, "\nper-tensor ||tau||\n%-48s", "tensor")
+		for t := 0; t < T; t++ {
+			fmt.Fprintf(w, " %12d", t)
+		}
+		fmt.Fprintln(w)
+		for _, tn := range st.Tensors {
+			fmt.Fprintf(w, "%-48s", shorten(tn.Name, 48))
+			for _, n := range tn.Norms {
+				fmt.Fprintf(w, " %12.6g", n)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// shorten keeps the end of s (the informative part of a path or name).
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n+1:]
+}

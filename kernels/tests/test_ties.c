@@ -1,0 +1,327 @@
+/*
+ * test_ties.c — abs_histogram, ties_trim, ties_merge and tall_consensus on
+ * every instruction set this CPU runs, against references written from the
+ * header's definitions (double for the means; the sign election and the
+ * TALL masks repeat the spec's float operations, so they must match exactly).
+ *
+ *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/runtime.c \
+ *       kernels/avx/ties.c kernels/avx/tall.c kernels/tests/test_ties.c -lm -lpthread
+ */
+#include "testutil.h"
+
+/* Sizes around SIMD widths and blocks (4 << bits: sub-histograms); the last
+ * passes the streaming-store threshold (16 MiB of output) at an odd offset. */
+#define BIG ((1 << 22) + 13)
+static const int64_t sizes[] = {0, 1, 7, 8, 15, 16, 17, 31, 33, 64, 65, 1000, 16383, 16397, 100003,
+                                300007, BIG};
+#define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
+#define OFF 3 /* outputs and inputs start 12 bytes past an aligned address */
+
+static const uint32_t POISON = 0x7fc0dead;
+
+static float f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static uint32_t bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+static void poison(float *p, int64_t n) {
+  for (int64_t i = 0; i < n; i++) p[i] = f32(POISON);
+}
+
+/* Task-vector-like data: small values, exact zeros, ties and a few NaNs/Infs. */
+static void fill(uint64_t *s, float *x, int64_t n, int specials) {
+  tu_fill(s, x, n, 0.01f);
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t r = tu_next(s) % 64;
+    if (r == 0) x[i] = 0.0f;
+    else if (r == 1) x[i] = -0.0f;
+    else if (r == 2) x[i] = 0.005f; /* ties with the threshold used below */
+    else if (r == 3) x[i] = -0.005f;
+    else if (specials && r == 4) x[i] = NAN;
+    else if (specials && r == 5) x[i] = (tu_next(s) & 1) ? INFINITY : -INFINITY;
+  }
+}
+
+/* ------------------------------------------------------------- histogram */
+
+static void hist_ref(const float *x, int64_t n, int shift, int nbits, uint32_t prefix,
+                     uint64_t *h) {
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u = bits(x[i]) & 0x7fffffffu;
+    if (shift + nbits >= 32 || (u >> (shift + nbits)) == prefix)
+      h[(u >> shift) & ((1u << nbits) - 1)]++;
+  }
+}
+
+static void test_histogram(tu_counts *c, distac_isa isa, uint64_t *s) {
+  static const int digits[][2] = {{21, 10}, {16, 15}, {15, 16}, {10, 11}, {0, 10}, {0, 16},
+                                  {31, 1},  {28, 8},  {20, 12}};
+  int ok = 1;
+  for (int k = 0; k < NSIZES - 1 && ok; k++) { /* BIG adds nothing here */
+    int64_t n = sizes[k];
+    float *x = malloc((size_t)(n + OFF) * sizeof *x);
+    fill(s, x + OFF, n, 1);
+    for (size_t d = 0; d < sizeof digits / sizeof digits[0] && ok; d++) {
+      int shift = digits[d][0], nb = digits[d][1];
+      /* a prefix that matches (from a real element), one too large to match, and 0 */
+      uint32_t u0 = n ? bits(x[OFF + n / 2]) & 0x7fffffffu : 0;
+      uint32_t hi = (uint32_t)(shift + nb);
+      uint32_t prefixes[3] = {hi >= 32 ? 0 : u0 >> hi, hi >= 31 ? 1 : 1u << (31 - hi), 0};
+      for (int p = 0; p < 3 && ok; p++) {
+        size_t len = (size_t)1 << nb;
+        uint64_t *want = calloc(len, 8), *got = calloc(len, 8);
+        for (size_t b = 0; b < len; b++) want[b] = got[b] = b * 3; /* it adds to hist */
+        hist_ref(x + OFF, n, shift, nb, prefixes[p], want);
+        int rc = distac_abs_histogram_isa(isa, x + OFF, n, shift, nb, prefixes[p], got);
+        ok = rc == DISTAC_OK && memcmp(want, got, len * 8) == 0;
+        if (!ok)
+          printf("  histogram n=%lld shift=%d bits=%d prefix=%u rc=%d\n", (long long)n, shift,
+                 nb, prefixes[p], rc);
+        free(want), free(got);
+      }
+    }
+    free(x);
+  }
+  tu_check(c, ok, distac_isa_name(isa), "abs_histogram exact counts", 0);
+
+  uint64_t h[4] = {7, 7, 7, 7};
+  float one = 1.0f;
+  int bad = distac_abs_histogram_isa(isa, &one, 1, 0, 0, 0, h) == DISTAC_EINVAL &&
+            distac_abs_histogram_isa(isa, &one, 1, 0, 17, 0, h) == DISTAC_EINVAL &&
+            distac_abs_histogram_isa(isa, &one, 1, 32, 2, 0, h) == DISTAC_EINVAL &&
+            distac_abs_histogram_isa(isa, &one, 1, -1, 2, 0, h) == DISTAC_EINVAL &&
+            distac_abs_histogram_isa(isa, &one, -1, 0, 2, 0, h) == DISTAC_EINVAL &&
+            distac_abs_histogram_isa(isa, NULL, 1, 0, 2, 0, h) == DISTAC_EINVAL &&
+            distac_abs_histogram_isa(isa, &one, 1, 0, 2, 0, NULL) == DISTAC_EINVAL &&
+            h[0] == 7 && h[1] == 7 && h[2] == 7 && h[3] == 7;
+  tu_check(c, bad, distac_isa_name(isa), "abs_histogram bad arguments", 0);
+}
+
+/* ------------------------------------------------------------------ trim */
+
+static void test_trim(tu_counts *c, distac_isa isa, uint64_t *s) {
+  const float thresholds[] = {0.0f, 0.005f, 0.02f, NAN, INFINITY};
+  int ok = 1;
+  for (int k = 0; k < NSIZES && ok; k++) {
+    int64_t n = sizes[k];
+    float *x = malloc((size_t)(n + OFF) * sizeof *x), *y = malloc((size_t)(n + OFF + 1) * 4);
+    fill(s, x + OFF, n, 1);
+    for (int j = 0; j < 5 && ok; j++) {
+      float thr = thresholds[j];
+      poison(y, n + OFF + 1);
+      ok = distac_ties_trim_isa(isa, y + OFF, x + OFF, n, thr) == DISTAC_OK;
+      for (int64_t i = 0; i < n && ok; i++) {
+        float v = x[OFF + i];
+        float want = fabs((double)v) < (double)thr ? 0.0f : v;
+        ok = bits(y[OFF + i]) == bits(want) || (isnan(want) && isnan(y[OFF + i]) &&
+                                                bits(y[OFF + i]) != POISON);
+      }
+      ok = ok && bits(y[OFF - 1]) == POISON && bits(y[OFF + n]) == POISON;
+      /* in place */
+      memcpy(y + OFF, x + OFF, (size_t)n * 4);
+      ok = ok && distac_ties_trim_isa(isa, y + OFF, y + OFF, n, thr) == DISTAC_OK;
+      for (int64_t i = 0; i < n && ok; i++) {
+        float v = x[OFF + i];
+        ok = bits(y[OFF + i]) == bits(fabsf(v) < thr ? 0.0f : v) || isnan(v);
+      }
+      if (!ok) printf("  trim n=%lld threshold=%g\n", (long long)n, thr);
+    }
+    free(x), free(y);
+  }
+  tu_check(c, ok, distac_isa_name(isa), "ties_trim exact, in place, NaN kept", 0);
+  float one = 1.0f, out = 5.0f;
+  int bad = distac_ties_trim_isa(isa, &out, &one, -1, 0.5f) == DISTAC_EINVAL &&
+            distac_ties_trim_isa(isa, NULL, &one, 1, 0.5f) == DISTAC_EINVAL &&
+            distac_ties_trim_isa(isa, &out, NULL, 1, 0.5f) == DISTAC_EINVAL && out == 5.0f &&
+            distac_ties_trim_isa(isa, NULL, NULL, 0, 0.5f) == DISTAC_OK;
+  tu_check(c, bad, distac_isa_name(isa), "ties_trim bad arguments", 0);
+}
+
+/* ----------------------------------------------------------------- merge */
+
+/* The header's definition: the sign election repeats its float sum, the mean
+ * is taken in double. Returns NaN where a trimmed input is NaN. */
+static double merge_ref(int count, float *const *xs, const float *thr, int64_t i) {
+  float s = 0.0f;
+  for (int t = 0; t < count; t++) s += fabsf(xs[t][i]) < thr[t] ? 0.0f : xs[t][i];
+  double sum = 0;
+  int agree = 0;
+  for (int t = 0; t < count; t++) {
+    float v = fabsf(xs[t][i]) < thr[t] ? 0.0f : xs[t][i];
+    if (isnan(v)) return NAN;
+    if (s >= 0 ? v > 0 : v < 0) sum += v, agree++;
+  }
+  return agree ? sum / agree : 0.0;
+}
+
+static void test_merge(tu_counts *c, distac_isa isa, uint64_t *s) {
+  static const int counts[] = {1, 2, 3, 8};
+  double worst = 0;
+  int ok = 1;
+  for (int q = 0; q < 4 && ok; q++) {
+    int count = counts[q];
+    for (int k = 0; k < NSIZES - (count > 2) && ok; k++) { /* BIG with 1 and 2 inputs */
+      int64_t n = sizes[k];
+      float *xs[8], thr[8];
+      for (int t = 0; t < count; t++) {
+        xs[t] = malloc((size_t)(n + OFF) * 4);
+        fill(s, xs[t] + OFF, n, k % 2);
+        xs[t] += OFF;
+        thr[t] = t == 0 ? 0.0f : 0.005f * (float)(t % 3); /* includes 0: keep all */
+      }
+      float *y = malloc((size_t)(n + OFF + 1) * 4);
+      double *want = malloc((size_t)(n + 1) * sizeof *want);
+      poison(y, n + OFF + 1);
+      ok = distac_ties_merge_isa(isa, y + OFF, count, (const float *const *)xs, thr, n) ==
+           DISTAC_OK;
+      for (int64_t i = 0; i < n; i++) want[i] = merge_ref(count, xs, thr, i);
+      for (int64_t i = 0; i < n && ok; i++) {
+        float g = y[OFF + i];
+        if (isnan(want[i]) || isnan(g)) ok = isnan(want[i]) && isnan(g) && bits(g) != POISON;
+        else if (isinf(want[i]) || isinf(g)) ok = want[i] == g;
+        else {
+          double e = fabs(g - want[i]);
+          ok = e <= 1e-6 * fabs(want[i]) + 1e-30;
+          if (e > worst) worst = e;
+        }
+        if (!ok) printf("  merge count=%d n=%lld i=%lld got %g want %g\n", count, (long long)n,
+                        (long long)i, g, want[i]);
+      }
+      ok = ok && bits(y[OFF - 1]) == POISON && bits(y[OFF + n]) == POISON;
+      for (int t = 0; t < count; t++) free(xs[t] - OFF);
+      free(y), free(want);
+    }
+  }
+  tu_check(c, ok, distac_isa_name(isa), "ties_merge vs reference (1,2,3,8 inputs)", worst);
+
+  /* Crafted: all zero -> 0; exact cancellation elects +; NaN propagates;
+   * all trimmed -> 0; +Inf + -Inf sums to NaN, which elects -. */
+  float a[] = {0, 1, 0.5f, NAN, 0.001f, INFINITY, -2};
+  float b[] = {0, -1, -0.25f, 1, -0.001f, -INFINITY, -4};
+  const float *ab[] = {a, b};
+  float th[] = {0, 0.01f}, y[7];
+  ok = distac_ties_merge_isa(isa, y, 2, ab, th, 7) == DISTAC_OK;
+  ok = ok && bits(y[0]) == 0 && y[1] == 1.0f && y[2] == 0.5f && isnan(y[3]) && y[4] == 0.001f &&
+       y[5] == -INFINITY && y[6] == -3.0f;
+  tu_check(c, ok, distac_isa_name(isa), "ties_merge crafted (zeros, ties, NaN, Inf)", 0);
+
+  float keep = 9.0f, one = 1.0f;
+  const float *xs1[] = {&one}, *xsnull[] = {NULL};
+  int bad = distac_ties_merge_isa(isa, &keep, 0, xs1, th, 1) == DISTAC_EINVAL &&
+            distac_ties_merge_isa(isa, &keep, 1, NULL, th, 1) == DISTAC_EINVAL &&
+            distac_ties_merge_isa(isa, &keep, 1, xs1, NULL, 1) == DISTAC_EINVAL &&
+            distac_ties_merge_isa(isa, &keep, 1, xsnull, th, 1) == DISTAC_EINVAL &&
+            distac_ties_merge_isa(isa, NULL, 1, xs1, th, 1) == DISTAC_EINVAL &&
+            distac_ties_merge_isa(isa, &keep, 1, xs1, th, -1) == DISTAC_EINVAL && keep == 9.0f;
+  tu_check(c, bad, distac_isa_name(isa), "ties_merge bad arguments", 0);
+}
+
+/* Every ISA computes the merge with the same float operations in the same
+ * order, so the outputs must agree bit for bit (NaN payloads aside). */
+static void test_merge_same_bits(tu_counts *c) {
+  const int64_t n = 100003;
+  uint64_t s = 0x5a3e;
+  float *xs[5], thr[5] = {0, 0.004f, 0.002f, 0.008f, 0};
+  for (int t = 0; t < 5; t++) {
+    xs[t] = malloc((size_t)n * 4);
+    fill(&s, xs[t], n, 1);
+  }
+  float *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+  distac_isa isas[] = TU_ISAS;
+  distac_ties_merge_scalar(want, 5, (const float *const *)xs, thr, n);
+  for (int k = 1; k < 3; k++) {
+    if (!distac_isa_supported(isas[k])) continue;
+    int ok = distac_ties_merge_isa(isas[k], got, 5, (const float *const *)xs, thr, n) == DISTAC_OK;
+    for (int64_t i = 0; i < n && ok; i++)
+      ok = bits(got[i]) == bits(want[i]) || (isnan(got[i]) && isnan(want[i]));
+    tu_check(c, ok, distac_isa_name(isas[k]), "ties_merge same bits as scalar", 0);
+  }
+  for (int t = 0; t < 5; t++) free(xs[t]);
+  free(want), free(got);
+}
+
+/* ------------------------------------------------------------------ tall */
+
+static void test_tall(tu_counts *c, distac_isa isa, uint64_t *s) {
+  static const int counts[] = {1, 2, 3, 8};
+  int ok = 1;
+  for (int q = 0; q < 4 && ok; q++) {
+    int count = counts[q];
+    for (int k = 0; k < NSIZES - (count > 2) && ok; k++) {
+      int64_t n = sizes[k];
+      float *xs[8], lam[8];
+      for (int t = 0; t < count; t++) {
+        xs[t] = malloc((size_t)(n + OFF) * 4);
+        fill(s, xs[t] + OFF, n, k % 2);
+        xs[t] += OFF;
+        lam[t] = 0.2f + 0.1f * (float)(t % 5);
+      }
+      float *y = malloc((size_t)(n + OFF + 1) * 4);
+      uint8_t *m = malloc((size_t)(n + OFF + 1));
+      for (int min_agree = n == BIG ? 2 : 0; min_agree <= 3 && ok; min_agree++) {
+        for (int mode = 0; mode < 3 && ok; mode++) { /* both, counts only, dst only */
+          poison(y, n + OFF + 1);
+          memset(m, 0xAB, (size_t)(n + OFF + 1));
+          ok = distac_tall_consensus_isa(isa, mode == 1 ? NULL : y + OFF,
+                                         mode == 2 ? NULL : m + OFF, count,
+                                         (const float *const *)xs, lam, min_agree,
+                                         n) == DISTAC_OK;
+          for (int64_t i = 0; i < n && ok; i++) {
+            float mtl = 0;
+            for (int t = 0; t < count; t++) mtl += xs[t][i];
+            int cnt = 0;
+            for (int t = 0; t < count; t++) cnt += fabsf(xs[t][i]) > lam[t] * fabsf(mtl - xs[t][i]);
+            float want = cnt >= min_agree || isnan(mtl) ? mtl : 0.0f;
+            if (mode != 1)
+              ok = bits(y[OFF + i]) == bits(want) || (isnan(want) && isnan(y[OFF + i]) &&
+                                                      bits(y[OFF + i]) != POISON);
+            if (mode != 2) ok = ok && m[OFF + i] == cnt;
+            if (mode == 1) ok = ok && bits(y[OFF + i]) == POISON;
+            if (mode == 2) ok = ok && m[OFF + i] == 0xAB;
+            if (!ok)
+              printf("  tall count=%d n=%lld min=%d mode=%d i=%lld\n", count, (long long)n,
+                     min_agree, mode, (long long)i);
+          }
+          ok = ok && bits(y[OFF - 1]) == POISON && bits(y[OFF + n]) == POISON &&
+               m[OFF - 1] == 0xAB && m[OFF + n] == 0xAB;
+        }
+      }
+      for (int t = 0; t < count; t++) free(xs[t] - OFF);
+      free(y), free(m);
+    }
+  }
+  tu_check(c, ok, distac_isa_name(isa), "tall_consensus exact (1,2,3,8 inputs)", 0);
+
+  float keep = 9.0f, one = 1.0f, lam[1] = {0.5f};
+  uint8_t cnt = 7;
+  const float *xs1[] = {&one}, *xsnull[] = {NULL};
+  int bad = distac_tall_consensus_isa(isa, &keep, &cnt, 0, xs1, lam, 1, 1) == DISTAC_EINVAL &&
+            distac_tall_consensus_isa(isa, &keep, &cnt, 256, xs1, lam, 1, 1) == DISTAC_EINVAL &&
+            distac_tall_consensus_isa(isa, &keep, &cnt, 1, NULL, lam, 1, 1) == DISTAC_EINVAL &&
+            distac_tall_consensus_isa(isa, &keep, &cnt, 1, xs1, NULL, 1, 1) == DISTAC_EINVAL &&
+            distac_tall_consensus_isa(isa, &keep, &cnt, 1, xsnull, lam, 1, 1) == DISTAC_EINVAL &&
+            distac_tall_consensus_isa(isa, &keep, &cnt, 1, xs1, lam, 1, -1) == DISTAC_EINVAL &&
+            keep == 9.0f && cnt == 7 &&
+            distac_tall_consensus_isa(isa, NULL, NULL, 1, xs1, lam, 1, 1) == DISTAC_OK;
+  tu_check(c, bad, distac_isa_name(isa), "tall_consensus bad arguments", 0);
+}
+
+int main(void) {
+  tu_counts c = {0};
+  distac_isa isas[] = TU_ISAS;
+  for (int k = 0; k < 3; k++) {
+    if (!tu_isa_runs(&c, isas[k])) continue;
+    uint64_t s = 0x7ee5 + (uint64_t)k;
+    test_histogram(&c, isas[k], &s);
+    test_trim(&c, isas[k], &s);
+    test_merge(&c, isas[k], &s);
+    test_tall(&c, isas[k], &s);
+  }
+  test_merge_same_bits(&c);
+  return tu_finish(&c);
+}
