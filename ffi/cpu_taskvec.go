@@ -17,8 +17,10 @@ func (cpu *CPU) Convert(dst, src Vec) error {
 	if err := checkConvert("c", dst, src); err != nil {
 		return err
 	}
-	return status("convert", C.distac_convert_isa(cpu.isa, cDType(dst), ptr(dst), cDType(src), ptr(src),
-		C.int64_t(dst.N)))
+	return status("convert", cpu.parallelRange(dst.N, func(off, n int) C.int {
+		d, s := Vec{Buf: dst.Buf, Off: dst.Off + off}, Vec{Buf: src.Buf, Off: src.Off + off}
+		return C.distac_convert_isa(cpu.isa, cDType(dst), ptr(d), cDType(src), ptr(s), C.int64_t(n))
+	}))
 }
 
 func (cpu *CPU) Sub(dst, ft, base Vec) error {
@@ -59,8 +61,11 @@ func (cpu *CPU) WeightedSum(dst Vec, xs []Vec, w []float32) error {
 	if err := checkWeightedSum("c", dst, xs, w); err != nil {
 		return err
 	}
-	arr := ptrArray(xs)
-	defer C.free(unsafe.Pointer(arr))
-	return status("wsum", C.distac_wsum_isa(cpu.isa, fptr(dst), C.int32_t(len(xs)), arr,
-		(*C.float)(unsafe.Pointer(&w[0])), C.int64_t(dst.N)))
+	// Split over threads: one core's load bandwidth caps a many-input read.
+	return status("wsum", cpu.parallelRange(dst.N, func(off, n int) C.int {
+		arr := ptrArrayAt(xs, off)
+		defer C.free(unsafe.Pointer(arr))
+		return C.distac_wsum_isa(cpu.isa, fptr(Vec{Buf: dst.Buf, Off: dst.Off + off}), C.int32_t(len(xs)), arr,
+			(*C.float)(unsafe.Pointer(&w[0])), C.int64_t(n))
+	}))
 }
