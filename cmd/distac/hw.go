@@ -44,6 +44,7 @@ var opFamilies = []struct{ name, source string }{
 	{"taskvec (sub, sumsq, scale, axpy, wsum)", "kernels/avx/taskvec.c"},
 	{"ties (histogram, trim, merge)", "kernels/avx/ties.c"},
 	{"tall_consensus", "kernels/avx/tall.c"},
+	{"train (layernorm, gelu, softmax, bias, adam)", "kernels/avx/{layernorm,gelu,softmax,bias,adam}.c"},
 }
 
 // printHW writes the hardware report and returns the number of failed checks.
@@ -73,7 +74,7 @@ func printHW(w io.Writer, be ffi.Backend, check bool) int {
 	}
 	fmt.Fprintf(w, "backend    %s\n\n", be.Name())
 	for _, f := range opFamilies {
-		fmt.Fprintf(w, "  %-42s -> %s (%s)\n", f.name, be.Name(), f.source)
+		fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, be.Name(), f.source)
 	}
 	if !check {
 		return 0
