@@ -14,7 +14,7 @@ import (
 
 // streamGrain is the fewest elements worth a thread of their own in the
 // streaming merge ops.
-const streamGrain = 1 << 20
+const streamGrain = 1 << 18
 
 // workers is how many threads to give n elements, at least grain each.
 func (cpu *CPU) workers(n, grain int) int {

@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "438566ab76d233a4f4da488717c386cd7b8abe974a195c106d31142c0acad6ef"
+const kernelSourcesHash = "0b52889063dfa59c4c598f8e517cd438a286f58ff7fcb3282c3a063ee454405a"

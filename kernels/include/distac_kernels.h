@@ -16,7 +16,8 @@
  *
  * All matrices are row-major with explicit leading dimensions (in elements).
  * No function keeps state between calls; all are safe to call concurrently on
- * disjoint outputs. `threads <= 0` means one thread per online CPU.
+ * disjoint outputs. Pointers may be NULL only where an op says so, or when
+ * its element count is 0. `threads <= 0` means one thread per online CPU.
  *
  * ABI changes bump DISTAC_KERNELS_ABI_VERSION and are listed in README.md.
  */
@@ -172,7 +173,7 @@ DISTAC_OP(wsum, (float *dst, int32_t count, const float *const *xs, const float 
 int distac_wsum_isa(distac_isa isa, float *dst, int32_t count, const float *const *xs,
                     const float *w, int64_t n);
 
-/* Radix-select building block for a top-k magnitude threshold over many
+/* kernels/avx/ties.c — radix-select building block for a top-k magnitude threshold over many
  * tensors without sorting. With u = bits(x[i]) & 0x7fffffff (so u orders
  * |x|, NaN above +Inf):
  *   if (shift + bits >= 32 || (u >> (shift + bits)) == prefix)
@@ -194,7 +195,9 @@ int distac_ties_trim_isa(distac_isa isa, float *dst, const float *x, int64_t n, 
  *   s = sum_t v_t (in order);  gamma = s >= 0 ? +1 : -1   (zero elects +)
  *   A = { t : v_t != 0 and sign(v_t) == gamma }
  *   dst[i] = |A| ? (sum_{t in A} v_t) / |A| : 0
- * A NaN v_t makes dst[i] NaN. count >= 1. */
+ * A NaN v_t makes dst[i] NaN (so does an Inf + -Inf sum, which elects -).
+ * count >= 1. dst may be exactly one of xs (each element is read before it is
+ * written) but must not partially overlap any. */
 DISTAC_OP(ties_merge, (float *dst, int32_t count, const float *const *xs,
                        const float *thresholds, int64_t n))
 int distac_ties_merge_isa(distac_isa isa, float *dst, int32_t count, const float *const *xs,
@@ -205,7 +208,8 @@ int distac_ties_merge_isa(distac_isa isa, float *dst, int32_t count, const float
  *   c = #{ t : |xs[t][i]| > lambdas[t] * |mtl - xs[t][i]| }
  *   counts[i] = c                      (NULL: not written)
  *   dst[i] = c >= min_agree ? mtl : 0  (NULL: not written; NaN mtl gives NaN)
- * 1 <= count <= 255. */
+ * 1 <= count <= 255; min_agree may be any value. Both outputs NULL is a no-op.
+ * dst may be exactly one of xs, never a partial overlap. */
 DISTAC_OP(tall_consensus, (float *dst, uint8_t *counts, int32_t count, const float *const *xs,
                            const float *lambdas, int32_t min_agree, int64_t n))
 int distac_tall_consensus_isa(distac_isa isa, float *dst, uint8_t *counts, int32_t count,
