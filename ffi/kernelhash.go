@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "0b52889063dfa59c4c598f8e517cd438a286f58ff7fcb3282c3a063ee454405a"
+const kernelSourcesHash = "b8f07c957151d4bca563eed6ef15502c118168f698cd90b036279cd56c0e3a62"

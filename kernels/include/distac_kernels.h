@@ -75,7 +75,11 @@ int distac_default_threads(void);
  * lda >= max(1, trans_a ? m : k), ldb >= max(1, trans_b ? k : n), ldc >= max(1, n).
  * beta == 0: C is written without being read (NaN in C does not propagate).
  * k == 0 or alpha == 0: C = beta * C (A and B are not read).
- * Multi-threaded over `threads` for large shapes. */
+ * Multi-threaded over `threads` for large shapes; the result has the same bits
+ * for any thread count (for a given ISA). A and B may be NULL when they are not
+ * read (k == 0, alpha == 0 or an empty C), C when m == 0 or n == 0. The SIMD
+ * variants allocate packing scratch (up to 32 MiB for B plus ~300 KiB per
+ * thread) and return DISTAC_ENOMEM, before writing anything, if that fails. */
 DISTAC_OP(sgemm, (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                   int64_t ldc, int threads))
@@ -85,7 +89,8 @@ int distac_sgemm_isa(distac_isa isa, int trans_a, int trans_b, int64_t m, int64_
 
 /* Strided batch: for q in [0, batch): the GEMM above on a + q*stride_a,
  * b + q*stride_b, c + q*stride_c. Strides are in elements and may be 0 for A
- * or B (a shared operand); C blocks must not overlap. */
+ * or B (a shared operand); C blocks must not overlap: negative strides, or
+ * batch > 1 with stride_c < (m-1)*ldc + n, give DISTAC_EINVAL. */
 DISTAC_OP(sgemm_strided_batched,
           (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, int64_t batch, float alpha,
            const float *a, int64_t lda, int64_t stride_a, const float *b, int64_t ldb,
