@@ -186,13 +186,7 @@ func relErr(got []float32, want []float64) float64 {
 }
 
 // randF32 returns n values uniform in [-scale, scale).
-func randF32(rng *rand.Rand, n int, scale float32) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = (2*rng.Float32() - 1) * scale
-	}
-	return x
-}
+func randF32(rng *rand.Rand, n int, scale float32) []float32 { return uniform(rng, n, scale) }
 
 // testSizes are the lengths every elementwise op runs: tiny, odd, prime,
 // around SIMD widths and blocks, and one large.

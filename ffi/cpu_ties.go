@@ -7,60 +7,8 @@ package ffi
 import "C"
 
 import (
-	"runtime"
-	"sync"
 	"unsafe"
 )
-
-// streamGrain is the fewest elements worth a thread of their own in the
-// streaming merge ops.
-const streamGrain = 1 << 18
-
-// workers is how many threads to give n elements, at least grain each.
-func (cpu *CPU) workers(n, grain int) int {
-	w := cpu.threads
-	if w <= 0 {
-		w = runtime.NumCPU()
-	}
-	return max(1, min(w, n/grain))
-}
-
-// parallelRange runs fn over [0, n) cut into one run per thread, on
-// 64-byte boundaries. The merge kernels stream many inputs, and one core
-// cannot keep enough cache misses in flight to use the memory bandwidth
-// (eight-input TIES merge at 64 MiB: 18 GB/s on one Zen 4 core, 33 on two);
-// the kernels are safe to call concurrently on disjoint outputs.
-func (cpu *CPU) parallelRange(n int, fn func(off, n int) C.int) C.int {
-	w := cpu.workers(n, streamGrain)
-	if w == 1 {
-		return fn(0, n)
-	}
-	rcs := make([]C.int, w)
-	var wg sync.WaitGroup
-	for k := range w {
-		lo, hi := n*k/w&^15, n*(k+1)/w&^15
-		if k == w-1 {
-			hi = n
-		}
-		wg.Go(func() { rcs[k] = fn(lo, hi-lo) })
-	}
-	wg.Wait()
-	for _, rc := range rcs {
-		if rc != C.DISTAC_OK {
-			return rc
-		}
-	}
-	return C.DISTAC_OK
-}
-
-// ptrArrayAt is ptrArray of xs advanced by off elements (the caller frees it).
-func ptrArrayAt(xs []Vec, off int) **C.float {
-	at := make([]Vec, len(xs))
-	for t, x := range xs {
-		at[t] = Vec{Buf: x.Buf, Off: x.Off + off, N: x.N - off}
-	}
-	return ptrArray(at)
-}
 
 func (cpu *CPU) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) error {
 	if err := checkAbsHistogram("c", x, shift, bits, hist); err != nil {
