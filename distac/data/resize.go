@@ -1,0 +1,91 @@
+package data
+
+import "math"
+
+// axisWeights are the taps of a 1-D resampling: output i is the sum over k of
+// w[i][k] * input[start[i]+k].
+type axisWeights struct {
+	start []int
+	w     [][]float32
+}
+
+// triangleWeights computes the taps of a bilinear (triangle-filter) resize
+// from in to out samples, pixel centres at i+0.5 in both grids. When
+// shrinking, the filter is widened by the scale in/out so every input pixel
+// contributes (antialiasing, as PIL's BILINEAR does); when enlarging it is
+// plain bilinear interpolation, with edge taps that fall outside the image
+// dropped and the rest renormalised (the same as clamping to the edge).
+func triangleWeights(in, out int) axisWeights {
+	scale := float64(in) / float64(out)
+	support := math.Max(scale, 1) // triangle radius 1, stretched when shrinking
+	aw := axisWeights{start: make([]int, out), w: make([][]float32, out)}
+	for i := 0; i < out; i++ {
+		center := (float64(i) + 0.5) * scale
+		lo := max(int(math.Floor(center-support+0.5)), 0)
+		hi := min(int(math.Floor(center+support+0.5)), in)
+		ws := make([]float64, 0, hi-lo)
+		sum := 0.0
+		for x := lo; x < hi; x++ {
+			w := 1 - math.Abs((float64(x)+0.5-center)/support)
+			w = math.Max(w, 0)
+			ws = append(ws, w)
+			sum += w
+		}
+		aw.start[i] = lo
+		aw.w[i] = make([]float32, len(ws))
+		for k, w := range ws {
+			aw.w[i][k] = float32(w / sum)
+		}
+	}
+	return aw
+}
+
+// window keeps outputs [from, from+n) of a resampling (a centre crop).
+func (aw axisWeights) window(from, n int) axisWeights {
+	return axisWeights{start: aw.start[from : from+n], w: aw.w[from : from+n]}
+}
+
+// resamplePlane resamples one sh x sw plane to len(ys.w) x len(xs.w): a
+// horizontal pass over the source rows the vertical taps reach, then the
+// vertical pass.
+func resamplePlane(src []float32, sh, sw int, ys, xs axisWeights, dst []float32) {
+	dh, dw := len(ys.w), len(xs.w)
+	r0 := ys.start[0]
+	r1 := ys.start[dh-1] + len(ys.w[dh-1])
+	tmp := make([]float32, (r1-r0)*dw)
+	for y := r0; y < r1; y++ {
+		row := src[y*sw : (y+1)*sw]
+		out := tmp[(y-r0)*dw : (y-r0+1)*dw]
+		for x := range out {
+			var acc float32
+			taps := row[xs.start[x]:]
+			for k, w := range xs.w[x] {
+				acc += w * taps[k]
+			}
+			out[x] = acc
+		}
+	}
+	for y := 0; y < dh; y++ {
+		out := dst[y*dw : (y+1)*dw]
+		clear(out)
+		for k, w := range ys.w[y] {
+			r := ys.start[y] + k - r0
+			row := tmp[r*dw : (r+1)*dw]
+			for x := range out {
+				out[x] += w * row[x]
+			}
+		}
+	}
+}
+
+// resizeBilinear resamples an image of c planes of h x w values (len(img) =
+// c*h*w) to c planes of oh x ow with the triangle filter (antialiased when
+// shrinking) and returns the new values.
+func resizeBilinear(img []float32, c, h, w, oh, ow int) []float32 {
+	ys, xs := triangleWeights(h, oh), triangleWeights(w, ow)
+	out := make([]float32, c*oh*ow)
+	for ch := 0; ch < c; ch++ {
+		resamplePlane(img[ch*h*w:(ch+1)*h*w], h, w, ys, xs, out[ch*oh*ow:(ch+1)*oh*ow])
+	}
+	return out
+}
