@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "b8f07c957151d4bca563eed6ef15502c118168f698cd90b036279cd56c0e3a62"
+const kernelSourcesHash = "f5f315c97e1b3138676e13ebaf0d6cbf9dd648a65aea1c07db8569974f96cc84"

@@ -1,13 +1,14 @@
 package ffi
 
 // Trainer runs distac's training ops: the per-layer forward and backward
-// pieces of the ViT and MLP (layernorm, GELU/QuickGELU, row softmax, bias) and
-// the fused Adam step with the DisTaC anchor. Semantics are those of the C ABI
+// pieces of the ViT and MLP (layernorm, GELU/QuickGELU, row softmax, bias,
+// the multi-head attention core, row L2 normalization, zeroing) and the fused
+// Adam step with the DisTaC anchor. Semantics are those of the C ABI
 // in kernels/include/distac_train.h, which is the specification. Like
 // Backend's methods, every method validates its views (bounds, dtypes,
 // ownership) and returns an error without writing anything when they are
-// wrong. All views are F32; a Vec or Mat with a nil Buf means "none" where an
-// argument is optional.
+// wrong. All views are F32 (Zero takes any dtype); a Vec or Mat with a nil
+// Buf means "none" where an argument is optional.
 type Trainer interface {
 	// LayerNormForward writes y = (x - mean) * rstd * gamma + beta per row of
 	// x (rows x cols), and the row statistics mean and rstd (length rows)
@@ -34,6 +35,39 @@ type Trainer interface {
 	BiasAdd(rows, cols int, y Mat, b Vec) error
 	// BiasGrad does db[c] += sum_r dy[r][c], with the same bits for any thread count.
 	BiasGrad(rows, cols int, dy Mat, db Vec) error
+
+	// AttentionForward is multi-head self-attention without the projections.
+	// qkv ((batch*seq) x 3D, D = heads*headDim, token r = b*seq + i) holds Q
+	// in columns [0,D), K in [D,2D), V in [2D,3D), head h in columns
+	// h*headDim.. of each; per batch item b and head h:
+	//   P[i][j] = softmax_j(scale * sum_c Q_i[c] K_j[c])
+	//   out[b*seq+i][h*headDim+c] = sum_j P[i][j] V_j[c]      (out: (batch*seq) x D)
+	// P goes to probs[((b*heads+h)*seq+i)*seq+j] (length batch*heads*seq*seq)
+	// for the backward, unless probs.Buf is nil (out has the same bits). out
+	// must not overlap qkv or probs. Results have the same bits for any
+	// thread count.
+	AttentionForward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, out Mat) error
+	// AttentionBackward writes every Q, K and V column of dqkv ((batch*seq)
+	// x 3D; written, not accumulated) from qkv, the forward's probs and
+	// dout = dL/dout ((batch*seq) x D):
+	//   dP[i][j] = sum_c dout_i[c] V_j[c],  dS = P * (dP - sum_j' dP[i][j'] P[i][j'])
+	//   dQ_i = scale sum_j dS[i][j] K_j,  dK_j = scale sum_i dS[i][j] Q_i,  dV_j = sum_i P[i][j] dout_i
+	// dqkv must not overlap qkv, probs or dout. Same bits for any thread count.
+	AttentionBackward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, dout, dqkv Mat) error
+
+	// L2NormForward writes y[r] = x[r] / max(||x[r]||, eps) per row (torch's
+	// F.normalize(x, dim=-1, eps)) and norm[r] = ||x[r]|| (summed in float64)
+	// unless norm.Buf is nil. eps must be finite and > 0; y may equal x.
+	L2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Vec) error
+	// L2NormBackward writes, from the forward's y and norm,
+	// dx[r] = (dy[r] - y[r] <dy[r], y[r]>) / norm[r] where norm[r] > eps and
+	// dx[r] = dy[r] / eps elsewhere. dx may equal dy.
+	L2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx Mat) error
+
+	// Zero sets every element of v, of any dtype, to 0 (gradient buffers
+	// before accumulation): a memclr on the host backends; a device backend
+	// would use a memset on its stream.
+	Zero(v Vec) error
 
 	// AdamStep updates theta, m and v in place with one Adam step on the
 	// anchored, clipped gradient clip * (grad + 2*anchor*(theta - thetaInit)).

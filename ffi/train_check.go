@@ -161,3 +161,122 @@ func checkAnchoredSumSq(grad, theta, thetaInit Vec, anchor float32) error {
 	}
 	return checkAnchor(op, anchor, grad.N, theta, thetaInit)
 }
+
+// mulFits reports whether a*b (a, b >= 0) fits in an int.
+func mulFits(a, b int) bool { return a == 0 || b <= math.MaxInt/a }
+
+// span is the element range [lo, hi) a view covers in its buffer.
+type span struct {
+	buf    Buffer
+	lo, hi int
+}
+
+func matSpan(m Mat, rows, cols int) span {
+	v := matVec(m, rows, cols)
+	return span{m.Buf, v.Off, v.Off + v.N}
+}
+
+func vecSpan(v Vec) span { return span{v.Buf, v.Off, v.Off + v.N} }
+
+// checkNoOverlap fails if out shares elements with any of ins (an input
+// read after out is written would be corrupted). Spans are first to last
+// element, so interleaved strided views count as overlapping.
+func checkNoOverlap(op, outName string, out span, inNames []string, ins ...span) error {
+	for i, in := range ins {
+		if in.buf != nil && in.buf == out.buf && in.lo < out.hi && out.lo < in.hi && in.lo < in.hi && out.lo < out.hi {
+			return fmt.Errorf("%s: %s overlaps %s", op, outName, inNames[i])
+		}
+	}
+	return nil
+}
+
+// checkAttentionShape validates the sizes and scale of an attention op and
+// qkv ((batch*seq) x 3D), and returns the row count batch*seq and D.
+func checkAttentionShape(op string, batch, seq, heads, headDim int, scale float32, qkv Mat) (rows, d int, err error) {
+	if batch < 0 || seq < 1 || heads < 1 || headDim < 1 {
+		return 0, 0, fmt.Errorf("%s: batch %d, seq %d, heads %d, head dim %d: want batch >= 0 and the others >= 1",
+			op, batch, seq, heads, headDim)
+	}
+	if !mulFits(heads, headDim) || !mulFits(3, heads*headDim) || !mulFits(batch, seq) ||
+		!mulFits(batch, heads) || !mulFits(seq, seq) || !mulFits(batch*heads, seq*seq) {
+		return 0, 0, fmt.Errorf("%s: shape %dx%dx%dx%d overflows", op, batch, seq, heads, headDim)
+	}
+	if !finite32(scale) {
+		return 0, 0, fmt.Errorf("%s: scale %g, want finite", op, scale)
+	}
+	rows, d = batch*seq, heads*headDim
+	return rows, d, checkMat(op+" qkv", qkv, rows, 3*d)
+}
+
+func checkAttentionForward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, out Mat) error {
+	const op = "attention forward"
+	rows, d, err := checkAttentionShape(op, batch, seq, heads, headDim, scale, qkv)
+	if err != nil {
+		return err
+	}
+	if err := checkOptF32Len(op+" probs", probs, batch*heads*seq*seq); err != nil {
+		return err
+	}
+	if err := checkMat(op+" out", out, rows, d); err != nil {
+		return err
+	}
+	return checkNoOverlap(op, "out", matSpan(out, rows, d), []string{"qkv", "probs"},
+		matSpan(qkv, rows, 3*d), vecSpan(probs))
+}
+
+func checkAttentionBackward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, dout, dqkv Mat) error {
+	const op = "attention backward"
+	rows, d, err := checkAttentionShape(op, batch, seq, heads, headDim, scale, qkv)
+	if err != nil {
+		return err
+	}
+	if err := checkF32Len(op+" probs", probs, batch*heads*seq*seq); err != nil {
+		return err
+	}
+	if err := checkMat(op+" dout", dout, rows, d); err != nil {
+		return err
+	}
+	if err := checkMat(op+" dqkv", dqkv, rows, 3*d); err != nil {
+		return err
+	}
+	return checkNoOverlap(op, "dqkv", matSpan(dqkv, rows, 3*d), []string{"qkv", "probs", "dout"},
+		matSpan(qkv, rows, 3*d), vecSpan(probs), matSpan(dout, rows, d))
+}
+
+// checkL2NormEps validates eps: finite and > 0 (the clamp of a zero row).
+func checkL2NormEps(op string, eps float32) error {
+	if !(eps > 0) || !finite32(eps) {
+		return fmt.Errorf("%s: eps %g, want finite and > 0", op, eps)
+	}
+	return nil
+}
+
+func checkL2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Vec) error {
+	const op = "l2norm forward"
+	if err := checkRowOp(op, rows, cols, []string{"x", "y"}, x, y); err != nil {
+		return err
+	}
+	if err := checkL2NormEps(op, eps); err != nil {
+		return err
+	}
+	return checkOptF32Len(op+" norm", norm, rows)
+}
+
+func checkL2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx Mat) error {
+	const op = "l2norm backward"
+	if err := checkRowOp(op, rows, cols, []string{"dy", "y", "dx"}, dy, y, dx); err != nil {
+		return err
+	}
+	if err := checkL2NormEps(op, eps); err != nil {
+		return err
+	}
+	return checkF32Len(op+" norm", norm, rows)
+}
+
+// checkZero validates a Vec of any dtype.
+func checkZero(v Vec) error {
+	if v.Buf == nil {
+		return fmt.Errorf("zero: nil buffer")
+	}
+	return checkVec("zero", v, v.Buf.DType())
+}

@@ -227,7 +227,8 @@ int distac_tall_consensus_isa(distac_isa isa, float *dst, uint8_t *counts, int32
 }
 #endif
 
-/* Training ops (layernorm, GELU, softmax, bias, Adam) share this ABI. */
+/* Training ops (layernorm, GELU, softmax, bias, attention, l2norm, Adam)
+ * share this ABI. */
 #include "distac_train.h"
 
 #endif /* DISTAC_KERNELS_H */

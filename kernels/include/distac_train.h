@@ -1,6 +1,7 @@
 /*
  * distac_train.h — the C ABI of distac's training ops: layernorm, GELU and
- * QuickGELU, row softmax, bias, and the fused Adam step with the DisTaC anchor.
+ * QuickGELU, row softmax, bias, the fused multi-head attention core, row L2
+ * normalization, and the fused Adam step with the DisTaC anchor.
  * They are the per-layer forward/backward pieces of the ViT and MLP training
  * step (llm.c style: no autodiff, every backward written out).
  *
@@ -132,6 +133,90 @@ DISTAC_TRAIN_OP(bias_grad, (int64_t rows, int64_t cols, const float *dy, int64_t
                             int threads))
 int distac_bias_grad_isa(distac_isa isa, int64_t rows, int64_t cols, const float *dy,
                          int64_t lddy, float *db, int threads);
+
+/* ------------------------------------------------------------- attention ---
+ * kernels/avx/attention.c — multi-head self-attention without the in/out
+ * projections (GEMMs done by the caller), in the torch/open_clip layout.
+ * qkv is the in-projection's output: (batch*seq) rows, token r = b*seq + i;
+ * columns [0,D) are Q, [D,2D) K, [2D,3D) V, D = heads*head_dim, and head h
+ * owns columns h*head_dim .. (h+1)*head_dim-1 of each. Writing
+ * Q_i = qkv[b*seq+i][h*dh ...], K_j = qkv[b*seq+j][D + h*dh ...],
+ * V_j = qkv[b*seq+j][2D + h*dh ...], for every batch item b and head h:
+ *   S[i][j] = scale * <Q_i, K_j>                       (seq x seq)
+ *   P[i][j] = exp(S[i][j] - max_j S[i]) / sum_j' exp(S[i][j'] - max_j S[i])
+ *   out[b*seq+i][h*dh + c] = sum_j P[i][j] * V_j[c]
+ * P is stored at probs[((b*heads + h)*seq + i)*seq + j] for the backward
+ * (probs NULL: not stored, for inference; out has the same bits).
+ * batch >= 0, seq >= 1, heads >= 1, head_dim >= 1, scale finite,
+ * ldqkv >= 3*D, ldout >= D, else DISTAC_EINVAL. out must not overlap qkv or
+ * probs. Columns past 3D of qkv and past D of out are neither read nor
+ * written. Inputs should be finite (NaN in gives NaN out).
+ *
+ * Work is split over the batch*heads (b, h) pairs; each pair is computed by
+ * one thread start to end and writes entries no other pair touches, so the
+ * results have the same bits for any thread count (they may differ between
+ * ISAs in the last bits). The forward needs 4*seq floats of per-thread
+ * scratch when probs is NULL, the backward seq*seq: on the stack up to 16
+ * KiB (seq <= 64 for the backward), else allocated (DISTAC_ENOMEM before
+ * anything is written). */
+DISTAC_TRAIN_OP(attention_forward,
+                (int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, float scale,
+                 const float *qkv, int64_t ldqkv, float *probs, float *out, int64_t ldout,
+                 int threads))
+int distac_attention_forward_isa(distac_isa isa, int64_t batch, int64_t seq, int64_t heads,
+                                 int64_t head_dim, float scale, const float *qkv, int64_t ldqkv,
+                                 float *probs, float *out, int64_t ldout, int threads);
+
+/* The backward of attention_forward from qkv and its saved probs, with
+ * dout = dL/dout ((batch*seq) x D, leading dimension lddout). Per (b, h):
+ *   dP[i][j] = <dout_i, V_j>     (dout_i: row b*seq+i, columns h*dh ...)
+ *   dS[i][j] = P[i][j] * (dP[i][j] - sum_j' dP[i][j'] * P[i][j'])
+ *   dQ_i = scale * sum_j dS[i][j] K_j
+ *   dK_j = scale * sum_i dS[i][j] Q_i
+ *   dV_j = sum_i P[i][j] dout_i
+ * written (not accumulated) into the Q, K and V columns of dqkv: every
+ * column [0,3D) of every row [0, batch*seq) is written, without being read.
+ * lddout >= D, lddqkv >= 3*D, probs and dout non-NULL. dqkv must not overlap
+ * qkv, probs or dout. Same bits for any thread count, as the forward. */
+DISTAC_TRAIN_OP(attention_backward,
+                (int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, float scale,
+                 const float *qkv, int64_t ldqkv, const float *probs, const float *dout,
+                 int64_t lddout, float *dqkv, int64_t lddqkv, int threads))
+int distac_attention_backward_isa(distac_isa isa, int64_t batch, int64_t seq, int64_t heads,
+                                  int64_t head_dim, float scale, const float *qkv,
+                                  int64_t ldqkv, const float *probs, const float *dout,
+                                  int64_t lddout, float *dqkv, int64_t lddqkv, int threads);
+
+/* ---------------------------------------------------------------- l2norm ---
+ * kernels/avx/l2norm.c — per row r of x (rows x cols), as
+ * torch.nn.functional.normalize(x, dim=-1, eps):
+ *   n_r = ||x[r]||_2,  d_r = max(n_r, eps),  y[r][c] = x[r][c] / d_r
+ * norm[r] = n_r (as fp32) for the backward; norm may be NULL. The sum of
+ * squares is accumulated in float64 (no square or partial sum of finite fp32
+ * values overflows or underflows there), so n_r is the fp32 rounding of the
+ * exact norm up to ~1e-16 relative; it is +inf only where the norm itself
+ * exceeds FLT_MAX (then y = 0). y is x times the fp32 reciprocal of d_r
+ * (within ~1.5 ulp of x / d_r). A row with NaN gives NaN (forward and
+ * backward). y may equal x when ldy == ldx.
+ * rows >= 0, cols >= 1, eps > 0 and finite, ldx, ldy >= cols, else
+ * DISTAC_EINVAL. */
+DISTAC_TRAIN_OP(l2norm_forward, (int64_t rows, int64_t cols, const float *x, int64_t ldx,
+                                 float eps, float *y, int64_t ldy, float *norm, int threads))
+int distac_l2norm_forward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *x,
+                              int64_t ldx, float eps, float *y, int64_t ldy, float *norm,
+                              int threads);
+
+/* The backward from the forward's y and norm (d = max(norm[r], eps)):
+ *   norm[r] > eps:  dx[r] = (dy[r] - y[r] * <dy[r], y[r]>) / d
+ *   otherwise:      dx[r] = dy[r] / eps
+ * <dy, y> is summed in float64. dx may equal dy when lddx == lddy. */
+DISTAC_TRAIN_OP(l2norm_backward,
+                (int64_t rows, int64_t cols, const float *dy, int64_t lddy, const float *y,
+                 int64_t ldy, const float *norm, float eps, float *dx, int64_t lddx,
+                 int threads))
+int distac_l2norm_backward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *dy,
+                               int64_t lddy, const float *y, int64_t ldy, const float *norm,
+                               float eps, float *dx, int64_t lddx, int threads);
 
 /* ------------------------------------------------- Adam with the anchor ---
  * kernels/avx/adam.c — one step of Adam on n parameters, in place.
