@@ -1,0 +1,220 @@
+package model
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/distac/distac/distac"
+	"github.com/distac/distac/ffi"
+	"github.com/nlpodyssey/safetensors"
+)
+
+// ConfigKey is the __metadata__ key holding the encoder's config JSON in
+// checkpoints distac writes; PrefixKey holds the key prefix of its tensors.
+const (
+	ConfigKey = "distac.model_config"
+	PrefixKey = "distac.key_prefix"
+)
+
+// ConfigOf reads the config a distac checkpoint carries in its metadata.
+func ConfigOf(ck *distac.Checkpoint) (*Config, string, error) {
+	for _, f := range ck.Files {
+		if s, ok := f.Metadata[ConfigKey]; ok {
+			c, err := ParseConfig([]byte(s))
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: %w", ck.Path, err)
+			}
+			return c, f.Metadata[PrefixKey], nil
+		}
+	}
+	return nil, "", fmt.Errorf("%s: no model config in the checkpoint's metadata (give one with --model-config)", ck.Path)
+}
+
+func ffiDType(dt safetensors.DType) (ffi.DType, bool) {
+	switch dt {
+	case safetensors.F32:
+		return ffi.F32, true
+	case safetensors.F16:
+		return ffi.F16, true
+	case safetensors.BF16:
+		return ffi.BF16, true
+	}
+	return 0, false
+}
+
+// LoadParams reads every parameter of layout from ck (names prefix+name) into
+// a new F32 vector on be, converting F16/BF16. Every error names the file
+// and the tensor.
+func LoadParams(be ffi.Backend, ck *distac.Checkpoint, layout *Layout, prefix string) (*Params, error) {
+	p, err := NewParams(be, layout)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range layout.Specs {
+		if err := loadTensor(be, ck, p, s, prefix); err != nil {
+			p.Free(be)
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func loadTensor(be ffi.Backend, ck *distac.Checkpoint, p *Params, s ParamSpec, prefix string) error {
+	name := prefix + s.Name
+	t, ok := ck.Tensor(name)
+	if !ok {
+		return fmt.Errorf("%s: tensor %s is missing", ck.Path, name)
+	}
+	if !sameShape(t.Shape, s.Shape) {
+		return fmt.Errorf("%s: tensor %s has shape %v, the model config wants %v", t.Path(), name, t.Shape, s.Shape)
+	}
+	dt, ok := ffiDType(t.DType)
+	if !ok {
+		return fmt.Errorf("%s: tensor %s has dtype %s, want F32, F16 or BF16", t.Path(), name, t.DType)
+	}
+	dst := ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}
+	if dt == ffi.F32 {
+		if err := be.Upload(dst, t.Bytes(0, s.N)); err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
+		}
+		return nil
+	}
+	tmp, err := be.Alloc(dt, s.N)
+	if err != nil {
+		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
+	}
+	defer be.Free(tmp)
+	if err := be.Upload(ffi.All(tmp), t.Bytes(0, s.N)); err != nil {
+		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
+	}
+	if err := be.Convert(dst, ffi.All(tmp)); err != nil {
+		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
+	}
+	return nil
+}
+
+func sameShape(a []uint64, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != uint64(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SaveOptions says how SaveParams writes a checkpoint.
+type SaveOptions struct {
+	Prefix string // key prefix of the encoder's tensors
+	// DType is the encoder tensors' output dtype: "f32", "f16", "bf16", or ""
+	// for Like's dtype of each tensor (F32 without Like).
+	DType string
+	// Like, when set, is a checkpoint whose tensors are all carried over: the
+	// encoder's take the new values, every other tensor (a text tower,
+	// integer buffers) is copied unchanged.
+	Like   *distac.Checkpoint
+	Meta   map[string]string // extra __metadata__ entries
+	Force  bool              // replace an existing output
+	Inputs []string          // files that must never be replaced
+}
+
+// SaveParams writes p as a safetensors checkpoint at out, atomically (a
+// temporary file beside it, fsynced, renamed into place), with the config
+// and prefix in its metadata so it can be loaded without a config file.
+func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOptions) error {
+	meta := map[string]string{ConfigKey: cfg.JSON(), PrefixKey: o.Prefix}
+	maps.Copy(meta, o.Meta)
+	var tensors []distac.OutTensor
+	var carried []*distac.Tensor // tensors copied from Like, by output index
+	own := map[string]ParamSpec{}
+	for _, s := range p.Layout.Specs {
+		own[o.Prefix+s.Name] = s
+	}
+	forced, keep, err := distac.ParseOutDType(o.DType)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", out, err)
+	}
+	outType := func(src safetensors.DType) safetensors.DType {
+		if keep {
+			return src
+		}
+		return forced
+	}
+	if o.Like != nil {
+		for _, t := range o.Like.Tensors {
+			dt := t.DType
+			if _, ok := own[t.Name]; ok {
+				dt = outType(t.DType)
+			}
+			tensors = append(tensors, distac.OutTensor{Name: t.Name, DType: dt, Shape: t.Shape})
+			carried = append(carried, t)
+		}
+		for _, name := range slices.Sorted(maps.Keys(own)) {
+			if _, ok := o.Like.Tensor(name); !ok {
+				return fmt.Errorf("save %s: %s has no tensor %s", out, o.Like.Path, name)
+			}
+		}
+	} else {
+		for _, s := range p.Layout.Specs {
+			tensors = append(tensors, distac.OutTensor{Name: o.Prefix + s.Name, DType: outType(safetensors.F32), Shape: u64(s.Shape)})
+			carried = append(carried, nil)
+		}
+	}
+	w, err := distac.CreateOutput(out, tensors, meta, 0, o.Force, o.Inputs)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", out, err)
+	}
+	for i, t := range tensors {
+		var data []byte
+		if s, ok := own[t.Name]; ok {
+			data, err = encodeParam(be, p, s, t.DType)
+		} else {
+			data = carried[i].Bytes(0, carried[i].Numel)
+		}
+		if err == nil {
+			err = w.WriteAt(i, 0, data)
+		}
+		if err != nil {
+			w.Abort()
+			return fmt.Errorf("save %s: tensor %s: %w", out, t.Name, err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("save %s: %w", out, err)
+	}
+	return nil
+}
+
+func u64(shape []int) []uint64 {
+	out := make([]uint64, len(shape))
+	for i, d := range shape {
+		out[i] = uint64(d)
+	}
+	return out
+}
+
+// encodeParam downloads one parameter and encodes it as dt.
+func encodeParam(be ffi.Backend, p *Params, s ParamSpec, dt safetensors.DType) ([]byte, error) {
+	src := ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}
+	fd, ok := ffiDType(dt)
+	if !ok {
+		return nil, fmt.Errorf("output dtype %s is not a float type", dt)
+	}
+	if fd == ffi.F32 {
+		out := make([]byte, 4*s.N)
+		return out, be.Download(out, src)
+	}
+	tmp, err := be.Alloc(fd, s.N)
+	if err != nil {
+		return nil, err
+	}
+	defer be.Free(tmp)
+	if err := be.Convert(ffi.All(tmp), src); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 2*s.N)
+	return out, be.Download(out, ffi.All(tmp))
+}

@@ -1,0 +1,297 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/distac/distac/distac/data"
+	"github.com/distac/distac/distac/model"
+	"github.com/distac/distac/ffi"
+)
+
+// FinetuneOptions configure supervised training of an encoder under a head.
+// Label smoothing and mixup are there to make under-confident models on
+// purpose, a higher learning rate or more steps to make long task vectors.
+type FinetuneOptions struct {
+	LR, WeightDecay float64 // AdamW: decoupled weight decay
+	Steps, Batch    int
+	Warmup          int  // linear warm-up steps
+	Cosine          bool // cosine decay to zero after the warm-up
+	LabelSmoothing  float32
+	Mixup           float64 // alpha of the Beta(alpha, alpha) mixing weight; 0: off
+	Clip            float64 // global gradient-norm clip; <= 0: none
+	Seed            uint64
+	// TrainHead trains the head's weights too (pre-training with a task
+	// head, e.g. rotation prediction), with learning rate HeadLR (0: LR).
+	TrainHead bool
+	HeadLR    float64
+	Augment   func(rng *rand.Rand, img []float32) // optional, per image
+	Progress  func(step, steps int, loss float64)
+}
+
+// DefaultFinetuneOptions are settings that train distac's small ViT well.
+func DefaultFinetuneOptions() FinetuneOptions {
+	return FinetuneOptions{LR: 1e-3, WeightDecay: 0.1, Steps: 500, Batch: 128, Warmup: 50, Cosine: true, Clip: 1}
+}
+
+// Finetune trains a copy of init on the labelled set under head and returns
+// it with the loss of every step. With TrainHead, head's weights are
+// updated in place.
+func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model.Head, set *data.Set, o FinetuneOptions) (*model.Params, []float64, error) {
+	if set.Labels == nil {
+		return nil, nil, fmt.Errorf("finetune: %s has no labels", set.Name)
+	}
+	if o.Steps < 1 || o.Batch < 1 || !(o.LR > 0) {
+		return nil, nil, fmt.Errorf("finetune: steps %d, batch %d and learning rate %g must be positive", o.Steps, o.Batch, o.LR)
+	}
+	if o.LabelSmoothing < 0 || o.LabelSmoothing > 1 || o.Mixup < 0 {
+		return nil, nil, errors.New("finetune: label smoothing must be in [0, 1] and mixup >= 0")
+	}
+	for _, y := range set.Labels {
+		if int(y) < 0 || int(y) >= head.Classes {
+			return nil, nil, fmt.Errorf("finetune: label %d outside the head's %d classes", y, head.Classes)
+		}
+	}
+	batch := min(o.Batch, set.Len())
+	p, err := init.Copy(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			p.Free(e)
+		}
+	}()
+	ft := &finetuner{e: e, o: o, classes: head.Classes, batch: batch}
+	defer ft.free()
+	if err := ft.alloc(enc, head, p); err != nil {
+		return nil, nil, err
+	}
+	loader := data.NewLoader(set, data.LoaderOptions{Batch: batch, Seed: o.Seed, Shuffle: true})
+	defer loader.Close()
+	rng := rand.New(rand.NewPCG(o.Seed, 0x66696e65))
+	sched := Schedule{LR: o.LR, Warmup: o.Warmup, Steps: o.Steps, Cosine: o.Cosine}
+	losses := make([]float64, 0, o.Steps)
+	for step := 1; step <= o.Steps; step++ {
+		b, err := loader.Next()
+		if err != nil {
+			return nil, nil, fmt.Errorf("finetune step %d: %w", step, err)
+		}
+		loss, err := ft.step(p, b, rng, sched.At(step), step)
+		if err != nil {
+			return nil, nil, fmt.Errorf("finetune step %d: %w", step, err)
+		}
+		losses = append(losses, loss)
+		if o.Progress != nil {
+			o.Progress(step, o.Steps, loss)
+		}
+	}
+	ok = true
+	return p, losses, nil
+}
+
+type finetuner struct {
+	e          model.Engine
+	o          FinetuneOptions
+	classes    int
+	batch      int
+	net        *model.Net
+	grads      *model.Params
+	adam       *Adam
+	head       *model.Params // the head's weights as parameters (TrainHead)
+	headGrad   *model.Params
+	headAdam   *Adam
+	labels     [2]ffi.Buffer // I32: y and, with mixup, the partner's y
+	dz, dz2    ffi.Mat
+	scratch    ffi.Buffer
+	imgs, perm []float32
+}
+
+func (f *finetuner) alloc(enc model.Encoder, head *model.Head, p *model.Params) error {
+	e := f.e
+	var err error
+	if f.net, err = model.NewNet(e, enc, head, f.batch, true); err != nil {
+		return err
+	}
+	if f.grads, err = model.NewParams(e, p.Layout); err != nil {
+		return err
+	}
+	if f.adam, err = NewAdam(e, p.Layout); err != nil {
+		return err
+	}
+	f.adam.Clip, f.adam.WeightDecay = f.o.Clip, f.o.WeightDecay
+	if f.o.TrainHead {
+		hl := model.FlatLayout("head", head.Classes*head.Dim)
+		f.head = &model.Params{Layout: hl, Buf: head.W}
+		if f.headGrad, err = model.NewParams(e, hl); err != nil {
+			return err
+		}
+		if f.headAdam, err = NewAdam(e, hl); err != nil {
+			return err
+		}
+		f.headAdam.Clip = f.o.Clip
+	}
+	for i := range f.labels {
+		if f.labels[i], err = e.Alloc(ffi.I32, f.batch); err != nil {
+			return err
+		}
+	}
+	if f.scratch, err = e.Alloc(ffi.F32, 2*f.batch*f.classes); err != nil {
+		return err
+	}
+	f.dz = ffi.Mat{Buf: f.scratch, LD: f.classes}
+	f.dz2 = ffi.Mat{Buf: f.scratch, Off: f.batch * f.classes, LD: f.classes}
+	return nil
+}
+
+func (f *finetuner) free() {
+	e := f.e
+	if f.net != nil {
+		f.net.Free()
+	}
+	f.grads.Free(e)
+	if f.adam != nil {
+		f.adam.Free(e)
+	}
+	f.headGrad.Free(e)
+	if f.headAdam != nil {
+		f.headAdam.Free(e)
+	}
+	for _, b := range f.labels {
+		if b != nil {
+			e.Free(b)
+		}
+	}
+	if f.scratch != nil {
+		e.Free(f.scratch)
+	}
+}
+
+// step runs one forward/backward/update and returns the loss.
+func (f *finetuner) step(p *model.Params, b data.Batch, rng *rand.Rand, lr float64, step int) (float64, error) {
+	e, n := f.e, b.N
+	imgs, lam := b.Images, 1.0
+	var partner []int32
+	if f.o.Mixup > 0 {
+		imgs, partner, lam = f.mix(b, rng)
+	}
+	if f.o.Augment != nil {
+		if &imgs[0] == &b.Images[0] {
+			f.imgs = append(f.imgs[:0], b.Images...)
+			imgs = f.imgs
+		}
+		per := len(imgs) / n
+		for i := range n {
+			f.o.Augment(rng, imgs[i*per:(i+1)*per])
+		}
+	}
+	z, err := f.net.Forward(p, imgs, n)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.Upload(ffi.Vec{Buf: f.labels[0], N: n}, ffi.I32Bytes(b.Labels[:n])); err != nil {
+		return 0, err
+	}
+	loss, err := e.CrossEntropyLS(n, f.classes, z, ffi.Vec{Buf: f.labels[0], N: n}, f.o.LabelSmoothing, f.dz)
+	if err != nil {
+		return 0, err
+	}
+	if partner != nil {
+		// Mixup: lam * CE(y) + (1 - lam) * CE(y_partner), gradients likewise.
+		if err := e.Upload(ffi.Vec{Buf: f.labels[1], N: n}, ffi.I32Bytes(partner)); err != nil {
+			return 0, err
+		}
+		l2, err := e.CrossEntropyLS(n, f.classes, z, ffi.Vec{Buf: f.labels[1], N: n}, f.o.LabelSmoothing, f.dz2)
+		if err != nil {
+			return 0, err
+		}
+		loss = lam*loss + (1-lam)*l2
+		k := n * f.classes
+		if err := e.Scale(ffi.Vec{Buf: f.dz.Buf, Off: f.dz.Off, N: k}, float32(lam)); err != nil {
+			return 0, err
+		}
+		if err := e.Axpy(float32(1-lam), ffi.Vec{Buf: f.dz2.Buf, Off: f.dz2.Off, N: k}, ffi.Vec{Buf: f.dz.Buf, Off: f.dz.Off, N: k}); err != nil {
+			return 0, err
+		}
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return 0, fmt.Errorf("the loss diverged (%v)", loss)
+	}
+	if err := e.Zero(f.grads.All()); err != nil {
+		return 0, err
+	}
+	var dHead ffi.Mat
+	if f.head != nil {
+		if err := e.Zero(f.headGrad.All()); err != nil {
+			return 0, err
+		}
+		dHead = ffi.Mat{Buf: f.headGrad.Buf, LD: f.net.Head.Dim}
+	}
+	if err := f.net.Backward(p, f.grads, f.dz, dHead); err != nil {
+		return 0, err
+	}
+	if _, err := f.adam.Step(e, p, f.grads, lr); err != nil {
+		return 0, err
+	}
+	if f.head != nil {
+		hlr := f.o.HeadLR
+		if hlr == 0 {
+			hlr = f.o.LR
+		}
+		if _, err := f.headAdam.Step(e, f.head, f.headGrad, hlr*lr/f.o.LR); err != nil {
+			return 0, fmt.Errorf("head: %w", err)
+		}
+	}
+	return loss, nil
+}
+
+// mix returns lam*x + (1-lam)*x[perm], the partners' labels and lam ~ Beta(a, a).
+func (f *finetuner) mix(b data.Batch, rng *rand.Rand) ([]float32, []int32, float64) {
+	n := b.N
+	per := len(b.Images) / n
+	lam := betaSample(rng, f.o.Mixup)
+	perm := rng.Perm(n)
+	f.imgs = f.imgs[:0]
+	partner := make([]int32, n)
+	for i := range n {
+		x, y := b.Images[i*per:(i+1)*per], b.Images[perm[i]*per:(perm[i]+1)*per]
+		for k := range x {
+			f.imgs = append(f.imgs, float32(lam)*x[k]+float32(1-lam)*y[k])
+		}
+		partner[i] = b.Labels[perm[i]]
+	}
+	return f.imgs, partner, lam
+}
+
+// betaSample draws from Beta(a, a) as X/(X+Y) of two Gamma(a) draws.
+func betaSample(rng *rand.Rand, a float64) float64 {
+	x, y := gammaSample(rng, a), gammaSample(rng, a)
+	if x+y == 0 {
+		return 0.5
+	}
+	return x / (x + y)
+}
+
+// gammaSample draws from Gamma(a, 1) (Marsaglia and Tsang; a < 1 boosted).
+func gammaSample(rng *rand.Rand, a float64) float64 {
+	if a < 1 {
+		return gammaSample(rng, a+1) * math.Pow(rng.Float64(), 1/a)
+	}
+	d := a - 1.0/3
+	c := 1 / math.Sqrt(9*d)
+	for {
+		x := rng.NormFloat64()
+		v := 1 + c*x
+		if v <= 0 {
+			continue
+		}
+		v = v * v * v
+		u := rng.Float64()
+		if math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
+			return d * v
+		}
+	}
+}
