@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "f5f315c97e1b3138676e13ebaf0d6cbf9dd648a65aea1c07db8569974f96cc84"
+const kernelSourcesHash = "5cbfa9947b66db5124389613cfc37b67dc0bfaab047e65cb47fcacf0348c7847"
