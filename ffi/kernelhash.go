@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "5cbfa9947b66db5124389613cfc37b67dc0bfaab047e65cb47fcacf0348c7847"
+const kernelSourcesHash = "d2afca1a024c877f24eaaaaf6a1d26cdfd2825a2dfe74ed211faa778d7201eb5"
