@@ -16,7 +16,13 @@ import (
 )
 
 var (
-	trainLNShapes      = [][2]int{{197, 768}, {6272, 768}}
+	trainLNShapes = [][2]int{{197, 768}, {6272, 768}}
+	// batch x seq x heads x head_dim: the small ViT (17 tokens, 4 heads of 16)
+	// at batch 128, and ViT-B/32 (50 tokens, 12 heads of 64) at batch 8.
+	trainAttnShapes = [][4]int{{128, 17, 4, 16}, {8, 50, 12, 64}}
+	// L2-normalized features: CLIP's 512-wide embeddings of a batch, and a
+	// token-sized matrix.
+	trainL2Shapes      = [][2]int{{128, 512}, {6272, 768}}
 	trainSoftmaxShapes = [][2]int{{7200, 50}, {1024, 197}}
 	trainVecSizes      = []int{1 << 20, 16 << 20}
 )
@@ -211,4 +217,106 @@ func BenchmarkAnchoredGradSumSq(b *testing.B) {
 			return err
 		}
 	})
+}
+
+// runAttention runs the attention forward (or backward, from the forward's
+// probs) for every shape and CPU path. Bytes: qkv read, probs and out
+// written (forward); qkv, probs and dout read, dqkv written (backward).
+// FLOP: 4 seq^2 head_dim per (batch item, head) for the forward's two
+// products, 8 for the backward's four.
+func runAttention(b *testing.B, backward bool) {
+	for _, s := range trainAttnShapes {
+		batch, seq, heads, dh := s[0], s[1], s[2], s[3]
+		rows, d, np := batch*seq, heads*dh, batch*heads*seq*seq
+		for _, impl := range cpuImpls() {
+			b.Run(fmt.Sprintf("%dx%dx%dx%d/%s", batch, seq, heads, dh, impl), func(b *testing.B) {
+				be := openBackend(b, impl)
+				tr, ok := be.(ffi.Trainer)
+				if !ok {
+					b.Skipf("%s has no training ops", impl)
+				}
+				qkv := ffi.Mat{Buf: trainBuf(b, be, rows*3*d, -1, 1), LD: 3 * d}
+				probs := ffi.All(trainBuf(b, be, np, 0, 0))
+				out := ffi.Mat{Buf: trainBuf(b, be, rows*d, 0, 0), LD: d}
+				scale := float32(1 / math.Sqrt(float64(dh)))
+				op := func() error { return tr.AttentionForward(batch, seq, heads, dh, scale, qkv, probs, out) }
+				bytes, flops := 4*(rows*3*d+np+rows*d), 4*batch*heads*seq*seq*dh
+				if backward {
+					if err := op(); err != nil {
+						b.Fatal(err)
+					}
+					dout := ffi.Mat{Buf: trainBuf(b, be, rows*d, -1, 1), LD: d}
+					dqkv := ffi.Mat{Buf: trainBuf(b, be, rows*3*d, 0, 0), LD: 3 * d}
+					op = func() error { return tr.AttentionBackward(batch, seq, heads, dh, scale, qkv, probs, dout, dqkv) }
+					bytes, flops = 4*(2*rows*3*d+np+rows*d), 2*flops
+				}
+				trainLoop(b, bytes, flops, op)
+			})
+		}
+	}
+}
+
+// trainLoop times op after one warm-up call, with SetBytes and GFLOP/s.
+func trainLoop(b *testing.B, bytes, flops int, op func() error) {
+	b.Helper()
+	if err := op(); err != nil { // also faults the output pages in
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(bytes))
+	for b.Loop() {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkAttentionForward: S = scale Q K^T, P = softmax(S), out = P V with
+// probs stored (the training forward).
+func BenchmarkAttentionForward(b *testing.B) { runAttention(b, false) }
+
+// BenchmarkAttentionBackward: dQ, dK, dV from the stored probs.
+func BenchmarkAttentionBackward(b *testing.B) { runAttention(b, true) }
+
+// BenchmarkL2Norm: forward, x read, y and the norms written (8 B per
+// element); ~3 FLOP per element (square-add, scale).
+func BenchmarkL2Norm(b *testing.B) {
+	runL2Norm(b, false)
+}
+
+// BenchmarkL2NormBackward: dy and y read, dx written (12 B per element);
+// ~4 FLOP per element (dot, projection, scale).
+func BenchmarkL2NormBackward(b *testing.B) {
+	runL2Norm(b, true)
+}
+
+func runL2Norm(b *testing.B, backward bool) {
+	for _, s := range trainL2Shapes {
+		rows, cols := s[0], s[1]
+		for _, impl := range cpuImpls() {
+			b.Run(fmt.Sprintf("%dx%d/%s", rows, cols, impl), func(b *testing.B) {
+				be := openBackend(b, impl)
+				tr, ok := be.(ffi.Trainer)
+				if !ok {
+					b.Skipf("%s has no training ops", impl)
+				}
+				x := ffi.Mat{Buf: trainBuf(b, be, rows*cols, -1, 1), LD: cols}
+				y := ffi.Mat{Buf: trainBuf(b, be, rows*cols, 0, 0), LD: cols}
+				norm := ffi.All(trainBuf(b, be, rows, 0, 0))
+				const eps = 1e-12
+				op := func() error { return tr.L2NormForward(rows, cols, x, eps, y, norm) }
+				bytes, flops := 8*rows*cols+4*rows, 3*rows*cols
+				if backward {
+					if err := op(); err != nil {
+						b.Fatal(err)
+					}
+					dy := ffi.Mat{Buf: trainBuf(b, be, rows*cols, -1, 1), LD: cols}
+					dx := ffi.Mat{Buf: trainBuf(b, be, rows*cols, 0, 0), LD: cols}
+					op = func() error { return tr.L2NormBackward(rows, cols, dy, y, norm, eps, dx) }
+					bytes, flops = 12*rows*cols+4*rows, 4*rows*cols
+				}
+				trainLoop(b, bytes, flops, op)
+			})
+		}
+	}
 }

@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "f5f315c97e1b3138676e13ebaf0d6cbf9dd648a65aea1c07db8569974f96cc84"
+const kernelSourcesHash = "d2afca1a024c877f24eaaaaf6a1d26cdfd2825a2dfe74ed211faa778d7201eb5"

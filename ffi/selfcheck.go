@@ -245,4 +245,47 @@ var selfChecks = []selfCheck{
 		}
 		return append(s.read(ties), s.read(tall)...), s.err
 	}},
+	{"attention", 1e-5, func(be Backend, rng *rand.Rand) ([]float32, error) {
+		tr, ok := be.(Trainer)
+		if !ok {
+			return nil, fmt.Errorf("%s has no training ops", be.Name())
+		}
+		s := &scratch{be: be}
+		defer s.free()
+		batch, seq, heads, dh := 2, 17, 3, 16 // odd sizes: SIMD tails on both axes
+		rows, d := batch*seq, heads*dh
+		qkv, dout := s.f32(uniform(rng, rows*3*d, 1)), s.f32(uniform(rng, rows*d, 1))
+		probs, out, dqkv := s.alloc(F32, batch*heads*seq*seq), s.alloc(F32, rows*d), s.alloc(F32, rows*3*d)
+		if s.err != nil {
+			return nil, s.err
+		}
+		if err := tr.AttentionForward(batch, seq, heads, dh, 0.25, Mat{qkv, 0, 3 * d}, All(probs), Mat{out, 0, d}); err != nil {
+			return nil, err
+		}
+		if err := tr.AttentionBackward(batch, seq, heads, dh, 0.25, Mat{qkv, 0, 3 * d}, All(probs), Mat{dout, 0, d}, Mat{dqkv, 0, 3 * d}); err != nil {
+			return nil, err
+		}
+		return append(append(s.read(out), s.read(probs)...), s.read(dqkv)...), s.err
+	}},
+	{"l2norm", 1e-5, func(be Backend, rng *rand.Rand) ([]float32, error) {
+		tr, ok := be.(Trainer)
+		if !ok {
+			return nil, fmt.Errorf("%s has no training ops", be.Name())
+		}
+		s := &scratch{be: be}
+		defer s.free()
+		rows, cols := 17, 100
+		x, dy := s.f32(uniform(rng, rows*cols, 1)), s.f32(uniform(rng, rows*cols, 1))
+		y, norm, dx := s.alloc(F32, rows*cols), s.alloc(F32, rows), s.alloc(F32, rows*cols)
+		if s.err != nil {
+			return nil, s.err
+		}
+		if err := tr.L2NormForward(rows, cols, Mat{x, 0, cols}, 1e-12, Mat{y, 0, cols}, All(norm)); err != nil {
+			return nil, err
+		}
+		if err := tr.L2NormBackward(rows, cols, Mat{dy, 0, cols}, Mat{y, 0, cols}, All(norm), 1e-12, Mat{dx, 0, cols}); err != nil {
+			return nil, err
+		}
+		return append(append(s.read(y), s.read(norm)...), s.read(dx)...), s.err
+	}},
 }

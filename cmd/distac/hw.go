@@ -45,6 +45,8 @@ var opFamilies = []struct{ name, source string }{
 	{"ties (histogram, trim, merge)", "kernels/avx/ties.c"},
 	{"tall_consensus", "kernels/avx/tall.c"},
 	{"train (layernorm, gelu, softmax, bias, adam)", "kernels/avx/{layernorm,gelu,softmax,bias,adam}.c"},
+	{"attention (fused core, forward + backward)", "kernels/avx/attention{,_avx2,_avx512}.c"},
+	{"l2norm (row normalize, forward + backward)", "kernels/avx/l2norm.c"},
 }
 
 // printHW writes the hardware report and returns the number of failed checks.

@@ -24,7 +24,7 @@ func TestHWSelfCheck(t *testing.T) {
 			if failed := printHW(&out, be, true); failed != 0 {
 				t.Fatalf("%d self-checks failed:\n%s", failed, out.String())
 			}
-			for _, want := range []string{"path avx512", "path avx2", "path scalar", "backend    " + be.Name(), "ok   sgemm"} {
+			for _, want := range []string{"path avx512", "path avx2", "path scalar", "backend    " + be.Name(), "ok   sgemm", "ok   attention", "ok   l2norm", "-> " + be.Name() + " (kernels/avx/attention"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("output lacks %q:\n%s", want, out.String())
 				}

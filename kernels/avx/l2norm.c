@@ -40,6 +40,11 @@ static void l2_range(void *p, int64_t r0, int64_t r1) {
 
 static int l2_eps_ok(float eps) { return eps > 0 && isfinite(eps); }
 
+/* Rows per thread: at least ~64K elements, twice train_grain's. The op does
+ * little per element (one thread streams 128 x 512 in ~10 us, about what a
+ * thread start costs), so a second thread only pays off past that. */
+static int64_t l2_grain(int64_t cols) { return 2 * train_grain(cols); }
+
 static int l2_forward_run(int64_t rows, int64_t cols, const float *x, int64_t ldx, float eps,
                           float *y, int64_t ldy, float *norm, int threads, l2_fwd_row_fn fn) {
   if (rows < 0 || cols < 1 || ldx < cols || ldy < cols || !x || !y || !l2_eps_ok(eps)) {
@@ -47,7 +52,7 @@ static int l2_forward_run(int64_t rows, int64_t cols, const float *x, int64_t ld
   }
   l2_ctx c = {.cols = cols, .lda = ldx, .ldc = ldy, .a = x, .c = y, .norm = norm, .eps = eps,
               .fwd = fn};
-  distac_parallel_for(threads, rows, train_grain(cols), l2_range, &c);
+  distac_parallel_for(threads, rows, l2_grain(cols), l2_range, &c);
   return DISTAC_OK;
 }
 
@@ -60,7 +65,7 @@ static int l2_backward_run(int64_t rows, int64_t cols, const float *dy, int64_t 
   }
   l2_ctx c = {.cols = cols, .lda = lddy, .ldb = ldy, .ldc = lddx, .a = dy, .b = y,
               .norm_in = norm, .c = dx, .eps = eps, .bwd = fn};
-  distac_parallel_for(threads, rows, train_grain(cols), l2_range, &c);
+  distac_parallel_for(threads, rows, l2_grain(cols), l2_range, &c);
   return DISTAC_OK;
 }
 

@@ -1,0 +1,1 @@
+#include "../kernels/avx/attention_avx2.c"
