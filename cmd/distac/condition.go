@@ -1,0 +1,221 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distac/distac/distac/model"
+	"github.com/distac/distac/distac/train"
+)
+
+func init() {
+	register("condition", "DisTaC: shrink long task vectors and distil the models to be confident, before merging", runCondition)
+}
+
+const conditionUsage = `usage: distac condition --base BASE --task FT --head HEAD --data SET [--task FT --head HEAD --data SET ...]
+                        (--out FILE ... | --out-dir DIR) [flags]
+
+For every task: kappa = (mean norm of the other task vectors) / ||tau_t||,
+capped at 1 (shrink only; --kappa or --target-norm override it); the
+student starts at theta_0 + kappa * tau_t and is distilled from the
+fine-tuned teacher on the task's unlabelled images with
+  T_tcr * T_stu * KL(softmax(z_tcr / T_tcr) || softmax(z_stu / T_stu)),
+Adam with a linear warm-up, global-norm clip 1, and the anchor
+beta * ||theta - theta_init||^2. --confidence selects (T_tcr, T_stu) = (1, 10),
+which leaves the student more confident than its teacher; the default (10, 10)
+restores accuracy after the shrink. Tasks run in parallel over the CPUs,
+sharing the base model.
+
+--head and --data (and --eval) are given once per task, or once for all.
+Labels in --data are ignored; --eval images with labels add accuracies to
+the summary.
+
+flags:
+`
+
+func runCondition(args []string) error {
+	fs := newFlagSet("condition", conditionUsage)
+	mf := &modelFlags{}
+	addEngineFlags(fs, mf)
+	def := train.DefaultConditionOptions()
+	base := fs.String("base", "", "base model theta_0")
+	var tasks, heads, sets, evals, outs listFlag
+	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat per task)")
+	fs.Var(&heads, "head", "frozen head of the task (repeat per task, or once)")
+	fs.Var(&sets, "data", "unlabelled images of the task (repeat per task, or once)")
+	fs.Var(&evals, "eval", "held-out images for the summary (repeat per task, or once)")
+	fs.Var(&outs, "out", "output checkpoint (repeat per task)")
+	outDir := fs.String("out-dir", "", "write each task's result to DIR/<task name>.distac.safetensors")
+	kappa := fs.Float64("kappa", 0, "scale every task vector by this (0: from the norms)")
+	target := fs.Float64("target-norm", 0, "scale every task vector to this norm (0: the mean of the others)")
+	stretch := fs.Bool("stretch", false, "allow kappa > 1 (not recommended: stretching is unstable)")
+	confidence := fs.Bool("confidence", false, "confidence conditioning: (T_tcr, T_stu) = (1, 10)")
+	tTcr := fs.Float64("t-tcr", float64(def.TTcr), "teacher temperature")
+	tStu := fs.Float64("t-stu", float64(def.TStu), "student temperature")
+	beta := fs.Float64("beta", 0, "anchor weight beta of beta*||theta - theta_init||^2")
+	lr := fs.Float64("lr", def.LR, "peak learning rate (CLIP scale: 1e-5)")
+	steps := fs.Int("steps", def.Steps, "distillation steps")
+	batch := fs.Int("batch", def.Batch, "images per step")
+	warmup := fs.Int("warmup", 0, "linear warm-up steps (0: all of them)")
+	clip := fs.Float64("clip", def.Clip, "global gradient-norm clip")
+	maxImages := fs.Int("max-images", 0, "use a seeded sample of this many images per task (0: all)")
+	parallel := fs.Int("parallel", 0, "tasks at once (0: min(tasks, CPUs))")
+	seed := fs.Uint64("seed", 0, "seed of the batch order")
+	dtype := fs.String("dtype", "", "output dtype: f32, f16, bf16 (default: the task's)")
+	force := fs.Bool("force", false, "replace existing outputs")
+	quiet := fs.Bool("quiet", false, "no progress output")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	n := len(tasks)
+	if *base == "" || n == 0 || len(heads) == 0 || len(sets) == 0 {
+		fs.Usage()
+		return errors.New("--base and, per task, --task, --head and --data are required")
+	}
+	for _, l := range []struct {
+		name string
+		v    *listFlag
+	}{{"head", &heads}, {"data", &sets}, {"eval", &evals}} {
+		if len(*l.v) == 1 && n > 1 {
+			for len(*l.v) < n {
+				*l.v = append(*l.v, (*l.v)[0])
+			}
+		}
+		if len(*l.v) != 0 && len(*l.v) != n {
+			return fmt.Errorf("--%s is given %d times for %d tasks (give it once, or once per task)", l.name, len(*l.v), n)
+		}
+	}
+	paths, err := conditionOutputs(tasks, outs, *outDir)
+	if err != nil {
+		return err
+	}
+	o := def
+	o.Kappa, o.TargetNorm, o.Stretch, o.Anchor = *kappa, *target, *stretch, float32(*beta)
+	o.TTcr, o.TStu = float32(*tTcr), float32(*tStu)
+	if *confidence {
+		o.TTcr, o.TStu = 1, 10
+	}
+	o.LR, o.Steps, o.Batch, o.Warmup, o.Clip, o.Parallel, o.Seed = *lr, *steps, *batch, *warmup, *clip, *parallel, *seed
+	o.NewEngine = func(threads int) (model.Engine, error) { return openEngine(mf.backend, threads) }
+
+	e, err := openEngine(mf.backend, mf.threads)
+	if err != nil {
+		return err
+	}
+	bm, err := loadModel(e, *base, mf.config, mf.prefix)
+	if err != nil {
+		return err
+	}
+	defer bm.close()
+	ts := make([]train.Task, n)
+	var closers []*loadedModel
+	defer func() {
+		for _, c := range closers {
+			c.close()
+		}
+	}()
+	for i, tp := range tasks {
+		cfgPath := mf.config
+		tm, err := loadModel(e, tp, cfgPath, bm.prefix)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, tm)
+		if tm.cfg.JSON() != bm.cfg.JSON() {
+			return fmt.Errorf("%s: its model config differs from the base's", tp)
+		}
+		h, err := model.LoadHead(e, heads[i])
+		if err != nil {
+			return err
+		}
+		in, err := loadSet(sets[i], bm.cfg, *maxImages, *seed)
+		if err != nil {
+			return err
+		}
+		ts[i] = train.Task{Name: taskName(tp), Params: tm.params, Head: h, Inputs: in}
+		if len(evals) > 0 {
+			if ts[i].Eval, err = loadSet(evals[i], bm.cfg, 0, *seed); err != nil {
+				return err
+			}
+		}
+	}
+	bars := make([]*stepBar, n)
+	for i := range bars {
+		bars[i] = newStepBar(ts[i].Name, o.Steps, *quiet)
+	}
+	o.Progress = func(p train.ConditionProgress) { bars[p.Task].step(p.Loss) }
+	start := time.Now()
+	res, err := train.Condition(bm.enc, bm.params, ts, o)
+	for _, b := range bars {
+		b.finish()
+	}
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g steps=%d batch=%d data=%s",
+			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, o.Steps, o.Batch, sets[i])}
+		if err := model.SaveParams(e, bm.cfg, r.Params, paths[i], model.SaveOptions{Prefix: bm.prefix, DType: *dtype,
+			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: append([]string{*base}, tasks...)}); err != nil {
+			return err
+		}
+	}
+	printConditionSummary(os.Stdout, res, paths, time.Since(start))
+	return nil
+}
+
+// conditionOutputs pairs every task with its output path.
+func conditionOutputs(tasks, outs []string, dir string) ([]string, error) {
+	switch {
+	case len(outs) > 0 && dir != "":
+		return nil, errors.New("give --out per task or --out-dir, not both")
+	case len(outs) > 0:
+		if len(outs) != len(tasks) {
+			return nil, fmt.Errorf("%d --out for %d tasks", len(outs), len(tasks))
+		}
+		return outs, nil
+	case dir != "":
+		paths := make([]string, len(tasks))
+		seen := map[string]bool{}
+		for i, t := range tasks {
+			paths[i] = filepath.Join(dir, taskName(t)+".distac.safetensors")
+			if seen[paths[i]] {
+				return nil, fmt.Errorf("two tasks would both write %s: use --out per task", paths[i])
+			}
+			seen[paths[i]] = true
+		}
+		return paths, nil
+	}
+	return nil, errors.New("--out (per task) or --out-dir is required")
+}
+
+// taskName is a checkpoint's file name without its extension.
+func taskName(path string) string {
+	b := filepath.Base(strings.TrimSuffix(path, string(filepath.Separator)))
+	for _, ext := range []string{".safetensors", ".index.json"} {
+		b = strings.TrimSuffix(b, ext)
+	}
+	return b
+}
+
+func printConditionSummary(w io.Writer, res []*train.ConditionResult, paths []string, elapsed time.Duration) {
+	fmt.Fprintf(w, "conditioned %d tasks in %.1f s\n", len(res), elapsed.Seconds())
+	fmt.Fprintf(w, "%-20s %6s %21s %9s %26s %24s\n", "task", "kappa", "norm before -> after", "KL last", "entropy tcr / scaled / stu", "acc tcr / scaled / stu")
+	for i, r := range res {
+		ent, acc := "-", "-"
+		if r.Teacher != nil {
+			ent = fmt.Sprintf("%.3f / %.3f / %.3f", r.Teacher.MeanEntropy, r.Scaled.MeanEntropy, r.Student.MeanEntropy)
+			if r.Teacher.Labelled {
+				acc = fmt.Sprintf("%.2f / %.2f / %.2f", 100*r.Teacher.Accuracy, 100*r.Scaled.Accuracy, 100*r.Student.Accuracy)
+			}
+		}
+		fmt.Fprintf(w, "%-20s %6.3f %9.4g -> %-9.4g %9.4g %26s %24s\n", shorten(r.Name, 20), r.Kappa, r.NormBefore, r.NormAfter,
+			r.Losses[len(r.Losses)-1], ent, acc)
+		fmt.Fprintf(w, "  wrote %s\n", paths[i])
+	}
+}

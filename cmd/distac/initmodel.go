@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/distac/distac/distac/model"
+	"github.com/distac/distac/distac/train"
+)
+
+func init() {
+	register("init", "write a randomly initialised encoder (ViT or MLP) from an open_clip-style config", runInit)
+	register("head", "build a frozen zero-shot-style head from class prototypes of labelled images", runHead)
+}
+
+// parseFlags parses args, treating -h as success and rejecting positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
+	}
+	return false, nil
+}
+
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+const initUsage = `usage: distac init --config model.json --out base.safetensors [--seed S] [--prefix P]
+
+Writes freshly initialised encoder weights (open_clip names) with the config
+in the checkpoint's metadata, so later commands need no config file.
+
+flags:
+`
+
+func runInit(args []string) error {
+	fs := newFlagSet("init", initUsage)
+	cfgPath := fs.String("config", "", "model config JSON (open_clip form: embed_dim, vision_cfg or mlp_cfg)")
+	out := fs.String("out", "", "output .safetensors file")
+	seed := fs.Uint64("seed", 0, "initialisation seed")
+	prefix := fs.String("prefix", "", "key prefix of the tensors (e.g. model.visual.)")
+	force := fs.Bool("force", false, "replace an existing output")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if *cfgPath == "" || *out == "" {
+		fs.Usage()
+		return errors.New("--config and --out are required")
+	}
+	cfg, err := model.ReadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	e, err := openEngine("cpu", 0)
+	if err != nil {
+		return err
+	}
+	p, err := model.Init(e, model.LayoutOf(cfg), *seed)
+	if err != nil {
+		return err
+	}
+	if err := model.SaveParams(e, cfg, p, *out, model.SaveOptions{Prefix: *prefix, Force: *force}); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %d parameters\n", *out, countParams(p.Layout))
+	return nil
+}
+
+func countParams(l *model.Layout) int {
+	n := 0
+	for _, s := range l.Specs {
+		n += s.N
+	}
+	return n
+}
+
+const headUsage = `usage: distac head --model base.safetensors --data SET --out head.safetensors [flags]
+
+Builds a frozen head for a model without a text tower: row c is
+scale * normalize(mean of the normalised features of class-c images),
+the role CLIP's class-name embeddings play. SET is a built-in set
+(mnist, fashion, opencv-digits, sklearn-digits, optionally :train/:test),
+a folder of images, a .safetensors of tensors or an IDX file.
+
+flags:
+`
+
+func runHead(args []string) error {
+	fs := newFlagSet("head", headUsage)
+	mf := addModelFlags(fs)
+	dataSpec := fs.String("data", "", "labelled images")
+	perClass := fs.Int("examples", 1000, "images used (a seeded stratified sample; 0: all)")
+	scale := fs.Float64("scale", 20, "logit scale: the rows' norm")
+	seed := fs.Uint64("seed", 0, "sample seed")
+	out := fs.String("out", "", "output head .safetensors")
+	force := fs.Bool("force", false, "replace an existing output")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if mf.path == "" || *dataSpec == "" || *out == "" {
+		fs.Usage()
+		return errors.New("--model, --data and --out are required")
+	}
+	e, m, err := mf.open()
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	s, err := loadSet(*dataSpec, m.cfg, *perClass, *seed)
+	if err != nil {
+		return err
+	}
+	classes := s.Classes
+	if classes == 0 {
+		return fmt.Errorf("%s: no labels", *dataSpec)
+	}
+	w, err := train.PrototypeHead(e, m.enc, m.params, s, classes, *scale, 256)
+	if err != nil {
+		return err
+	}
+	if err := model.SaveHead(*out, w, classes, m.cfg.EmbedDim, s.ClassNames, *force); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stdout, "wrote %s: %d classes x %d features from %d images of %s\n", *out, classes, m.cfg.EmbedDim, s.Len(), *dataSpec)
+	return nil
+}
+
+// modelFlags are the flags that name a model to load.
+type modelFlags struct {
+	path, config, prefix, backend string
+	threads                       int
+}
+
+func addModelFlags(fs *flag.FlagSet) *modelFlags {
+	m := &modelFlags{}
+	fs.StringVar(&m.path, "model", "", "model checkpoint (.safetensors, index or directory)")
+	addEngineFlags(fs, m)
+	return m
+}
+
+func addEngineFlags(fs *flag.FlagSet, m *modelFlags) {
+	fs.StringVar(&m.config, "model-config", "", "model config JSON (default: the one in the checkpoint's metadata)")
+	fs.StringVar(&m.prefix, "prefix", "-", "key prefix of the encoder's tensors (default: the one recorded in the checkpoint)")
+	fs.StringVar(&m.backend, "backend", "cpu", "compute backend: cpu (best of this CPU, or $DISTAC_CPU), ref, scalar, avx2, avx512")
+	fs.IntVar(&m.threads, "threads", 0, "threads for the kernels (0: one per CPU)")
+}
+
+func (m *modelFlags) open() (model.Engine, *loadedModel, error) {
+	e, err := openEngine(m.backend, m.threads)
+	if err != nil {
+		return nil, nil, err
+	}
+	lm, err := loadModel(e, m.path, m.config, m.prefix)
+	return e, lm, err
+}

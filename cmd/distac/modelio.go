@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/data"
+	"github.com/distac/distac/distac/model"
+	"github.com/distac/distac/ffi"
+)
+
+// The pieces the training commands share: an engine, a model read from a
+// checkpoint (with its config from the metadata or a file), and data sets
+// named on the command line.
+
+// openEngine opens a backend with the training ops.
+func openEngine(name string, threads int) (model.Engine, error) {
+	be, err := ffi.Open(name, threads)
+	if err != nil {
+		return nil, err
+	}
+	return model.AsEngine(be)
+}
+
+// loadedModel is an encoder and one set of its parameters.
+type loadedModel struct {
+	cfg    *model.Config
+	enc    model.Encoder
+	params *model.Params
+	prefix string
+	ck     *distac.Checkpoint // still open: SaveParams may carry its other tensors
+}
+
+func (m *loadedModel) close() {
+	if m != nil && m.ck != nil {
+		m.ck.Close()
+	}
+}
+
+// loadModel opens path and reads its encoder. The config comes from
+// configPath if given, else from the checkpoint's metadata; prefix (if not
+// "-") overrides the key prefix recorded there.
+func loadModel(e model.Engine, path, configPath, prefix string) (*loadedModel, error) {
+	ck, err := distac.OpenCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, pre, err := model.ConfigOf(ck)
+	if configPath != "" {
+		cfg, err = model.ReadConfig(configPath)
+	}
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	if prefix != "-" {
+		pre = prefix
+	}
+	p, err := model.LoadParams(e, ck, model.LayoutOf(cfg), pre)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return &loadedModel{cfg: cfg, enc: model.New(cfg), params: p, prefix: pre, ck: ck}, nil
+}
+
+// loadSet reads a data set named on the command line:
+//
+//	mnist, fashion, opencv-digits, sklearn-digits   built-in, train part
+//	NAME:train, NAME:test                           a part of a built-in set
+//	DIR                                             a folder of images (DIR/<class>/*.png|jpg)
+//	FILE.safetensors                                pre-processed tensors (images, labels)
+//	FILE-images-idx3-ubyte[.gz]                     IDX images (labels beside: -labels-idx1-ubyte)
+//
+// and normalises it with the model's preprocess_cfg. max > 0 keeps a
+// seeded stratified sample of that many images.
+func loadSet(spec string, cfg *model.Config, max int, seed uint64) (*data.Set, error) {
+	s, err := readSet(spec, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ch, h, w := cfg.Input()
+	if s.C != ch || s.H != h || s.W != w {
+		return nil, fmt.Errorf("%s: images are %dx%dx%d, the model takes %dx%dx%d", spec, s.C, s.H, s.W, ch, h, w)
+	}
+	if max > 0 && s.Len() > max {
+		s = s.Take(max, seed)
+	}
+	if pp := cfg.Preprocess; pp != nil && len(pp.Mean) > 0 {
+		if err := s.Normalize(pp.Mean, pp.Std); err != nil {
+			return nil, fmt.Errorf("%s: %w", spec, err)
+		}
+	}
+	return s, nil
+}
+
+func readSet(spec string, cfg *model.Config) (*data.Set, error) {
+	name, part, _ := strings.Cut(spec, ":")
+	for _, b := range data.Names() {
+		if name != b {
+			continue
+		}
+		train, test, err := data.Load(name, data.LoadOptions{})
+		if err != nil {
+			return nil, err
+		}
+		switch part {
+		case "", "train":
+			return train, nil
+		case "test":
+			return test, nil
+		}
+		return nil, fmt.Errorf("%s: unknown part %q (want train or test)", spec, part)
+	}
+	st, err := os.Stat(spec)
+	if err != nil {
+		return nil, fmt.Errorf("data %q is neither a built-in set (%s) nor a file: %w", spec, strings.Join(data.Names(), ", "), err)
+	}
+	switch {
+	case st.IsDir():
+		ch, h, _ := cfg.Input()
+		return data.ReadImageFolder(spec, data.Preprocess{Size: h, Channels: ch})
+	case strings.HasSuffix(spec, ".safetensors"):
+		return data.ReadTensors(spec)
+	case strings.Contains(filepath.Base(spec), "images-idx3"):
+		labels := strings.Replace(spec, "images-idx3", "labels-idx1", 1)
+		if _, err := os.Stat(labels); err != nil {
+			labels = ""
+		}
+		return data.ReadIDX(spec, labels)
+	}
+	return nil, fmt.Errorf("data %s: not a directory, .safetensors or *-images-idx3-ubyte file", spec)
+}

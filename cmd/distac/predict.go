@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nlpodyssey/safetensors"
+
+	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/model"
+	"github.com/distac/distac/distac/train"
+	"github.com/distac/distac/ffi"
+)
+
+func init() {
+	register("predict", "write a model's logits for a set of images (safetensors or CSV)", runPredict)
+	register("eval", "accuracy, mean entropy, confidence and ECE of a model under one or more heads", runEval)
+}
+
+const predictUsage = `usage: distac predict --model M --head HEAD --data SET --out logits.safetensors|logits.csv [flags]
+
+Writes the logits normalize(features) @ head^T of every image, one row per
+image (tensor "logits", and "labels" when the set has them), for evaluation
+and for checking against other implementations.
+
+flags:
+`
+
+func runPredict(args []string) error {
+	fs := newFlagSet("predict", predictUsage)
+	mf := addModelFlags(fs)
+	headPath := fs.String("head", "", "head .safetensors")
+	dataSpec := fs.String("data", "", "images")
+	maxImages := fs.Int("max-images", 0, "a seeded stratified sample of this many images (0: all)")
+	batch := fs.Int("batch", 256, "images per forward pass")
+	out := fs.String("out", "", "output .safetensors or .csv")
+	force := fs.Bool("force", false, "replace an existing output")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if mf.path == "" || *headPath == "" || *dataSpec == "" || *out == "" {
+		fs.Usage()
+		return errors.New("--model, --head, --data and --out are required")
+	}
+	e, m, err := mf.open()
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	h, err := model.LoadHead(e, *headPath)
+	if err != nil {
+		return err
+	}
+	s, err := loadSet(*dataSpec, m.cfg, *maxImages, 0)
+	if err != nil {
+		return err
+	}
+	logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(*out, ".csv") {
+		err = writeLogitsCSV(*out, logits, h.Classes, s.Labels, *force)
+	} else {
+		err = writeLogits(*out, logits, h.Classes, s.Labels, *force)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %d x %d logits\n", *out, s.Len(), h.Classes)
+	return nil
+}
+
+func writeLogits(path string, logits []float32, classes int, labels []int32, force bool) error {
+	n := len(logits) / classes
+	ts := []distac.OutTensor{{Name: "logits", DType: safetensors.F32, Shape: []uint64{uint64(n), uint64(classes)}}}
+	if labels != nil {
+		ts = append(ts, distac.OutTensor{Name: "labels", DType: safetensors.I32, Shape: []uint64{uint64(n)}})
+	}
+	w, err := distac.CreateOutput(path, ts, nil, 0, force, nil)
+	if err != nil {
+		return err
+	}
+	err = w.WriteAt(0, 0, ffi.F32Bytes(logits))
+	if err == nil && labels != nil {
+		err = w.WriteAt(1, 0, ffi.I32Bytes(labels))
+	}
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit()
+}
+
+func writeLogitsCSV(path string, logits []float32, classes int, labels []int32, force bool) error {
+	if _, err := os.Stat(path); err == nil && !force {
+		return fmt.Errorf("%s exists (use --force to replace it)", path)
+	}
+	var b strings.Builder
+	for j := range classes {
+		fmt.Fprintf(&b, "logit%d,", j)
+	}
+	b.WriteString("label\n")
+	for r := range len(logits) / classes {
+		for _, v := range logits[r*classes : (r+1)*classes] {
+			fmt.Fprintf(&b, "%.9g,", v)
+		}
+		if labels != nil {
+			fmt.Fprintf(&b, "%d", labels[r])
+		}
+		b.WriteByte('\n')
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+const evalUsage = `usage: distac eval --model M --head HEAD --data SET [--head HEAD --data SET ...] [flags]
+
+Evaluates the model under each head on its labelled set: top-1 accuracy,
+normalized accuracy (with --ref-acc, the fine-tuned models' accuracies),
+mean prediction entropy, mean confidence, ECE (15 bins) and NLL. With
+--calibrate VAL (once per head), a temperature is fitted on VAL by NLL and
+the metrics are reported again at that temperature.
+
+flags:
+`
+
+func runEval(args []string) error {
+	fs := newFlagSet("eval", evalUsage)
+	mf := addModelFlags(fs)
+	var heads, sets, cals listFlag
+	fs.Var(&heads, "head", "head .safetensors (repeat per task)")
+	fs.Var(&sets, "data", "labelled test images (repeat per task)")
+	fs.Var(&cals, "calibrate", "labelled validation images for temperature scaling (repeat per task)")
+	var refAcc floatsFlag
+	fs.Var(&refAcc, "ref-acc", "accuracies (0..1) of the fine-tuned models, comma-separated per task, for normalized accuracy")
+	maxImages := fs.Int("max-images", 0, "a seeded stratified sample of this many images per set (0: all)")
+	batch := fs.Int("batch", 256, "images per forward pass")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if mf.path == "" || len(heads) == 0 || len(heads) != len(sets) {
+		fs.Usage()
+		return errors.New("--model and one --data per --head are required")
+	}
+	if len(cals) != 0 && len(cals) != len(heads) {
+		return fmt.Errorf("--calibrate is given %d times for %d heads", len(cals), len(heads))
+	}
+	if len(refAcc) != 0 && len(refAcc) != len(heads) {
+		return fmt.Errorf("--ref-acc has %d values for %d heads", len(refAcc), len(heads))
+	}
+	e, m, err := mf.open()
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	type row struct {
+		Data        string         `json:"data"`
+		Metrics     train.Metrics  `json:"metrics"`
+		Normalized  *float64       `json:"normalized_accuracy,omitempty"`
+		Temperature float64        `json:"temperature,omitempty"`
+		Calibrated  *train.Metrics `json:"calibrated,omitempty"`
+	}
+	var rows []row
+	for i := range heads {
+		h, err := model.LoadHead(e, heads[i])
+		if err != nil {
+			return err
+		}
+		s, err := loadSet(sets[i], m.cfg, *maxImages, 0)
+		if err != nil {
+			return err
+		}
+		logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
+		if err != nil {
+			return err
+		}
+		met, err := train.Evaluate(logits, h.Classes, s.Labels, 1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sets[i], err)
+		}
+		r := row{Data: sets[i], Metrics: met}
+		if len(refAcc) > 0 {
+			v := met.Accuracy / refAcc[i]
+			r.Normalized = &v
+		}
+		if len(cals) > 0 {
+			vs, err := loadSet(cals[i], m.cfg, *maxImages, 0)
+			if err != nil {
+				return err
+			}
+			vl, err := train.Predict(e, m.enc, m.params, h, vs.Images, vs.Len(), *batch)
+			if err != nil {
+				return err
+			}
+			if r.Temperature, err = train.FitTemperature(vl, h.Classes, vs.Labels); err != nil {
+				return fmt.Errorf("%s: %w", cals[i], err)
+			}
+			cm, _ := train.Evaluate(logits, h.Classes, s.Labels, r.Temperature)
+			r.Calibrated = &cm
+		}
+		rows = append(rows, r)
+		h.Free(e)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	fmt.Printf("%-28s %7s %7s %8s %8s %7s %7s %14s\n", "data", "n", "acc %", "norm %", "entropy", "conf", "ECE", "T / ECE after")
+	for _, r := range rows {
+		norm, cal := "-", "-"
+		if r.Normalized != nil {
+			norm = fmt.Sprintf("%.2f", 100**r.Normalized)
+		}
+		if r.Calibrated != nil {
+			cal = fmt.Sprintf("%.2f / %.4f", r.Temperature, r.Calibrated.ECE)
+		}
+		fmt.Printf("%-28s %7d %7.2f %8s %8.4f %7.4f %7.4f %14s\n", shorten(r.Data, 28), r.Metrics.N, 100*r.Metrics.Accuracy, norm,
+			r.Metrics.MeanEntropy, r.Metrics.MeanMaxProb, r.Metrics.ECE, cal)
+	}
+	return nil
+}
