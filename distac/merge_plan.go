@@ -2,6 +2,7 @@ package distac
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 
@@ -52,11 +53,17 @@ func newMerger(opts *MergeOptions, base *Checkpoint, tasks []*Checkpoint) (*merg
 	if err != nil {
 		return nil, err
 	}
-	meta := map[string]string{
+	// The base's own metadata (a model config, say) carries over; the
+	// merge's entries replace any of the same name.
+	meta := map[string]string{}
+	for _, f := range base.Files {
+		maps.Copy(meta, f.Metadata)
+	}
+	maps.Copy(meta, map[string]string{
 		"format":        "pt",
 		"distac.method": opts.Method,
 		"distac.base":   displayName(opts.Base),
-	}
+	})
 	var taskNames []string
 	for _, p := range opts.Tasks {
 		taskNames = append(taskNames, displayName(p))

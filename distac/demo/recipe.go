@@ -1,0 +1,82 @@
+package demo
+
+// Recipe holds every setting of the demo's pipeline; results.json records
+// it, and each cached artifact's name carries a hash of the settings it
+// depends on, so changing one reruns exactly what it affects.
+type Recipe struct {
+	Model  string     `json:"model"` // encoder config (open_clip JSON)
+	Mean   float32    `json:"mean"`  // pixel normalisation
+	Std    float32    `json:"std"`
+	Splits splitSizes `json:"splits"`
+
+	Pretrain struct {
+		PoolPerTask int     `json:"pool_per_task"` // unlabelled images per task, each seen in 4 rotations
+		Steps       int     `json:"steps"`
+		Batch       int     `json:"batch"`
+		LR          float64 `json:"lr"`
+	} `json:"pretrain"`
+
+	Head struct {
+		Examples int     `json:"examples"` // labelled images per task for the class prototypes
+		Scale    float64 `json:"scale"`    // logit scale (CLIP: 100)
+	} `json:"head"`
+
+	// Finetune is the ideal recipe every task gets.
+	Finetune struct {
+		Steps       int     `json:"steps"`
+		Batch       int     `json:"batch"`
+		LR          float64 `json:"lr"`
+		WeightDecay float64 `json:"weight_decay"`
+	} `json:"finetune"`
+
+	// Mismatch: the first Boosted tasks are fine-tuned with LRFactor times
+	// the learning rate and StepsFactor times the steps (long task
+	// vectors); the others keep their ideal models.
+	Mismatch struct {
+		Boosted     int     `json:"boosted"`
+		LRFactor    float64 `json:"lr_factor"`
+		StepsFactor float64 `json:"steps_factor"`
+	} `json:"mismatch"`
+
+	// LowConfidence: every task fine-tuned with label smoothing and mixup.
+	LowConfidence struct {
+		LabelSmoothing float32 `json:"label_smoothing"`
+		Mixup          float64 `json:"mixup"`
+	} `json:"low_confidence"`
+
+	DisTaC struct {
+		Steps int        `json:"steps"`
+		Batch int        `json:"batch"`
+		LR    float64    `json:"lr"`
+		Beta  float32    `json:"beta"`
+		Norm  [2]float32 `json:"norm_temperatures"`       // (T_tcr, T_stu) for the norm fix
+		Conf  [2]float32 `json:"confidence_temperatures"` // and for the confidence fix
+	} `json:"distac"`
+}
+
+// DefaultRecipe is the demo's default run.
+func DefaultRecipe() Recipe {
+	var r Recipe
+	r.Model = smallViT
+	r.Mean, r.Std = 0.2, 0.3
+	r.Splits = splitSizes{Train: 8000, Val: 250, Test: 1000}
+	r.Pretrain.PoolPerTask, r.Pretrain.Steps, r.Pretrain.Batch, r.Pretrain.LR = 3000, 600, 128, 2e-3
+	r.Head.Examples, r.Head.Scale = 1000, 50
+	r.Finetune.Steps, r.Finetune.Batch, r.Finetune.LR, r.Finetune.WeightDecay = 300, 128, 1e-3, 0.1
+	r.Mismatch.Boosted, r.Mismatch.LRFactor, r.Mismatch.StepsFactor = 1, 5, 2
+	r.LowConfidence.LabelSmoothing, r.LowConfidence.Mixup = 0.3, 0.4
+	r.DisTaC.Steps, r.DisTaC.Batch, r.DisTaC.LR, r.DisTaC.Beta = 200, 128, 1e-3, 0
+	r.DisTaC.Norm, r.DisTaC.Conf = [2]float32{10, 10}, [2]float32{1, 10}
+	return r
+}
+
+// QuickRecipe is a few-second version for tests: same pipeline, tiny sizes.
+func QuickRecipe() Recipe {
+	r := DefaultRecipe()
+	r.Splits = splitSizes{Train: 600, Val: 60, Test: 120}
+	r.Pretrain.PoolPerTask, r.Pretrain.Steps, r.Pretrain.Batch = 150, 20, 32
+	r.Head.Examples = 200
+	r.Finetune.Steps, r.Finetune.Batch = 20, 32
+	r.DisTaC.Steps, r.DisTaC.Batch = 10, 32
+	return r
+}
