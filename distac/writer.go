@@ -82,6 +82,21 @@ func outputPaths(out string, tensors []OutTensor, shardSize int64) (files []stri
 	return files, groups, filepath.Join(dir, stem+".safetensors.index.json")
 }
 
+// CheckOutput is CreateOutput's check of an unsharded output, for commands
+// to run before long work: out's directory exists, out is not a directory
+// (a directory stands for DIR/model.safetensors), never one of inputs
+// (even with force), and replaces an existing file only with force.
+func CheckOutput(out string, force bool, inputs []string) error {
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		out = filepath.Join(out, "model.safetensors")
+	}
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("output directory %s does not exist", dir)
+	}
+	return checkOutputPath(out, force, inputs)
+}
+
 // CreateOutput starts writing tensors to out (see outputPaths for sharding).
 // It refuses to replace an existing file unless force is set, and never
 // replaces any of inputs. meta goes into every shard's __metadata__ (and

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/distac/distac/ffi"
@@ -76,5 +77,40 @@ func TestWriterLayout(t *testing.T) {
 	}
 	if rep.Carried != 1 || rep.Tensors != 4 || math.Abs(rep.TaskNorms[0]-math.Sqrt(0.25*(1+4+1+1))) > 1e-6 {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestCheckOutput: the pre-flight check refuses what CreateOutput refuses.
+func TestCheckOutput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.safetensors")
+	if err := os.WriteFile(in, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		out   string
+		force bool
+		want  string // "" for no error
+	}{
+		{filepath.Join(dir, "new.safetensors"), false, ""},
+		{in, true, "is an input"},
+		{in, false, "is an input"},
+		{filepath.Join(dir, "nodir", "x.safetensors"), false, "does not exist"},
+		{dir, false, ""}, // DIR/model.safetensors, not there yet
+	} {
+		err := CheckOutput(c.out, c.force, []string{in})
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("CheckOutput(%s, force %v) = %v, want %q", c.out, c.force, err, c.want)
+		}
+	}
+	other := filepath.Join(dir, "other.safetensors")
+	if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOutput(other, false, []string{in}); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("existing output without force: %v", err)
+	}
+	if err := CheckOutput(other, true, []string{in}); err != nil {
+		t.Errorf("existing output with force: %v", err)
 	}
 }
