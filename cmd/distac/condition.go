@@ -112,16 +112,15 @@ func runCondition(args []string) error {
 		return err
 	}
 	defer bm.close()
-	ts := make([]train.Task, n)
 	var closers []*loadedModel
 	defer func() {
 		for _, c := range closers {
 			c.close()
 		}
 	}()
-	for i, tp := range tasks {
-		cfgPath := mf.config
-		tm, err := loadModel(e, tp, cfgPath, bm.prefix)
+	inputs := append(bm.paths(), mf.config)
+	for _, tp := range tasks {
+		tm, err := loadModel(e, tp, mf.config, bm.prefix)
 		if err != nil {
 			return err
 		}
@@ -129,6 +128,14 @@ func runCondition(args []string) error {
 		if tm.cfg.JSON() != bm.cfg.JSON() {
 			return fmt.Errorf("%s: its model config differs from the base's", tp)
 		}
+		inputs = append(inputs, tm.paths()...)
+	}
+	inputs = nonEmpty(append(append(append(inputs, heads...), sets...), evals...)...)
+	if err := checkOutputs(paths, *force, inputs); err != nil {
+		return err
+	}
+	ts := make([]train.Task, n)
+	for i, tm := range closers {
 		h, err := model.LoadHead(e, heads[i])
 		if err != nil {
 			return err
@@ -137,7 +144,7 @@ func runCondition(args []string) error {
 		if err != nil {
 			return err
 		}
-		ts[i] = train.Task{Name: taskName(tp), Params: tm.params, Head: h, Inputs: in}
+		ts[i] = train.Task{Name: taskName(tasks[i]), Params: tm.params, Head: h, Inputs: in}
 		if len(evals) > 0 {
 			if ts[i].Eval, err = loadSet(evals[i], bm.cfg, 0, *seed); err != nil {
 				return err
@@ -161,7 +168,7 @@ func runCondition(args []string) error {
 		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g steps=%d batch=%d data=%s",
 			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, o.Steps, o.Batch, sets[i])}
 		if err := model.SaveParams(e, bm.cfg, r.Params, paths[i], model.SaveOptions{Prefix: bm.prefix, DType: *dtype,
-			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: append([]string{*base}, tasks...)}); err != nil {
+			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 			return err
 		}
 	}

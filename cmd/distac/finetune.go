@@ -55,6 +55,10 @@ func runFinetune(args []string) error {
 		return err
 	}
 	defer m.close()
+	inputs := append(m.paths(), nonEmpty(*headPath, *dataSpec, mf.config)...)
+	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
+		return err
+	}
 	head, err := model.LoadHead(e, *headPath)
 	if err != nil {
 		return err
@@ -77,7 +81,7 @@ func runFinetune(args []string) error {
 	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s lr=%g steps=%d batch=%d label_smoothing=%g mixup=%g seed=%d",
 		*dataSpec, *lr, *steps, *batch, *ls, *mixup, *seed)}
 	if err := model.SaveParams(e, m.cfg, p, *out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
-		Meta: meta, Force: *force, Inputs: []string{mf.path, *headPath}}); err != nil {
+		Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 		return err
 	}
 	fmt.Printf("fine-tuned %d steps in %.1f s: loss %.4g -> %.4g\nwrote %s\n", len(losses), time.Since(start).Seconds(),
