@@ -136,10 +136,11 @@ func runCondition(args []string) error {
 	}
 	ts := make([]train.Task, n)
 	for i, tm := range closers {
-		h, err := model.LoadHead(e, heads[i])
+		h, err := loadHeadFor(e, heads[i], bm.cfg)
 		if err != nil {
 			return err
 		}
+		defer h.Free(e)
 		in, err := loadSet(sets[i], bm.cfg, *maxImages, *seed)
 		if err != nil {
 			return err

@@ -59,10 +59,11 @@ func runFinetune(args []string) error {
 	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
 		return err
 	}
-	head, err := model.LoadHead(e, *headPath)
+	head, err := loadHeadFor(e, *headPath, m.cfg)
 	if err != nil {
 		return err
 	}
+	defer head.Free(e)
 	s, err := loadSet(*dataSpec, m.cfg, *maxImages, *seed)
 	if err != nil {
 		return err

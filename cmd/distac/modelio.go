@@ -145,6 +145,19 @@ func (m *loadedModel) paths() []string {
 	return ps
 }
 
+// loadHeadFor reads a head and checks that it takes the model's features.
+func loadHeadFor(e model.Engine, path string, cfg *model.Config) (*model.Head, error) {
+	h, err := model.LoadHead(e, path)
+	if err != nil {
+		return nil, err
+	}
+	if h.Dim != cfg.EmbedDim {
+		h.Free(e)
+		return nil, fmt.Errorf("head %s has %d features, the model's embed_dim is %d", path, h.Dim, cfg.EmbedDim)
+	}
+	return h, nil
+}
+
 // checkOutputs runs, before any long work, the checks the writers make at
 // the end: each output's directory exists, it is none of inputs (never
 // replaced, even with --force), it exists only with --force, and no two

@@ -11,7 +11,6 @@ import (
 	"github.com/nlpodyssey/safetensors"
 
 	"github.com/distac/distac/distac"
-	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 	"github.com/distac/distac/ffi"
 )
@@ -55,10 +54,11 @@ func runPredict(args []string) error {
 	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
 		return err
 	}
-	h, err := model.LoadHead(e, *headPath)
+	h, err := loadHeadFor(e, *headPath, m.cfg)
 	if err != nil {
 		return err
 	}
+	defer h.Free(e)
 	s, err := loadSet(*dataSpec, m.cfg, *maxImages, 0)
 	if err != nil {
 		return err
@@ -195,6 +195,11 @@ func runEval(args []string) error {
 	if len(refAcc) != 0 && len(refAcc) != len(heads) {
 		return fmt.Errorf("--ref-acc has %d values for %d heads", len(refAcc), len(heads))
 	}
+	for _, a := range refAcc {
+		if !(a > 0 && a <= 1) {
+			return fmt.Errorf("--ref-acc %g: want an accuracy in (0, 1]", a)
+		}
+	}
 	e, m, err := mf.open()
 	if err != nil {
 		return err
@@ -209,13 +214,16 @@ func runEval(args []string) error {
 	}
 	var rows []row
 	for i := range heads {
-		h, err := model.LoadHead(e, heads[i])
+		h, err := loadHeadFor(e, heads[i], m.cfg)
 		if err != nil {
 			return err
 		}
 		s, err := loadSet(sets[i], m.cfg, *maxImages, 0)
 		if err != nil {
 			return err
+		}
+		if !s.Labelled() {
+			return fmt.Errorf("%s has no labels (eval needs them; 'distac predict' writes logits of unlabelled images)", sets[i])
 		}
 		logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
 		if err != nil {
