@@ -284,6 +284,25 @@ func TestTrainingCommands(t *testing.T) {
 	})
 }
 
+// A task saved under another key prefix than the base's keeps its own, and
+// one --head and --data serve every task.
+func TestConditionPrefixAndSharedData(t *testing.T) {
+	w := newWorld(t, tinyMLP, "model.visual.")
+	other := filepath.Join(w.dir, "base-x.safetensors")
+	mustRun(t, runInit, "--config", w.cfg, "--out", other, "--seed", "1", "--prefix", "x.")
+	ftX := filepath.Join(w.dir, "ax.safetensors")
+	mustRun(t, runFinetune, "--model", other, "--head", w.headA, "--data", w.trainA, "--out", ftX, "--steps", "5", "--quiet")
+	outs := []string{filepath.Join(w.dir, "ax.out.safetensors"), filepath.Join(w.dir, "a.out.safetensors")}
+	mustRun(t, runCondition, "--base", w.base, "--task", ftX, "--task", w.ftA, "--head", w.headA, "--data", w.trainA,
+		"--out", outs[0], "--out", outs[1], "--steps", "3", "--batch", "16", "--quiet")
+	for i, want := range []string{"x.", "model.visual."} {
+		if got := metadata(t, outs[i])[model.PrefixKey]; got != want {
+			t.Errorf("%s: prefix %q, want the task's %q", outs[i], got, want)
+		}
+	}
+	readTensorF32(t, outs[0], "x.fc.0.weight")
+}
+
 // The ViT runs the same pipeline (no key prefix), a few steps each.
 func TestTrainingCommandsViT(t *testing.T) {
 	w := newWorld(t, tinyViT, "")
