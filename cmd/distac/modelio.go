@@ -169,8 +169,10 @@ func checkOutputs(outs []string, force bool, inputs []string) error {
 		if err != nil {
 			return fmt.Errorf("output %s: %w", o, err)
 		}
-		if prev, dup := seen[abs]; dup {
-			return fmt.Errorf("output %s is given twice (as %s and %s)", abs, prev, o)
+		if prev, dup := seen[abs]; dup && prev == o {
+			return fmt.Errorf("output %s is given twice", o)
+		} else if dup {
+			return fmt.Errorf("outputs %s and %s are one file", prev, o)
 		}
 		seen[abs] = o
 		if err := distac.CheckOutput(o, force, inputs); err != nil {

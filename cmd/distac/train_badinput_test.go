@@ -63,6 +63,8 @@ func TestTrainingBadInput(t *testing.T) {
 		{"condition: --out count", runCondition, cond("--out", out), []string{"1 --out for 2 tasks"}},
 		{"condition: --out and --out-dir", runCondition, cond("--out", out, "--out", out+"2", "--out-dir", dir), []string{"not both"}},
 		{"condition: the same --out twice", runCondition, cond("--out", out, "--out", out), []string{"out.safetensors", "twice"}},
+		{"condition: two --out naming one file", runCondition, cond("--out", out, "--out", dir+"/./out.safetensors"),
+			[]string{"out.safetensors", "one file"}},
 		{"condition: two tasks of one name under --out-dir", runCondition, []string{"--base", w.base, "--task", w.ftA,
 			"--task", twin, "--head", w.headA, "--data", w.trainA, "--out-dir", dir, "--quiet"}, []string{"a.distac.safetensors", "--out per task"}},
 		{"condition: existing output", runCondition, cond("--out", out, "--out", existing), []string{"existing.safetensors", "--force"}},
