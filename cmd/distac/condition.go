@@ -179,9 +179,14 @@ func runCondition(args []string) error {
 	if err != nil {
 		return err
 	}
+	warm := o.Warmup
+	if warm <= 0 {
+		warm = o.Steps // train.Condition's default: a pure ramp
+	}
 	for i, r := range res {
-		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g steps=%d batch=%d data=%s",
-			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, o.Steps, o.Batch, sets[i])}
+		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g warmup=%d steps=%d "+
+			"batch=%d clip=%g seed=%d max_images=%d data=%s",
+			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, warm, o.Steps, o.Batch, o.Clip, o.Seed, *maxImages, sets[i])}
 		if err := model.SaveParams(e, bm.cfg, r.Params, paths[i], model.SaveOptions{Prefix: closers[i].prefix, DType: *dtype,
 			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 			return err

@@ -79,8 +79,9 @@ func runFinetune(args []string) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s lr=%g steps=%d batch=%d label_smoothing=%g mixup=%g seed=%d",
-		*dataSpec, *lr, *steps, *batch, *ls, *mixup, *seed)}
+	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s max_images=%d lr=%g weight_decay=%g warmup=%d steps=%d "+
+		"batch=%d clip=%g label_smoothing=%g mixup=%g seed=%d",
+		*dataSpec, *maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
 	if err := model.SaveParams(e, m.cfg, p, *out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
 		Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 		return err

@@ -111,7 +111,8 @@ func TestTrainingCommands(t *testing.T) {
 	// finetune: parameters recorded, config and prefix kept, the loss falls.
 	md := metadata(t, w.ftB)
 	rec := md["distac.finetune"]
-	if metaValue(t, rec, "lr") != "0.01" || metaValue(t, rec, "steps") != "30" || metaValue(t, rec, "data") != w.trainB {
+	if metaValue(t, rec, "lr") != "0.01" || metaValue(t, rec, "steps") != "30" || metaValue(t, rec, "data") != w.trainB ||
+		metaValue(t, rec, "warmup") != "2" || metaValue(t, rec, "seed") != "5" || metaValue(t, rec, "weight_decay") != "0.1" {
 		t.Fatalf("finetune metadata %q", rec)
 	}
 	if md[model.PrefixKey] != "model.visual." || md[model.ConfigKey] != want.JSON() {
@@ -146,7 +147,8 @@ func TestTrainingCommands(t *testing.T) {
 		if got := metaFloat(t, metadata(t, outA)["distac.condition"], "kappa"); got != 1 {
 			t.Fatalf("a: kappa %g, want 1 (shrink only)", got)
 		}
-		if metaValue(t, recB, "t_tcr") != "10" || metaValue(t, recB, "t_stu") != "10" || metaValue(t, recB, "steps") != "4" {
+		if metaValue(t, recB, "t_tcr") != "10" || metaValue(t, recB, "t_stu") != "10" || metaValue(t, recB, "steps") != "4" ||
+			metaValue(t, recB, "warmup") != "4" || metaValue(t, recB, "lr") != "0.001" || metaValue(t, recB, "data") != w.trainB {
 			t.Fatalf("b: condition metadata %q", recB)
 		}
 		if md := metadata(t, outB); md[model.ConfigKey] != want.JSON() || md[model.PrefixKey] != "model.visual." {
