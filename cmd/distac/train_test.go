@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distac/distac/distac"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 )
@@ -234,6 +235,22 @@ func TestTrainingCommands(t *testing.T) {
 			if rec[w.classes] != strconv.Itoa(r%w.classes) {
 				t.Fatalf("csv row %d label %q, want %d", r, rec[w.classes], r%w.classes)
 			}
+		}
+		// Unlabelled images: no label column, no labels tensor.
+		unl := writeSet(t, w.dir, "unlabelled.safetensors", unlabelled(synthSet(5, w.classes, 1, 8, 8, 22, 9)))
+		csv2, st2 := filepath.Join(w.dir, "unl.csv"), filepath.Join(w.dir, "unl.safetensors")
+		mustRun(t, runPredict, "--model", cond[1], "--head", w.headB, "--data", unl, "--out", csv2)
+		mustRun(t, runPredict, "--model", cond[1], "--head", w.headB, "--data", unl, "--out", st2)
+		if b, _ := os.ReadFile(csv2); !strings.HasPrefix(string(b), "logit0,logit1,logit2,logit3\n") || strings.Count(string(b), "\n") != 6 {
+			t.Fatalf("unlabelled csv:\n%s", b)
+		}
+		ck, err := distac.OpenCheckpoint(st2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ck.Close()
+		if _, ok := ck.Tensor("logits"); !ok || len(ck.Tensors) != 1 {
+			t.Fatalf("unlabelled logits file has %d tensors, want logits alone", len(ck.Tensors))
 		}
 	})
 
