@@ -57,6 +57,16 @@ func newMerger(opts *MergeOptions, base *Checkpoint, tasks []*Checkpoint) (*merg
 		"distac.method": opts.Method,
 		"distac.base":   displayName(opts.Base),
 	}
+	// The merged model has the base's architecture: carry its description,
+	// so the training commands load the result without a config file.
+	for _, k := range []string{ModelConfigKey, KeyPrefixKey} {
+		for _, f := range base.Files {
+			if v, ok := f.Metadata[k]; ok {
+				meta[k] = v
+				break
+			}
+		}
+	}
 	var taskNames []string
 	for _, p := range opts.Tasks {
 		taskNames = append(taskNames, displayName(p))

@@ -296,6 +296,14 @@ func TestTrainingCommands(t *testing.T) {
 		if got := float64(correct) / float64(w.nTest); rows[1].Metrics.Accuracy != got {
 			t.Fatalf("eval accuracy %g, the predicted logits give %g", rows[1].Metrics.Accuracy, got)
 		}
+		// The merge of conditioned models carries their config: eval loads it as it is.
+		merged := filepath.Join(w.dir, "merged.safetensors")
+		mustRun(t, runMerge, "--method", "ta", "--alpha", "0.5", "--base", w.base, "--task", cond[0], "--task", cond[1],
+			"--out", merged, "--quiet")
+		if md := metadata(t, merged); md[model.ConfigKey] != want.JSON() {
+			t.Fatalf("merged model config %q, want %s", md[model.ConfigKey], want.JSON())
+		}
+		mustRun(t, runEval, "--model", merged, "--head", w.headA, "--data", w.testA, "--head", w.headB, "--data", w.testB)
 		table := mustRun(t, runEval, "--model", cond[1], "--head", w.headB, "--data", w.testB, "--ref-acc", "0.8")
 		if !strings.Contains(table, "acc %") || !strings.Contains(table, fmt.Sprintf("%.2f", 100*rows[1].Metrics.Accuracy)) {
 			t.Fatalf("eval table:\n%s", table)
