@@ -279,6 +279,10 @@ func (w *Writer) Commit() error {
 		}
 	}
 	for _, sh := range w.shards {
+		if err := sh.tmp.Chmod(outputMode); err != nil {
+			w.Abort()
+			return fmt.Errorf("output %s: %w", sh.final, err)
+		}
 		if err := sh.tmp.Sync(); err != nil {
 			w.Abort()
 			return fmt.Errorf("output %s: sync: %w", sh.final, err)
@@ -334,6 +338,9 @@ func (w *Writer) writeIndexTemp() (string, error) {
 	}
 	_, err = f.Write(append(js, '\n'))
 	if err == nil {
+		err = f.Chmod(outputMode)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -345,6 +352,10 @@ func (w *Writer) writeIndexTemp() (string, error) {
 	}
 	return f.Name(), nil
 }
+
+// outputMode is the permission of committed outputs: os.CreateTemp makes
+// its files 0600, which would hide a model from everyone but its writer.
+const outputMode = 0o644
 
 // Abort removes the temporary files. Safe to call more than once and after
 // a Commit (then it does nothing).

@@ -1,6 +1,7 @@
 package distac
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -112,5 +113,40 @@ func TestCheckOutput(t *testing.T) {
 	}
 	if err := CheckOutput(other, true, []string{in}); err != nil {
 		t.Errorf("existing output with force: %v", err)
+	}
+}
+
+// TestOutputMode: committed files are readable by all (0644), not the 0600
+// of the temporary files they were written as.
+func TestOutputMode(t *testing.T) {
+	dir := t.TempDir()
+	outs := []OutTensor{{Name: "a", DType: safetensors.F32, Shape: []uint64{4}}, {Name: "b", DType: safetensors.F32, Shape: []uint64{4}}}
+	for _, shard := range []int64{0, 16} { // one file; two shards and an index
+		out := filepath.Join(dir, fmt.Sprintf("m%d.safetensors", shard))
+		w, err := CreateOutput(out, outs, nil, shard, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range outs {
+			if err := w.WriteAt(i, 0, make([]byte, 16)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, _ := os.ReadDir(dir)
+	if len(es) != 4 {
+		t.Fatalf("%d files, want 4 (one, two shards, an index)", len(es))
+	}
+	for _, e := range es {
+		st, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o644 {
+			t.Errorf("%s has mode %v, want 0644", e.Name(), st.Mode().Perm())
+		}
 	}
 }
