@@ -11,6 +11,14 @@ import (
 	"github.com/distac/distac/ffi"
 )
 
+// ModelConfigKey and KeyPrefixKey are the __metadata__ keys under which
+// distac's training commands record a checkpoint's model config (JSON) and
+// the key prefix of its encoder tensors (package model reads them).
+const (
+	ModelConfigKey = "distac.model_config"
+	KeyPrefixKey   = "distac.key_prefix"
+)
+
 // Merge methods (DESIGN.md, "Merge methods").
 const (
 	MethodMean      = "mean"      // delta = sum_t tau_t / T

@@ -2,7 +2,6 @@ package distac
 
 import (
 	"fmt"
-	"maps"
 	"runtime"
 	"strings"
 
@@ -53,17 +52,21 @@ func newMerger(opts *MergeOptions, base *Checkpoint, tasks []*Checkpoint) (*merg
 	if err != nil {
 		return nil, err
 	}
-	// The base's own metadata (a model config, say) carries over; the
-	// merge's entries replace any of the same name.
-	meta := map[string]string{}
-	for _, f := range base.Files {
-		maps.Copy(meta, f.Metadata)
-	}
-	maps.Copy(meta, map[string]string{
+	meta := map[string]string{
 		"format":        "pt",
 		"distac.method": opts.Method,
 		"distac.base":   displayName(opts.Base),
-	})
+	}
+	// The merged model has the base's architecture: carry its description,
+	// so the training commands load the result without a config file.
+	for _, k := range []string{ModelConfigKey, KeyPrefixKey} {
+		for _, f := range base.Files {
+			if v, ok := f.Metadata[k]; ok {
+				meta[k] = v
+				break
+			}
+		}
+	}
 	var taskNames []string
 	for _, p := range opts.Tasks {
 		taskNames = append(taskNames, displayName(p))

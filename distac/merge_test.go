@@ -240,4 +240,37 @@ func TestMergeMetadata(t *testing.T) {
 	if _, err := os.Stat(o.Out); err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := f.Metadata[ModelConfigKey]; ok {
+		t.Errorf("a base without a model config gave the merge one: %q", f.Metadata[ModelConfigKey])
+	}
+}
+
+// TestMergeCarriesModelConfig: the base's model config and key prefix go
+// into the merged model, so it loads like the models it came from.
+func TestMergeCarriesModelConfig(t *testing.T) {
+	dir := t.TempDir()
+	base, tasks := makeModels(3, 2, safetensors.F32)
+	bp := filepath.Join(dir, "base.safetensors")
+	writeModel(t, bp, base, map[string]string{ModelConfigKey: `{"embed_dim": 4}`, KeyPrefixKey: "model.visual.", "other": "x"})
+	var tps []string
+	for i, m := range tasks {
+		p := filepath.Join(dir, "task"+string(rune('a'+i))+".safetensors")
+		writeModel(t, p, m, nil)
+		tps = append(tps, p)
+	}
+	o := mergeOpts(MethodTA, bp, tps, filepath.Join(dir, "m.safetensors"), backends(t)[0])
+	if _, err := Merge(o); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(o.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Metadata[ModelConfigKey] != `{"embed_dim": 4}` || f.Metadata[KeyPrefixKey] != "model.visual." || f.Metadata["distac.method"] != "ta" {
+		t.Errorf("merged metadata %v lacks the base's model config, prefix or the method", f.Metadata)
+	}
+	if _, ok := f.Metadata["other"]; ok {
+		t.Errorf("merged metadata carried an unrelated key of the base: %v", f.Metadata)
+	}
 }

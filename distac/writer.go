@@ -82,6 +82,21 @@ func outputPaths(out string, tensors []OutTensor, shardSize int64) (files []stri
 	return files, groups, filepath.Join(dir, stem+".safetensors.index.json")
 }
 
+// CheckOutput is CreateOutput's check of an unsharded output, for commands
+// to run before long work: out's directory exists, out is not a directory
+// (a directory stands for DIR/model.safetensors), never one of inputs
+// (even with force), and replaces an existing file only with force.
+func CheckOutput(out string, force bool, inputs []string) error {
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		out = filepath.Join(out, "model.safetensors")
+	}
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("output directory %s does not exist", dir)
+	}
+	return checkOutputPath(out, force, inputs)
+}
+
 // CreateOutput starts writing tensors to out (see outputPaths for sharding).
 // It refuses to replace an existing file unless force is set, and never
 // replaces any of inputs. meta goes into every shard's __metadata__ (and
@@ -264,6 +279,10 @@ func (w *Writer) Commit() error {
 		}
 	}
 	for _, sh := range w.shards {
+		if err := sh.tmp.Chmod(outputMode); err != nil {
+			w.Abort()
+			return fmt.Errorf("output %s: %w", sh.final, err)
+		}
 		if err := sh.tmp.Sync(); err != nil {
 			w.Abort()
 			return fmt.Errorf("output %s: sync: %w", sh.final, err)
@@ -319,6 +338,9 @@ func (w *Writer) writeIndexTemp() (string, error) {
 	}
 	_, err = f.Write(append(js, '\n'))
 	if err == nil {
+		err = f.Chmod(outputMode)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -330,6 +352,10 @@ func (w *Writer) writeIndexTemp() (string, error) {
 	}
 	return f.Name(), nil
 }
+
+// outputMode is the permission of committed outputs: os.CreateTemp makes
+// its files 0600, which would hide a model from everyone but its writer.
+const outputMode = 0o644
 
 // Abort removes the temporary files. Safe to call more than once and after
 // a Commit (then it does nothing).

@@ -1,9 +1,11 @@
 package distac
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/distac/distac/ffi"
@@ -76,5 +78,75 @@ func TestWriterLayout(t *testing.T) {
 	}
 	if rep.Carried != 1 || rep.Tensors != 4 || math.Abs(rep.TaskNorms[0]-math.Sqrt(0.25*(1+4+1+1))) > 1e-6 {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestCheckOutput: the pre-flight check refuses what CreateOutput refuses.
+func TestCheckOutput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.safetensors")
+	if err := os.WriteFile(in, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		out   string
+		force bool
+		want  string // "" for no error
+	}{
+		{filepath.Join(dir, "new.safetensors"), false, ""},
+		{in, true, "is an input"},
+		{in, false, "is an input"},
+		{filepath.Join(dir, "nodir", "x.safetensors"), false, "does not exist"},
+		{dir, false, ""}, // DIR/model.safetensors, not there yet
+	} {
+		err := CheckOutput(c.out, c.force, []string{in})
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("CheckOutput(%s, force %v) = %v, want %q", c.out, c.force, err, c.want)
+		}
+	}
+	other := filepath.Join(dir, "other.safetensors")
+	if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOutput(other, false, []string{in}); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("existing output without force: %v", err)
+	}
+	if err := CheckOutput(other, true, []string{in}); err != nil {
+		t.Errorf("existing output with force: %v", err)
+	}
+}
+
+// TestOutputMode: committed files are readable by all (0644), not the 0600
+// of the temporary files they were written as.
+func TestOutputMode(t *testing.T) {
+	dir := t.TempDir()
+	outs := []OutTensor{{Name: "a", DType: safetensors.F32, Shape: []uint64{4}}, {Name: "b", DType: safetensors.F32, Shape: []uint64{4}}}
+	for _, shard := range []int64{0, 16} { // one file; two shards and an index
+		out := filepath.Join(dir, fmt.Sprintf("m%d.safetensors", shard))
+		w, err := CreateOutput(out, outs, nil, shard, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range outs {
+			if err := w.WriteAt(i, 0, make([]byte, 16)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, _ := os.ReadDir(dir)
+	if len(es) != 4 {
+		t.Fatalf("%d files, want 4 (one, two shards, an index)", len(es))
+	}
+	for _, e := range es {
+		st, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o644 {
+			t.Errorf("%s has mode %v, want 0644", e.Name(), st.Mode().Perm())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 )
@@ -112,16 +113,17 @@ func runCondition(args []string) error {
 		return err
 	}
 	defer bm.close()
-	ts := make([]train.Task, n)
+	// Each task keeps its own key prefix (the output is written like it)
+	// unless --prefix sets one for all.
 	var closers []*loadedModel
 	defer func() {
 		for _, c := range closers {
 			c.close()
 		}
 	}()
-	for i, tp := range tasks {
-		cfgPath := mf.config
-		tm, err := loadModel(e, tp, cfgPath, bm.prefix)
+	inputs := append(bm.paths(), mf.config)
+	for _, tp := range tasks {
+		tm, err := loadModel(e, tp, mf.config, mf.prefix)
 		if err != nil {
 			return err
 		}
@@ -129,17 +131,37 @@ func runCondition(args []string) error {
 		if tm.cfg.JSON() != bm.cfg.JSON() {
 			return fmt.Errorf("%s: its model config differs from the base's", tp)
 		}
-		h, err := model.LoadHead(e, heads[i])
+		inputs = append(inputs, tm.paths()...)
+	}
+	inputs = nonEmpty(append(append(append(inputs, heads...), sets...), evals...)...)
+	if err := checkOutputs(paths, *force, inputs); err != nil {
+		return err
+	}
+	// A set named for several tasks is read once; training only reads it.
+	loaded := map[string]*data.Set{}
+	load := func(spec string, max int) (*data.Set, error) {
+		key := fmt.Sprintf("%d:%s", max, spec)
+		if s, ok := loaded[key]; ok {
+			return s, nil
+		}
+		s, err := loadSet(spec, bm.cfg, max, *seed)
+		loaded[key] = s
+		return s, err
+	}
+	ts := make([]train.Task, n)
+	for i, tm := range closers {
+		h, err := loadHeadFor(e, heads[i], bm.cfg)
 		if err != nil {
 			return err
 		}
-		in, err := loadSet(sets[i], bm.cfg, *maxImages, *seed)
+		defer h.Free(e)
+		in, err := load(sets[i], *maxImages)
 		if err != nil {
 			return err
 		}
-		ts[i] = train.Task{Name: taskName(tp), Params: tm.params, Head: h, Inputs: in}
+		ts[i] = train.Task{Name: taskName(tasks[i]), Params: tm.params, Head: h, Inputs: in}
 		if len(evals) > 0 {
-			if ts[i].Eval, err = loadSet(evals[i], bm.cfg, 0, *seed); err != nil {
+			if ts[i].Eval, err = load(evals[i], 0); err != nil {
 				return err
 			}
 		}
@@ -157,11 +179,16 @@ func runCondition(args []string) error {
 	if err != nil {
 		return err
 	}
+	warm := o.Warmup
+	if warm <= 0 {
+		warm = o.Steps // train.Condition's default: a pure ramp
+	}
 	for i, r := range res {
-		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g steps=%d batch=%d data=%s",
-			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, o.Steps, o.Batch, sets[i])}
-		if err := model.SaveParams(e, bm.cfg, r.Params, paths[i], model.SaveOptions{Prefix: bm.prefix, DType: *dtype,
-			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: append([]string{*base}, tasks...)}); err != nil {
+		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g warmup=%d steps=%d "+
+			"batch=%d clip=%g seed=%d max_images=%d data=%s",
+			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, warm, o.Steps, o.Batch, o.Clip, o.Seed, *maxImages, sets[i])}
+		if err := model.SaveParams(e, bm.cfg, r.Params, paths[i], model.SaveOptions{Prefix: closers[i].prefix, DType: *dtype,
+			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 			return err
 		}
 	}

@@ -55,10 +55,15 @@ func runFinetune(args []string) error {
 		return err
 	}
 	defer m.close()
-	head, err := model.LoadHead(e, *headPath)
+	inputs := append(m.paths(), nonEmpty(*headPath, *dataSpec, mf.config)...)
+	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
+		return err
+	}
+	head, err := loadHeadFor(e, *headPath, m.cfg)
 	if err != nil {
 		return err
 	}
+	defer head.Free(e)
 	s, err := loadSet(*dataSpec, m.cfg, *maxImages, *seed)
 	if err != nil {
 		return err
@@ -74,10 +79,11 @@ func runFinetune(args []string) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s lr=%g steps=%d batch=%d label_smoothing=%g mixup=%g seed=%d",
-		*dataSpec, *lr, *steps, *batch, *ls, *mixup, *seed)}
+	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s max_images=%d lr=%g weight_decay=%g warmup=%d steps=%d "+
+		"batch=%d clip=%g label_smoothing=%g mixup=%g seed=%d",
+		*dataSpec, *maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
 	if err := model.SaveParams(e, m.cfg, p, *out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
-		Meta: meta, Force: *force, Inputs: []string{mf.path, *headPath}}); err != nil {
+		Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 		return err
 	}
 	fmt.Printf("fine-tuned %d steps in %.1f s: loss %.4g -> %.4g\nwrote %s\n", len(losses), time.Since(start).Seconds(),

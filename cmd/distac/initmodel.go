@@ -60,6 +60,9 @@ func runInit(args []string) error {
 		fs.Usage()
 		return errors.New("--config and --out are required")
 	}
+	if err := checkOutputs([]string{*out}, *force, []string{*cfgPath}); err != nil {
+		return err
+	}
 	cfg, err := model.ReadConfig(*cfgPath)
 	if err != nil {
 		return err
@@ -72,7 +75,7 @@ func runInit(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := model.SaveParams(e, cfg, p, *out, model.SaveOptions{Prefix: *prefix, Force: *force}); err != nil {
+	if err := model.SaveParams(e, cfg, p, *out, model.SaveOptions{Prefix: *prefix, Force: *force, Inputs: []string{*cfgPath}}); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s: %d parameters\n", *out, countParams(p.Layout))
@@ -119,6 +122,10 @@ func runHead(args []string) error {
 		return err
 	}
 	defer m.close()
+	inputs := append(m.paths(), nonEmpty(*dataSpec, mf.config)...)
+	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
+		return err
+	}
 	s, err := loadSet(*dataSpec, m.cfg, *perClass, *seed)
 	if err != nil {
 		return err
@@ -131,7 +138,7 @@ func runHead(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := model.SaveHead(*out, w, classes, m.cfg.EmbedDim, s.ClassNames, *force); err != nil {
+	if err := model.SaveHead(*out, w, classes, m.cfg.EmbedDim, s.ClassNames, *force, inputs); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stdout, "wrote %s: %d classes x %d features from %d images of %s\n", *out, classes, m.cfg.EmbedDim, s.Len(), *dataSpec)

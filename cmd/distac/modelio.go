@@ -134,3 +134,61 @@ func readSet(spec string, cfg *model.Config) (*data.Set, error) {
 	}
 	return nil, fmt.Errorf("data %s: not a directory, .safetensors or *-images-idx3-ubyte file", spec)
 }
+
+// paths are the files the model was read from (what the user named and
+// every shard), for SaveOptions.Inputs and checkOutputs.
+func (m *loadedModel) paths() []string {
+	ps := []string{m.ck.Path}
+	for _, f := range m.ck.Files {
+		ps = append(ps, f.Path)
+	}
+	return ps
+}
+
+// loadHeadFor reads a head and checks that it takes the model's features.
+func loadHeadFor(e model.Engine, path string, cfg *model.Config) (*model.Head, error) {
+	h, err := model.LoadHead(e, path)
+	if err != nil {
+		return nil, err
+	}
+	if h.Dim != cfg.EmbedDim {
+		h.Free(e)
+		return nil, fmt.Errorf("head %s has %d features, the model's embed_dim is %d", path, h.Dim, cfg.EmbedDim)
+	}
+	return h, nil
+}
+
+// checkOutputs runs, before any long work, the checks the writers make at
+// the end: each output's directory exists, it is none of inputs (never
+// replaced, even with --force), it exists only with --force, and no two
+// outputs are one file.
+func checkOutputs(outs []string, force bool, inputs []string) error {
+	seen := map[string]string{}
+	for _, o := range outs {
+		abs, err := filepath.Abs(o)
+		if err != nil {
+			return fmt.Errorf("output %s: %w", o, err)
+		}
+		if prev, dup := seen[abs]; dup && prev == o {
+			return fmt.Errorf("output %s is given twice", o)
+		} else if dup {
+			return fmt.Errorf("outputs %s and %s are one file", prev, o)
+		}
+		seen[abs] = o
+		if err := distac.CheckOutput(o, force, inputs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nonEmpty drops the empty strings of paths (flags not given).
+func nonEmpty(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

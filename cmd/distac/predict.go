@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/nlpodyssey/safetensors"
 
 	"github.com/distac/distac/distac"
-	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 	"github.com/distac/distac/ffi"
 )
@@ -50,10 +50,15 @@ func runPredict(args []string) error {
 		return err
 	}
 	defer m.close()
-	h, err := model.LoadHead(e, *headPath)
+	inputs := append(m.paths(), nonEmpty(*headPath, *dataSpec, mf.config)...)
+	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
+		return err
+	}
+	h, err := loadHeadFor(e, *headPath, m.cfg)
 	if err != nil {
 		return err
 	}
+	defer h.Free(e)
 	s, err := loadSet(*dataSpec, m.cfg, *maxImages, 0)
 	if err != nil {
 		return err
@@ -63,9 +68,9 @@ func runPredict(args []string) error {
 		return err
 	}
 	if strings.HasSuffix(*out, ".csv") {
-		err = writeLogitsCSV(*out, logits, h.Classes, s.Labels, *force)
+		err = writeLogitsCSV(*out, logits, h.Classes, s.Labels, *force, inputs)
 	} else {
-		err = writeLogits(*out, logits, h.Classes, s.Labels, *force)
+		err = writeLogits(*out, logits, h.Classes, s.Labels, *force, inputs)
 	}
 	if err != nil {
 		return err
@@ -74,13 +79,13 @@ func runPredict(args []string) error {
 	return nil
 }
 
-func writeLogits(path string, logits []float32, classes int, labels []int32, force bool) error {
+func writeLogits(path string, logits []float32, classes int, labels []int32, force bool, inputs []string) error {
 	n := len(logits) / classes
 	ts := []distac.OutTensor{{Name: "logits", DType: safetensors.F32, Shape: []uint64{uint64(n), uint64(classes)}}}
 	if labels != nil {
 		ts = append(ts, distac.OutTensor{Name: "labels", DType: safetensors.I32, Shape: []uint64{uint64(n)}})
 	}
-	w, err := distac.CreateOutput(path, ts, nil, 0, force, nil)
+	w, err := distac.CreateOutput(path, ts, nil, 0, force, inputs)
 	if err != nil {
 		return err
 	}
@@ -95,29 +100,63 @@ func writeLogits(path string, logits []float32, classes int, labels []int32, for
 	return w.Commit()
 }
 
-func writeLogitsCSV(path string, logits []float32, classes int, labels []int32, force bool) error {
-	if _, err := os.Stat(path); err == nil && !force {
-		return fmt.Errorf("%s exists (use --force to replace it)", path)
+// writeLogitsCSV writes one row per image: the logits, then the label when
+// the set has labels.
+func writeLogitsCSV(path string, logits []float32, classes int, labels []int32, force bool, inputs []string) error {
+	if err := distac.CheckOutput(path, force, inputs); err != nil {
+		return err
 	}
 	var b strings.Builder
 	for j := range classes {
-		fmt.Fprintf(&b, "logit%d,", j)
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "logit%d", j)
 	}
-	b.WriteString("label\n")
+	if labels != nil {
+		b.WriteString(",label")
+	}
+	b.WriteByte('\n')
 	for r := range len(logits) / classes {
-		for _, v := range logits[r*classes : (r+1)*classes] {
-			fmt.Fprintf(&b, "%.9g,", v)
+		for j, v := range logits[r*classes : (r+1)*classes] {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%.9g", v)
 		}
 		if labels != nil {
-			fmt.Fprintf(&b, "%d", labels[r])
+			fmt.Fprintf(&b, ",%d", labels[r])
 		}
 		b.WriteByte('\n')
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return err
+	return writeFileAtomic(path, []byte(b.String()))
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it into place, so path is either the old file or the whole new one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
 	}
-	return os.Rename(tmp, path)
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	return nil
 }
 
 const evalUsage = `usage: distac eval --model M --head HEAD --data SET [--head HEAD --data SET ...] [flags]
@@ -156,6 +195,11 @@ func runEval(args []string) error {
 	if len(refAcc) != 0 && len(refAcc) != len(heads) {
 		return fmt.Errorf("--ref-acc has %d values for %d heads", len(refAcc), len(heads))
 	}
+	for _, a := range refAcc {
+		if !(a > 0 && a <= 1) {
+			return fmt.Errorf("--ref-acc %g: want an accuracy in (0, 1]", a)
+		}
+	}
 	e, m, err := mf.open()
 	if err != nil {
 		return err
@@ -170,13 +214,16 @@ func runEval(args []string) error {
 	}
 	var rows []row
 	for i := range heads {
-		h, err := model.LoadHead(e, heads[i])
+		h, err := loadHeadFor(e, heads[i], m.cfg)
 		if err != nil {
 			return err
 		}
 		s, err := loadSet(sets[i], m.cfg, *maxImages, 0)
 		if err != nil {
 			return err
+		}
+		if !s.Labelled() {
+			return fmt.Errorf("%s has no labels (eval needs them; 'distac predict' writes logits of unlabelled images)", sets[i])
 		}
 		logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
 		if err != nil {

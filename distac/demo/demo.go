@@ -223,7 +223,7 @@ func (p *pipeline) buildHeads() error {
 			if err != nil {
 				return err
 			}
-			if err := model.SaveHead(a.Path, w, 10, p.cfg.EmbedDim, t.Train.ClassNames, true); err != nil {
+			if err := model.SaveHead(a.Path, w, 10, p.cfg.EmbedDim, t.Train.ClassNames, true, nil); err != nil {
 				return err
 			}
 		}

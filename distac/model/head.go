@@ -97,8 +97,9 @@ func LoadHead(be ffi.Backend, path string) (*Head, error) {
 
 const headNamesKey = "distac.classes"
 
-// SaveHead writes w (classes x dim) as a head file, atomically.
-func SaveHead(path string, w []float32, classes, dim int, names []string, force bool) error {
+// SaveHead writes w (classes x dim) as a head file, atomically; it never
+// replaces one of inputs.
+func SaveHead(path string, w []float32, classes, dim int, names []string, force bool, inputs []string) error {
 	if len(w) != classes*dim {
 		return fmt.Errorf("save head %s: %d values for %d x %d", path, len(w), classes, dim)
 	}
@@ -107,7 +108,7 @@ func SaveHead(path string, w []float32, classes, dim int, names []string, force 
 		meta[headNamesKey] = strings.Join(names, ",")
 	}
 	out, err := distac.CreateOutput(path, []distac.OutTensor{{Name: HeadTensor, DType: safetensors.F32,
-		Shape: []uint64{uint64(classes), uint64(dim)}}}, meta, 0, force, nil)
+		Shape: []uint64{uint64(classes), uint64(dim)}}}, meta, 0, force, inputs)
 	if err != nil {
 		return fmt.Errorf("save head %s: %w", path, err)
 	}

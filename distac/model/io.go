@@ -12,9 +12,10 @@ import (
 
 // ConfigKey is the __metadata__ key holding the encoder's config JSON in
 // checkpoints distac writes; PrefixKey holds the key prefix of its tensors.
+// distac merge carries both from the base into the merged model.
 const (
-	ConfigKey = "distac.model_config"
-	PrefixKey = "distac.key_prefix"
+	ConfigKey = distac.ModelConfigKey
+	PrefixKey = distac.KeyPrefixKey
 )
 
 // ConfigOf reads the config a distac checkpoint carries in its metadata.

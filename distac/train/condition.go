@@ -146,8 +146,8 @@ func checkConditionOptions(o *ConditionOptions) error {
 		return fmt.Errorf("condition: steps %d and batch %d must be positive", o.Steps, o.Batch)
 	case !(o.TTcr > 0) || !(o.TStu > 0) || math.IsInf(float64(o.TTcr), 0) || math.IsInf(float64(o.TStu), 0):
 		return fmt.Errorf("condition: temperatures %g, %g must be positive and finite", o.TTcr, o.TStu)
-	case !(o.LR > 0) || math.IsInf(o.LR, 0):
-		return fmt.Errorf("condition: learning rate %g must be positive", o.LR)
+	case !(o.LR > 0 && o.LR <= math.MaxFloat32):
+		return fmt.Errorf("condition: learning rate %g must be positive and a float32 (at most %.3g)", o.LR, math.MaxFloat32)
 	case o.Anchor < 0 || o.Kappa < 0 || o.TargetNorm < 0:
 		return errors.New("condition: anchor, kappa and target norm must not be negative")
 	}
@@ -229,9 +229,8 @@ func conditionOne(e model.Engine, enc model.Encoder, base *model.Params, t Task,
 	if res.Losses, err = distill(e, enc, t, ti, student, init, o); err != nil {
 		return nil, err
 	}
-	ss, err := e.SumSq(student.All())
-	if err != nil || math.IsNaN(ss) || math.IsInf(ss, 0) {
-		return nil, fmt.Errorf("the conditioned weights are not finite (%v)", errors.Join(err))
+	if err := checkFinite(e, student, o.Steps); err != nil {
+		return nil, err
 	}
 	if res.NormAfter, err = taskNorm(e, base, student); err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ type FinetuneOptions struct {
 	LR, WeightDecay float64 // AdamW: decoupled weight decay
 	Steps, Batch    int
 	Warmup          int  // linear warm-up steps
-	Cosine          bool // cosine decay to zero after the warm-up
+	Cosine          bool // cosine decay toward zero after the warm-up (Schedule)
 	LabelSmoothing  float32
 	Mixup           float64 // alpha of the Beta(alpha, alpha) mixing weight; 0: off
 	Clip            float64 // global gradient-norm clip; <= 0: none
@@ -43,8 +43,11 @@ func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model
 	if set.Labels == nil {
 		return nil, nil, fmt.Errorf("finetune: %s has no labels", set.Name)
 	}
-	if o.Steps < 1 || o.Batch < 1 || !(o.LR > 0) {
-		return nil, nil, fmt.Errorf("finetune: steps %d, batch %d and learning rate %g must be positive", o.Steps, o.Batch, o.LR)
+	if o.Steps < 1 || o.Batch < 1 {
+		return nil, nil, fmt.Errorf("finetune: steps %d and batch %d must be positive", o.Steps, o.Batch)
+	}
+	if !(o.LR > 0 && o.LR <= math.MaxFloat32) {
+		return nil, nil, fmt.Errorf("finetune: learning rate %g must be positive and a float32 (at most %.3g)", o.LR, math.MaxFloat32)
 	}
 	if o.LabelSmoothing < 0 || o.LabelSmoothing > 1 || o.Mixup < 0 {
 		return nil, nil, errors.New("finetune: label smoothing must be in [0, 1] and mixup >= 0")
@@ -89,8 +92,25 @@ func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model
 			o.Progress(step, o.Steps, loss)
 		}
 	}
+	// Each step's loss saw the weights before its update; the last update
+	// is seen by no loss, so check the weights themselves.
+	if err := checkFinite(e, p, o.Steps); err != nil {
+		return nil, nil, fmt.Errorf("finetune %w", err)
+	}
 	ok = true
 	return p, losses, nil
+}
+
+// checkFinite fails when p holds a NaN or an infinity after the given step.
+func checkFinite(e model.Engine, p *model.Params, step int) error {
+	ss, err := e.SumSq(p.All())
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step, err)
+	}
+	if math.IsNaN(ss) || math.IsInf(ss, 0) {
+		return fmt.Errorf("step %d: the updated weights are not finite (sum of squares %v)", step, ss)
+	}
+	return nil
 }
 
 type finetuner struct {

@@ -77,8 +77,10 @@ func (a *Adam) Step(e model.Engine, p, g *model.Params, lr float64) (float64, er
 }
 
 // Schedule is a learning-rate schedule: linear warm-up over Warmup steps
-// (lr * t / Warmup at the 1-based step t), then constant, or cosine decay to
-// zero at Steps when Cosine is set.
+// (lr * t / Warmup at the 1-based step t <= Warmup), then constant, or with
+// Cosine open_clip's cosine_lr: lr * (1 + cos(pi * e / (Steps - Warmup))) / 2
+// at the e-th step after the warm-up (e from 0), so the first step after the
+// warm-up has lr and the last still a small positive one.
 type Schedule struct {
 	LR     float64
 	Warmup int
@@ -88,12 +90,12 @@ type Schedule struct {
 
 // At is the learning rate of the 1-based step t.
 func (s Schedule) At(t int) float64 {
-	if s.Warmup > 0 && t < s.Warmup {
+	if s.Warmup > 0 && t <= s.Warmup {
 		return s.LR * float64(t) / float64(s.Warmup)
 	}
 	if !s.Cosine || s.Steps <= s.Warmup {
 		return s.LR
 	}
-	f := float64(t-s.Warmup) / float64(s.Steps-s.Warmup)
+	f := float64(t-1-s.Warmup) / float64(s.Steps-s.Warmup)
 	return s.LR * 0.5 * (1 + math.Cos(math.Pi*min(f, 1)))
 }
