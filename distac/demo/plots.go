@@ -133,7 +133,7 @@ func accuracyPlot(r *Results, normalized bool) (*figure, error) {
 	}
 	title, caption := "absolute accuracy of the merged model", "Mean absolute test accuracy of each merged model, per merge method and regime."
 	if normalized {
-		title, caption = "normalized accuracy of the merged model", "Mean normalized accuracy (merged / fine-tuned, per task) of each merge method and regime: DisTaC's bars should recover toward the ideal grey ones."
+		title, caption = "normalized accuracy of the merged model", "Mean normalized accuracy (merged / fine-tuned, per task) of each merge method and regime: each dark \"+ DisTaC\" bar beside its light regime bar shows what conditioning recovers; grey is the ideal column."
 	}
 	var series []barSeries
 	for i, c := range r.Columns {
