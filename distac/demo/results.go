@@ -161,7 +161,11 @@ func nums(xs []float64) string {
 	return strings.Join(s, " / ")
 }
 
-// writeOutputs stores results.json in the work directory.
+// writeOutputs stores results.json and report.html in the work directory.
 func (p *pipeline) writeOutputs() error {
-	return writeFileAtomic(filepath.Join(p.o.Workdir, "results.json"), p.res)
+	path := filepath.Join(p.o.Workdir, "results.json")
+	if err := writeFileAtomic(path, p.res); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return p.res.WriteHTML(filepath.Join(p.o.Workdir, "report.html"))
 }
