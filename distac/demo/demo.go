@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -458,7 +459,7 @@ func (p *pipeline) condition(name string, teachers []*ftModel, temps [2]float32)
 	var todo []int
 	for t := range teachers {
 		// Kappa depends on every teacher's norm: the key holds them all.
-		a := p.artifact("distac-"+p.tasks[t].Name+"-"+name, ".safetensors", "distac/v1", p.baseKey, keys, t, d.Steps, d.Batch, d.LR, d.Beta, temps, p.o.Seed)
+		a := p.artifact("distac-"+p.tasks[t].Name+"-"+name, ".safetensors", "distac/v2", p.baseKey, keys, t, d.Steps, d.Batch, d.LR, d.Beta, temps, p.o.Seed)
 		out[t] = &ftModel{Path: a.Path, Key: a.Key}
 		if !a.exists() {
 			todo = append(todo, t)
@@ -473,7 +474,11 @@ func (p *pipeline) condition(name string, teachers []*ftModel, temps [2]float32)
 		if err := p.summarize(m, t); err != nil {
 			return nil, err
 		}
-		m.Kappa = m.Norm / teachers[t].Norm
+		k, err := p.readKappa(m.Path)
+		if err != nil {
+			return nil, err
+		}
+		m.Kappa = k
 	}
 	return out, nil
 }
@@ -512,13 +517,31 @@ func (p *pipeline) runDisTaC(name string, teachers, out []*ftModel, temps [2]flo
 	}
 	for t, r := range res {
 		err := model.SaveParams(p.e, p.cfg, r.Params, out[t].Path, model.SaveOptions{Force: true,
-			Meta: map[string]string{"distac.demo": fmt.Sprintf("DisTaC %s %s kappa=%g", name, p.tasks[t].Name, r.Kappa)}})
+			Meta: map[string]string{"distac.demo": fmt.Sprintf("DisTaC %s %s", name, p.tasks[t].Name),
+				kappaKey: strconv.FormatFloat(r.Kappa, 'g', -1, 64)}})
 		r.Params.Free(p.e)
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// kappaKey records a conditioned model's kappa in its metadata.
+const kappaKey = "distac.kappa"
+
+// readKappa is the kappa a conditioned checkpoint was made with.
+func (p *pipeline) readKappa(path string) (float64, error) {
+	ck, err := distac.OpenCheckpoint(path)
+	if err != nil {
+		return 0, err
+	}
+	defer ck.Close()
+	k, err := strconv.ParseFloat(ck.Files[0].Metadata[kappaKey], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: no kappa in the metadata: %w", path, err)
+	}
+	return k, nil
 }
 
 // cachedMerge merges a column with every method, or reuses the results.
@@ -551,5 +574,3 @@ func slug(s string) string {
 	}
 	return string(out)
 }
-
-var _ = distac.MethodTA

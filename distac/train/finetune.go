@@ -27,7 +27,7 @@ type FinetuneOptions struct {
 	// head, e.g. rotation prediction), with learning rate HeadLR (0: LR).
 	TrainHead bool
 	HeadLR    float64
-	Augment   func(rng *rand.Rand, img []float32) // optional, per image
+	Augment   func(rng *rand.Rand, img []float32) // optional, per image (on a copy, by the loader)
 	Progress  func(step, steps int, loss float64)
 }
 
@@ -73,7 +73,7 @@ func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model
 	if err := ft.alloc(enc, head, p); err != nil {
 		return nil, nil, err
 	}
-	loader := data.NewLoader(set, data.LoaderOptions{Batch: batch, Seed: o.Seed, Shuffle: true})
+	loader := data.NewLoader(set, data.LoaderOptions{Batch: batch, Seed: o.Seed, Shuffle: true, Augment: o.Augment})
 	defer loader.Close()
 	rng := rand.New(rand.NewPCG(o.Seed, 0x66696e65))
 	sched := Schedule{LR: o.LR, Warmup: o.Warmup, Steps: o.Steps, Cosine: o.Cosine}
@@ -83,7 +83,7 @@ func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model
 		if err != nil {
 			return nil, nil, fmt.Errorf("finetune step %d: %w", step, err)
 		}
-		loss, err := ft.step(p, b, rng, sched.At(step), step)
+		loss, err := ft.step(p, b, rng, sched.At(step))
 		if err != nil {
 			return nil, nil, fmt.Errorf("finetune step %d: %w", step, err)
 		}
@@ -114,20 +114,20 @@ func checkFinite(e model.Engine, p *model.Params, step int) error {
 }
 
 type finetuner struct {
-	e          model.Engine
-	o          FinetuneOptions
-	classes    int
-	batch      int
-	net        *model.Net
-	grads      *model.Params
-	adam       *Adam
-	head       *model.Params // the head's weights as parameters (TrainHead)
-	headGrad   *model.Params
-	headAdam   *Adam
-	labels     [2]ffi.Buffer // I32: y and, with mixup, the partner's y
-	dz, dz2    ffi.Mat
-	scratch    ffi.Buffer
-	imgs, perm []float32
+	e        model.Engine
+	o        FinetuneOptions
+	classes  int
+	batch    int
+	net      *model.Net
+	grads    *model.Params
+	adam     *Adam
+	head     *model.Params // the head's weights as parameters (TrainHead)
+	headGrad *model.Params
+	headAdam *Adam
+	labels   [2]ffi.Buffer // I32: y and, with mixup, the partner's y
+	dz, dz2  ffi.Mat
+	scratch  ffi.Buffer
+	imgs     []float32 // mixed images
 }
 
 func (f *finetuner) alloc(enc model.Encoder, head *model.Head, p *model.Params) error {
@@ -191,22 +191,12 @@ func (f *finetuner) free() {
 }
 
 // step runs one forward/backward/update and returns the loss.
-func (f *finetuner) step(p *model.Params, b data.Batch, rng *rand.Rand, lr float64, step int) (float64, error) {
+func (f *finetuner) step(p *model.Params, b data.Batch, rng *rand.Rand, lr float64) (float64, error) {
 	e, n := f.e, b.N
 	imgs, lam := b.Images, 1.0
 	var partner []int32
 	if f.o.Mixup > 0 {
 		imgs, partner, lam = f.mix(b, rng)
-	}
-	if f.o.Augment != nil {
-		if &imgs[0] == &b.Images[0] {
-			f.imgs = append(f.imgs[:0], b.Images...)
-			imgs = f.imgs
-		}
-		per := len(imgs) / n
-		for i := range n {
-			f.o.Augment(rng, imgs[i*per:(i+1)*per])
-		}
 	}
 	z, err := f.net.Forward(p, imgs, n)
 	if err != nil {
