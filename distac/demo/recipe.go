@@ -44,14 +44,24 @@ type Recipe struct {
 		Mixup          float64 `json:"mixup"`
 	} `json:"low_confidence"`
 
+	// DisTaC: the norm fix conditions the norm-mismatch column, the
+	// confidence fix the low-confidence one.
 	DisTaC struct {
-		Steps int        `json:"steps"`
-		Batch int        `json:"batch"`
-		LR    float64    `json:"lr"`
-		Beta  float32    `json:"beta"`
-		Norm  [2]float32 `json:"norm_temperatures"`       // (T_tcr, T_stu) for the norm fix
-		Conf  [2]float32 `json:"confidence_temperatures"` // and for the confidence fix
+		Steps int       `json:"steps"`
+		Batch int       `json:"batch"`
+		Norm  DisTaCFix `json:"norm"`
+		Conf  DisTaCFix `json:"confidence"`
 	} `json:"distac"`
+}
+
+// DisTaCFix is one use of DisTaC: its temperatures, kappa, anchor and
+// learning rate.
+type DisTaCFix struct {
+	TTcr  float32 `json:"t_tcr"`
+	TStu  float32 `json:"t_stu"`
+	Kappa float64 `json:"kappa"` // 0: the mean norm of the other task vectors over this one's, at most 1
+	Beta  float32 `json:"beta"`  // anchor weight
+	LR    float64 `json:"lr"`
 }
 
 // DefaultRecipe is the demo's default run.
@@ -64,9 +74,10 @@ func DefaultRecipe() Recipe {
 	r.Head.Examples, r.Head.Scale = 1000, 50
 	r.Finetune.Steps, r.Finetune.Batch, r.Finetune.LR, r.Finetune.WeightDecay = 300, 128, 1e-3, 0.1
 	r.Mismatch.Boosted, r.Mismatch.LRFactor, r.Mismatch.StepsFactor = 1, 5, 2
-	r.LowConfidence.LabelSmoothing, r.LowConfidence.Mixup = 0.3, 0.4
-	r.DisTaC.Steps, r.DisTaC.Batch, r.DisTaC.LR, r.DisTaC.Beta = 200, 128, 1e-3, 0
-	r.DisTaC.Norm, r.DisTaC.Conf = [2]float32{10, 10}, [2]float32{1, 10}
+	r.LowConfidence.LabelSmoothing, r.LowConfidence.Mixup = 0.5, 0
+	r.DisTaC.Steps, r.DisTaC.Batch = 200, 128
+	r.DisTaC.Norm = DisTaCFix{TTcr: 10, TStu: 10, Beta: 0.1, LR: 1e-3}
+	r.DisTaC.Conf = DisTaCFix{TTcr: 1, TStu: 10, Beta: 0, LR: 1e-3}
 	return r
 }
 

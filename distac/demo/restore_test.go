@@ -102,7 +102,7 @@ func TestDisTaCRestoresShrunkMNIST(t *testing.T) {
 	o := train.DefaultConditionOptions()
 	// A short warm-up: the pure ramp of the paper's reference run
 	// (warm-up = steps) reaches about 1.5 points below the teacher here.
-	o.Kappa, o.Steps, o.Batch, o.LR, o.Warmup = 0.3, 200, 128, DefaultRecipe().DisTaC.LR, 20
+	o.Kappa, o.Steps, o.Batch, o.LR, o.Warmup = 0.3, 200, 128, DefaultRecipe().DisTaC.Norm.LR, 20
 	r := s.condition(t, s.finetune(t, 0), o)
 	t.Logf("kappa %.2f: norm %.3f -> %.3f; accuracy teacher %.2f%%, shrunk %.2f%%, conditioned %.2f%%",
 		r.Kappa, r.NormBefore, r.NormAfter, 100*r.Teacher.Accuracy, 100*r.Scaled.Accuracy, 100*r.Student.Accuracy)
@@ -123,7 +123,7 @@ func TestDisTaCRestoresShrunkMNIST(t *testing.T) {
 func TestConfidenceConditioningSharpens(t *testing.T) {
 	s := newMNISTSetup(t)
 	o := train.DefaultConditionOptions()
-	o.TTcr, o.TStu, o.Steps, o.Batch, o.LR = 1, 10, 200, 128, DefaultRecipe().DisTaC.LR
+	o.TTcr, o.TStu, o.Steps, o.Batch, o.LR = 1, 10, 200, 128, DefaultRecipe().DisTaC.Conf.LR
 	r := s.condition(t, s.finetune(t, 0.3), o)
 	t.Logf("label-smoothed teacher: confidence %.3f, entropy %.3f, accuracy %.2f%%; student: %.3f, %.3f, %.2f%%",
 		r.Teacher.MeanMaxProb, r.Teacher.MeanEntropy, 100*r.Teacher.Accuracy, r.Student.MeanMaxProb, r.Student.MeanEntropy, 100*r.Student.Accuracy)
