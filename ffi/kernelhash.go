@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "b8f07c957151d4bca563eed6ef15502c118168f698cd90b036279cd56c0e3a62"
+const kernelSourcesHash = "b754d37fc2285ca767dcf5c9b9d90e7dd1dfb186d720fdbd4cb7cead3bc56f8c"

@@ -15,9 +15,13 @@
  * nothing when it returns an error for its arguments.
  *
  * All matrices are row-major with explicit leading dimensions (in elements).
- * No function keeps state between calls; all are safe to call concurrently on
- * disjoint outputs. Pointers may be NULL only where an op says so, or when
- * its element count is 0. `threads <= 0` means one thread per online CPU.
+ * No function keeps state between calls that could change a result; all are
+ * safe to call concurrently on disjoint outputs. Pointers may be NULL only
+ * where an op says so, or when its element count is 0. `threads <= 0` means
+ * one thread per online CPU. Multi-threaded ops run on a pool of worker
+ * threads started on first use and kept for later calls (at most one per
+ * online CPU less the caller, their signals blocked); it is internally
+ * synchronised, shared by all callers, and never changes a result.
  *
  * ABI changes bump DISTAC_KERNELS_ABI_VERSION and are listed in README.md.
  */
