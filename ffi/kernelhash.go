@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "0060d5ad13bdb86e170de4c0df475fdb4859f7d4e063d64399aa17ce31ab90fd"
+const kernelSourcesHash = "6a38ca9fe6e9fadcbdf5d054e78dd5def5c4ed7b6bf6e7bea76fb7e39e3110c5"

@@ -42,7 +42,8 @@ var opFamilies = []struct{ name, source string }{
 	{"xent_ls", "kernels/avx/xent.c"},
 	{"convert", "kernels/avx/convert.c"},
 	{"taskvec (sub, sumsq, scale, axpy, wsum)", "kernels/avx/taskvec.c"},
-	{"ties (histogram, trim, merge)", "kernels/avx/ties.c"},
+	{"topk (abs_histogram, abs_window)", "kernels/avx/topk.c"},
+	{"ties (trim, merge)", "kernels/avx/ties.c"},
 	{"tall_consensus", "kernels/avx/tall.c"},
 	{"train (layernorm, gelu, softmax, bias, adam)", "kernels/avx/{layernorm,gelu,softmax,bias,adam}.c"},
 }

@@ -23,7 +23,9 @@
  * online CPU less the caller, their signals blocked); it is internally
  * synchronised, shared by all callers, and never changes a result.
  *
- * ABI changes bump DISTAC_KERNELS_ABI_VERSION and are listed in README.md.
+ * ABI changes bump DISTAC_KERNELS_ABI_VERSION and are listed in README.md:
+ * a removed or changed signature or meaning, and an added function, each
+ * bump it; callers that need a function check the version at compile time.
  */
 #ifndef DISTAC_KERNELS_H
 #define DISTAC_KERNELS_H
@@ -35,7 +37,7 @@
 extern "C" {
 #endif
 
-#define DISTAC_KERNELS_ABI_VERSION 1
+#define DISTAC_KERNELS_ABI_VERSION 2
 
 /* Status codes. */
 #define DISTAC_OK 0
@@ -182,7 +184,7 @@ DISTAC_OP(wsum, (float *dst, int32_t count, const float *const *xs, const float 
 int distac_wsum_isa(distac_isa isa, float *dst, int32_t count, const float *const *xs,
                     const float *w, int64_t n);
 
-/* kernels/avx/ties.c — radix-select building block for a top-k magnitude threshold over many
+/* kernels/avx/topk.c — radix-select building block for a top-k magnitude threshold over many
  * tensors without sorting. With u = bits(x[i]) & 0x7fffffff (so u orders
  * |x|, NaN above +Inf):
  *   if (shift + bits >= 32 || (u >> (shift + bits)) == prefix)
@@ -193,6 +195,19 @@ DISTAC_OP(abs_histogram, (const float *x, int64_t n, int32_t shift, int32_t bits
                           uint32_t prefix, uint64_t *hist))
 int distac_abs_histogram_isa(distac_isa isa, const float *x, int64_t n, int32_t shift,
                              int32_t bits, uint32_t prefix, uint64_t *hist);
+
+/* kernels/avx/topk.c — the window pass of a top-k select whose threshold was
+ * predicted (from a sample): with u = bits(x[i]) & 0x7fffffff as above,
+ *   *above += #{ i : u >= lo + span }
+ *   hist[u - lo] += 1   for each i with lo <= u < lo + span
+ * hist has span entries. Both are added to with relaxed atomic additions, so
+ * several threads may count into the same hist and *above at once (the
+ * counts are complete once every call has returned). span >= 1 and
+ * lo + span <= 2^31 (NaN sorts above +Inf, as above). Added in ABI 2. */
+DISTAC_OP(abs_window, (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
+                       uint64_t *above))
+int distac_abs_window_isa(distac_isa isa, const float *x, int64_t n, uint32_t lo, uint32_t span,
+                          uint64_t *hist, uint64_t *above);
 
 /* kernels/avx/ties.c — TIES-merging.
  * trim: dst[i] = |x[i]| < threshold ? 0 : x[i]   (NaN is kept). dst may equal x. */
