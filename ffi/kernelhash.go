@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "6a38ca9fe6e9fadcbdf5d054e78dd5def5c4ed7b6bf6e7bea76fb7e39e3110c5"
+const kernelSourcesHash = "d3b6b2a11d60c29dd1706c11a1f920ed9f8e5dd65bdca4e82aa322812aa89440"

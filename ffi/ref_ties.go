@@ -3,7 +3,6 @@ package ffi
 import (
 	"fmt"
 	"math"
-	"sync/atomic"
 )
 
 // AbsHistogram counts one radix digit of the |x| bit patterns:
@@ -34,8 +33,6 @@ func (*Ref) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) e
 //		u := math.Float32bits(v) &^ (1 << 31)
 //		if u >= lo+len(hist) { above++ } else if u >= lo { hist[u-lo]++ }
 //	}
-//
-// with atomic additions to hist, as the C kernels make.
 func (*Ref) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
 	if err := checkAbsWindow("go", x, lo, hist); err != nil {
 		return 0, err
@@ -48,7 +45,7 @@ func (*Ref) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
 		case u >= uint64(lo)+span:
 			above++
 		case u >= uint64(lo):
-			atomic.AddUint64(&hist[u-uint64(lo)], 1)
+			hist[u-uint64(lo)]++
 		}
 	}
 	return above, nil

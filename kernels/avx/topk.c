@@ -212,43 +212,63 @@ DISTAC_DEFINE_DISPATCH(abs_histogram,
 /* ------------------------------------------------------------- abs_window
  * One pass of a top-k select whose threshold was predicted from a sample:
  * most elements fall outside the predicted window, so the SIMD loops test
- * 32 (AVX2) or 64 (AVX-512) at a time, count those above the window in
- * vector lanes and visit only the few inside one by one. The histogram is
- * shared by the caller's threads: its bins take relaxed atomic increments,
- * the count above one atomic add per call. */
+ * 32 (AVX2) or 64 (AVX-512) at a time and count those above the window in
+ * vector lanes. The few inside are not counted on the spot: their offsets
+ * u - lo are queued in a small buffer, and each full buffer is added to the
+ * histogram with the bins prefetched a few entries ahead. A window's
+ * histogram (up to a few MiB per task) lives in L3, so an increment done
+ * where it is found waits for its line (about 20 ns each, measured with 1%
+ * of the entries inside a 2 MiB histogram per task); queued, the misses
+ * overlap: 11 -> 17 GB/s on AVX-512, 9 -> 11 on AVX2 there (Xeon, from L2). */
+
+#define TOPK_QUEUE 512    /* queued offsets; a multiple of 64 */
+#define TOPK_AHEAD 16     /* prefetch distance, in queued offsets */
 
 typedef struct {
   uint32_t lo, span;
   uint64_t *hist;
+  uint32_t queue[TOPK_QUEUE];
+  int len;
 } topk_window;
 
-static inline void topk_window_add(const topk_window *w, uint32_t u) {
-  __atomic_fetch_add(&w->hist[u - w->lo], 1, __ATOMIC_RELAXED);
+/* Adds the queued offsets to the histogram and empties the queue. */
+static void topk_window_flush(topk_window *w) {
+  int n = w->len;
+  for (int k = 0; k < n; k++) {
+    if (k + TOPK_AHEAD < n) __builtin_prefetch(&w->hist[w->queue[k + TOPK_AHEAD]], 1);
+    w->hist[w->queue[k]]++;
+  }
+  w->len = 0;
 }
 
-/* Elements of x[0, n) above the window; those inside are counted in w. */
-static uint64_t topk_window_scalar(const float *x, int64_t n, const topk_window *w) {
+/* Elements of x[0, n) above the window; those inside are queued in w. */
+static uint64_t topk_window_scalar(const float *x, int64_t n, topk_window *w) {
   uint64_t above = 0;
   for (int64_t i = 0; i < n; i++) {
-    uint32_t u = topk_bits(x[i]);
-    if (u - w->lo < w->span) topk_window_add(w, u);
-    else above += u > w->lo; /* outside and above lo: at or past lo + span */
+    uint32_t d = topk_bits(x[i]) - w->lo;
+    if (d < w->span) {
+      if (w->len == TOPK_QUEUE) topk_window_flush(w);
+      w->queue[w->len++] = d;
+    } else {
+      above += d < 0x80000000u; /* outside, and not below lo (u - lo did not wrap) */
+    }
   }
   return above;
 }
 
-typedef uint64_t (*topk_window_fn)(const float *x, int64_t n, const topk_window *w);
+typedef uint64_t (*topk_window_fn)(const float *x, int64_t n, topk_window *w);
 
 static int topk_abs_window(const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
                            uint64_t *above, topk_window_fn fn) {
   if (n < 0 || (!x && n > 0) || !hist || !above || span < 1 ||
       (uint64_t)lo + span > ((uint64_t)1 << 31))
     return DISTAC_EINVAL;
-  const topk_window w = {lo, span, hist};
+  topk_window w = {.lo = lo, .span = span, .hist = hist, .len = 0};
   uint64_t up = 0;
   /* Lane counters are int32: give each call of fn fewer than 2^31 vectors. */
   for (int64_t c = 0; c < n; c += TOPK_CHUNK) up += fn(x + c, n - c < TOPK_CHUNK ? n - c : TOPK_CHUNK, &w);
-  if (up) __atomic_fetch_add(above, up, __ATOMIC_RELAXED);
+  topk_window_flush(&w);
+  *above += up;
   return DISTAC_OK;
 }
 
@@ -259,8 +279,7 @@ int distac_abs_window_scalar(const float *x, int64_t n, uint32_t lo, uint32_t sp
 
 /* AVX2 has no unsigned compare: u - lo < span is min_epu32(d, span - 1) == d;
  * u >= lo + span is a signed u > lo + span - 1 (both below 2^31). */
-DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n,
-                                                    const topk_window *w) {
+DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n, topk_window *w) {
   const __m256i abs = _mm256_set1_epi32(0x7fffffff), lo = _mm256_set1_epi32((int)w->lo);
   const __m256i last = _mm256_set1_epi32((int)(w->span - 1));
   const __m256i top = _mm256_set1_epi32((int)(w->lo + w->span - 1));
@@ -275,7 +294,9 @@ DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n,
       __m256i in = _mm256_cmpeq_epi32(_mm256_min_epu32(d, last), d);
       hit |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(in)) << (8 * q);
     }
-    for (; hit; hit &= hit - 1) topk_window_add(w, topk_bits(x[i + __builtin_ctz(hit)]));
+    if (!hit) continue;
+    if (w->len > TOPK_QUEUE - 32) topk_window_flush(w);
+    for (; hit; hit &= hit - 1) w->queue[w->len++] = topk_bits(x[i + __builtin_ctz(hit)]) - w->lo;
   }
   int32_t lanes[8];
   _mm256_storeu_si256((__m256i *)lanes, up);
@@ -289,21 +310,26 @@ int distac_abs_window_avx2(const float *x, int64_t n, uint32_t lo, uint32_t span
   return topk_abs_window(x, n, lo, span, hist, above, topk_window_avx2);
 }
 
+/* AVX-512 queues the offsets inside the window by compressing them to the
+ * front of a register and storing all 16 lanes (the queue keeps 64 spare
+ * slots; the compress-to-memory form is much slower on Intel cores). */
 DISTAC_TARGET_AVX512 static uint64_t topk_window_avx512(const float *x, int64_t n,
-                                                        const topk_window *w) {
+                                                        topk_window *w) {
   const __m512i abs = _mm512_set1_epi32(0x7fffffff), lo = _mm512_set1_epi32((int)w->lo);
   const __m512i span = _mm512_set1_epi32((int)w->span);
   const __m512i top = _mm512_set1_epi32((int)(w->lo + w->span - 1));
   uint64_t above = 0;
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    uint64_t hit = 0;
+    if (w->len > TOPK_QUEUE - 64) topk_window_flush(w);
     for (int q = 0; q < 4; q++) {
       __m512i u = _mm512_and_si512(_mm512_loadu_si512(x + i + 16 * q), abs);
+      __m512i d = _mm512_sub_epi32(u, lo);
+      __mmask16 in = _mm512_cmplt_epu32_mask(d, span);
       above += (uint64_t)__builtin_popcount(_mm512_cmpgt_epu32_mask(u, top));
-      hit |= (uint64_t)_mm512_cmplt_epu32_mask(_mm512_sub_epi32(u, lo), span) << (16 * q);
+      _mm512_storeu_si512(w->queue + w->len, _mm512_maskz_compress_epi32(in, d));
+      w->len += __builtin_popcount(in);
     }
-    for (; hit; hit &= hit - 1) topk_window_add(w, topk_bits(x[i + __builtin_ctzll(hit)]));
   }
   return above + topk_window_scalar(x + i, n - i, w);
 }

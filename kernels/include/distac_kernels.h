@@ -200,10 +200,9 @@ int distac_abs_histogram_isa(distac_isa isa, const float *x, int64_t n, int32_t 
  * predicted (from a sample): with u = bits(x[i]) & 0x7fffffff as above,
  *   *above += #{ i : u >= lo + span }
  *   hist[u - lo] += 1   for each i with lo <= u < lo + span
- * hist has span entries. Both are added to with relaxed atomic additions, so
- * several threads may count into the same hist and *above at once (the
- * counts are complete once every call has returned). span >= 1 and
- * lo + span <= 2^31 (NaN sorts above +Inf, as above). Added in ABI 2. */
+ * hist has span entries; hist and *above are added to (the caller zeroes
+ * them). span >= 1 and lo + span <= 2^31 (NaN sorts above +Inf, as above).
+ * Added in ABI 2. */
 DISTAC_OP(abs_window, (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
                        uint64_t *above))
 int distac_abs_window_isa(distac_isa isa, const float *x, int64_t n, uint32_t lo, uint32_t span,
