@@ -50,8 +50,7 @@ func (m *merger) run() (rep *MergeReport, err error) {
 	m.progress = &progress{fn: m.opts.Progress}
 	m.progress.total.Store(passBytes)
 	if m.opts.Method == MethodTIES {
-		m.progress.total.Add(2 * elemBytes) // the two threshold passes
-		th, err := m.tiesThresholds()
+		th, err := m.tiesThresholds() // adds its passes to the progress total
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +71,8 @@ func (m *merger) run() (rep *MergeReport, err error) {
 	if err := m.w.Commit(); err != nil {
 		return nil, err
 	}
-	rep = &MergeReport{Outputs: m.w.Paths(), Tensors: len(m.items), Thresholds: m.thresholds, BytesIn: passBytes}
+	rep = &MergeReport{Outputs: m.w.Paths(), Tensors: len(m.items), Thresholds: m.thresholds,
+		ThresholdPasses: m.tiesPasses, BytesIn: passBytes}
 	for _, it := range m.items {
 		if it.kind == kindCarry {
 			rep.Carried++
