@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "d3b6b2a11d60c29dd1706c11a1f920ed9f8e5dd65bdca4e82aa322812aa89440"
+const kernelSourcesHash = "f514af24e6cd4f0ac0ee7834d4680a9f8b6dba631fe9744a662335d2da14c1b1"

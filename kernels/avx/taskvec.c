@@ -223,6 +223,19 @@ TV_INLINE DISTAC_TARGET_AVX2 __m256i tv_mask8_avx2(int64_t r) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* Prefetch hints for both inputs TV_PREFETCH_BYTES past element i (a prefetch
+ * never faults; the address is formed as an integer so running past the end
+ * is defined). The inputs of a merge are mapped checkpoint pages that nothing
+ * has read yet, and the hardware prefetchers stop at every 4 KiB page. */
+#define TV_PREFETCH_BYTES 2048
+
+static inline void tv_prefetch2(distac_dtype ft_type, const void *ft, distac_dtype base_type,
+                                const void *base, int64_t i) {
+  _mm_prefetch((const char *)((uintptr_t)tv_at(ft_type, ft, i) + TV_PREFETCH_BYTES), _MM_HINT_T0);
+  _mm_prefetch((const char *)((uintptr_t)tv_at(base_type, base, i) + TV_PREFETCH_BYTES),
+               _MM_HINT_T0);
+}
+
 TV_INLINE DISTAC_TARGET_AVX2 void tv_sub_run_avx2(float *dst, distac_dtype ft_type, const void *ft,
                                                   distac_dtype base_type, const void *base,
                                                   int64_t n) {
@@ -234,9 +247,13 @@ TV_INLINE DISTAC_TARGET_AVX2 void tv_sub_run_avx2(float *dst, distac_dtype ft_ty
                                               tv_load8_avx2(base_type, base, i)));
     _mm_sfence(); /* streamed stores are weakly ordered: fence before returning */
   } else {
-    for (i = 0; i + 8 <= n; i += 8)
+    for (i = 0; i + 16 <= n; i += 16) {
+      tv_prefetch2(ft_type, ft, base_type, base, i);
       _mm256_storeu_ps(dst + i, _mm256_sub_ps(tv_load8_avx2(ft_type, ft, i),
                                               tv_load8_avx2(base_type, base, i)));
+      _mm256_storeu_ps(dst + i + 8, _mm256_sub_ps(tv_load8_avx2(ft_type, ft, i + 8),
+                                                  tv_load8_avx2(base_type, base, i + 8)));
+    }
   }
   tv_sub_range(dst, ft_type, ft, base_type, base, i, n);
 }
@@ -400,6 +417,10 @@ TV_INLINE DISTAC_TARGET_AVX512 void tv_sub_run_avx512(float *dst, distac_dtype f
     for (i = head; i + 16 <= n; i += 16)
       _mm512_stream_ps(dst + i, tv_sub16_avx512(ft_type, ft, base_type, base, i, 0xffff));
     _mm_sfence();
+  }
+  for (; head < 0 && i + 16 <= n; i += 16) { /* cached output */
+    tv_prefetch2(ft_type, ft, base_type, base, i);
+    _mm512_storeu_ps(dst + i, tv_sub16_avx512(ft_type, ft, base_type, base, i, 0xffff));
   }
   for (; i < n; i += 16) {
     __mmask16 m = tv_mask16(n - i);
