@@ -73,7 +73,7 @@ func (m *merger) tiesThresholds() ([]float32, error) {
 	for t := range wins {
 		wins[t] = tiesPredict(top[t][:1<<15], sampled, n, keep)
 		if m.opts.tiesMiss {
-			wins[t] = tiesWindow{lo: 1<<31 - 1, hist: make([]uint64, 1)}
+			wins[t] = tiesWindow{lo: 1<<31 - 1, span: 1}
 		}
 	}
 	if err := m.tiesWindowPass(elem, wins); err != nil {
@@ -106,16 +106,16 @@ func jobsBytes(jobs []job) int64 {
 	return b
 }
 
-// tiesWindowPass counts every task's |tau| against its window: the entries
-// above it and the histogram of those inside, each worker into its own
-// counts, added into wins at the end. The task vectors are checked and
+// tiesWindowPass counts every task's |tau| against its window (wins give lo
+// and span): the entries above it and the histogram of those inside, each
+// worker into its own counts, added into wins at the end. The task vectors are checked and
 // their squares summed on the way.
 func (m *merger) tiesWindowPass(elem []job, wins []tiesWindow) error {
 	return m.parallel(elem, func(wk *worker, j job) error {
 		if wk.win == nil {
 			wk.win = make([]tiesWindow, len(wins))
 			for t, w := range wins {
-				wk.win[t] = tiesWindow{lo: w.lo, hist: make([]uint64, len(w.hist))}
+				wk.win[t] = tiesWindow{lo: w.lo, hist: make([]uint64, w.span)}
 			}
 		}
 		it := j.it
@@ -139,12 +139,15 @@ func (m *merger) tiesWindowPass(elem []job, wins []tiesWindow) error {
 		return nil
 	}, func(wk *worker) {
 		for t, w := range wk.win {
+			if wins[t].hist == nil { // the first worker's counts become the total
+				wins[t] = w
+				continue
+			}
 			wins[t].above += w.above
 			for b, c := range w.hist {
 				wins[t].hist[b] += c
 			}
 		}
-		wk.win = nil
 	})
 }
 

@@ -23,12 +23,13 @@ const (
 	tiesMaxSpan   = 1 << 18 // most u values a window counts (a 2 MiB histogram per task)
 )
 
-// tiesWindow is the window [lo, lo+len(hist)) of u values one task counts
-// exactly in the window pass, and the count of entries above it.
+// tiesWindow is the window [lo, lo+span) of u values one task counts
+// exactly in the window pass: the histogram of the entries inside (span
+// bins, once counted) and the count of those above.
 type tiesWindow struct {
-	lo    uint32
-	hist  []uint64
-	above uint64
+	lo, span uint32
+	hist     []uint64
+	above    uint64
 }
 
 // resolve returns the u of the keep-th largest entry if it lies in the window.
@@ -96,7 +97,7 @@ func tiesSampleJobs(elem []job, n, target int64) (jobs []job, sampled int64) {
 func tiesPredict(top []uint64, sampled, n, keep int64) tiesWindow {
 	if sampled == n {
 		b, _ := selectDesc(top, keep)
-		return tiesWindow{lo: b << 16, hist: make([]uint64, 1<<16)}
+		return tiesWindow{lo: b << 16, span: 1 << 16}
 	}
 	p, s := float64(keep)/float64(n), float64(sampled)
 	r := p * s
@@ -115,5 +116,5 @@ func tiesPredict(top []uint64, sampled, n, keep int64) tiesWindow {
 		lo = min(b-min(b, (most-1)/2), uint32(len(top))-most)
 		hi = lo + most
 	}
-	return tiesWindow{lo: lo << 16, hist: make([]uint64, (hi-lo)<<16)}
+	return tiesWindow{lo: lo << 16, span: (hi - lo) << 16}
 }

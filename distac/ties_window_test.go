@@ -144,7 +144,7 @@ func TestTiesSampleJobs(t *testing.T) {
 }
 
 func TestTiesWindowResolve(t *testing.T) {
-	w := tiesWindow{lo: 100, hist: []uint64{2, 0, 3, 1}, above: 5} // u 100..103
+	w := tiesWindow{lo: 100, span: 4, hist: []uint64{2, 0, 3, 1}, above: 5} // u 100..103
 	for _, c := range []struct {
 		keep int64
 		u    uint32
@@ -169,11 +169,11 @@ func TestTiesPredict(t *testing.T) {
 	keep := int64(n / 5)                          // the top 20%: |x| >= 1.2816
 	q := math.Float32bits(1.2815516) &^ (1 << 31) // the exact quantile
 	w := tiesPredict(top, s, n, keep)
-	if q < w.lo || q >= w.lo+uint32(len(w.hist)) {
-		t.Fatalf("window [%#x, +%d) misses the quantile %#x", w.lo, len(w.hist), q)
+	if q < w.lo || q >= w.lo+uint32(int(w.span)) {
+		t.Fatalf("window [%#x, +%d) misses the quantile %#x", w.lo, int(w.span), q)
 	}
-	if w.lo&0xffff != 0 || len(w.hist)%(1<<16) != 0 || len(w.hist) > 3<<16 {
-		t.Fatalf("window [%#x, +%d) is not 1 to 3 whole buckets", w.lo, len(w.hist))
+	if w.lo&0xffff != 0 || int(w.span)%(1<<16) != 0 || int(w.span) > 3<<16 {
+		t.Fatalf("window [%#x, +%d) is not 1 to 3 whole buckets", w.lo, int(w.span))
 	}
 	// A sample of everything (here: the sample is the population) gives the
 	// bucket that holds the keep-th largest.
@@ -183,7 +183,7 @@ func TestTiesPredict(t *testing.T) {
 	for _, c := range top[b+1:] {
 		above += c
 	}
-	if len(all.hist) != 1<<16 || all.lo&0xffff != 0 || above >= s/5 || above+top[b] < s/5 {
-		t.Fatalf("a complete sample gives window [%#x, +%d): %d above, %d inside, keep %d", all.lo, len(all.hist), above, top[b], s/5)
+	if int(all.span) != 1<<16 || all.lo&0xffff != 0 || above >= s/5 || above+top[b] < s/5 {
+		t.Fatalf("a complete sample gives window [%#x, +%d): %d above, %d inside, keep %d", all.lo, int(all.span), above, top[b], s/5)
 	}
 }

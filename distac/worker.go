@@ -199,19 +199,27 @@ func (wk *worker) carry(j job) error {
 
 // finish writes theta = base + alpha * delta for elements [lo, hi) of the
 // item, converted to the output dtype. baseRaw holds the base elements in
-// their own dtype and is overwritten unless it is a read-only view.
+// their own dtype and is overwritten unless it is a read-only view or not f32.
 func (wk *worker) finish(it *item, baseRaw, delta ffi.Vec, lo, hi int) error {
 	theta := baseRaw
-	if baseRaw.Buf.DType() != ffi.F32 || ffi.IsHostView(baseRaw) {
-		var err error
-		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err != nil {
-			return err
+	var err error
+	switch {
+	case baseRaw.Buf.DType() == ffi.F32 && ffi.IsHostView(baseRaw):
+		// theta = 1*base + alpha*delta: the same float operations as Axpy on
+		// a copy of the base (1*base is exact), without the copy.
+		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err == nil {
+			err = wk.be.WeightedSum(theta, []ffi.Vec{baseRaw, delta}, []float32{1, wk.m.alpha})
 		}
-		if err := wk.be.Convert(theta, baseRaw); err != nil {
-			return fmt.Errorf("tensor %q: %w", it.base.Name, err)
+	case baseRaw.Buf.DType() != ffi.F32:
+		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err == nil {
+			if err = wk.be.Convert(theta, baseRaw); err == nil {
+				err = wk.be.Axpy(wk.m.alpha, delta, theta)
+			}
 		}
+	default:
+		err = wk.be.Axpy(wk.m.alpha, delta, theta)
 	}
-	if err := wk.be.Axpy(wk.m.alpha, delta, theta); err != nil {
+	if err != nil {
 		return fmt.Errorf("tensor %q: %w", it.base.Name, err)
 	}
 	out := theta
