@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "f514af24e6cd4f0ac0ee7834d4680a9f8b6dba631fe9744a662335d2da14c1b1"
+const kernelSourcesHash = "15bef8d10c5164fa08694e4dd5713165af4ef3c945a8a7d4362e642160da58dc"

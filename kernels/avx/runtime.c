@@ -148,10 +148,13 @@ static int pool_claim(pool_job *j) {
   return c;
 }
 
-/* Runs chunk c of j and reports it done; j may be gone once this returns. */
+/* Runs chunk c of j and reports it done. Once the count is in, j may be gone
+ * (its caller returns when it sees the last chunk done), so nothing of j is
+ * read after the increment. */
 static void pool_run(pool_job *j, int c) {
-  j->fn(j->ctx, j->n * c / j->chunks, j->n * (c + 1) / j->chunks);
-  if (atomic_fetch_add(&j->finished, 1) + 1 == j->chunks) {
+  const int chunks = j->chunks;
+  j->fn(j->ctx, j->n * c / chunks, j->n * (c + 1) / chunks);
+  if (atomic_fetch_add(&j->finished, 1) + 1 == chunks) {
     pthread_mutex_lock(&pool.mu); /* pairs with the caller's check-then-wait */
     pthread_cond_broadcast(&pool.done);
     pthread_mutex_unlock(&pool.mu);
@@ -223,7 +226,8 @@ void distac_parallel_for(int threads, int64_t n, int64_t grain, distac_range_fn 
   pool_job j = {fn, ctx, n, t, 0, 0, NULL};
   pthread_mutex_lock(&pool.mu);
   pool_grow(t - 1);
-  if (pool.workers > 0) {
+  const int queued = pool.workers > 0;
+  if (queued) {
     if (pool.tail) pool.tail->next = &j;
     else pool.head = &j;
     pool.tail = &j;
@@ -233,7 +237,7 @@ void distac_parallel_for(int threads, int64_t n, int64_t grain, distac_range_fn 
   /* The caller works through its own chunks like any worker. With no pool
    * (none could be started) it simply runs them all, in order. */
   while (j.claimed < j.chunks) {
-    int c = pool.workers > 0 ? pool_claim(&j) : j.claimed++;
+    int c = queued ? pool_claim(&j) : j.claimed++;
     pthread_mutex_unlock(&pool.mu);
     pool_run(&j, c);
     pthread_mutex_lock(&pool.mu);
