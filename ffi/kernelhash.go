@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "15bef8d10c5164fa08694e4dd5713165af4ef3c945a8a7d4362e642160da58dc"
+const kernelSourcesHash = "ca2f3b0f0d61852a1ed4a8dda81b34a747618f29559545a5cac5ec6aab27ae25"
