@@ -120,7 +120,7 @@ func TestTiesThresholdSampled(t *testing.T) {
 }
 
 func TestTiesSampleJobs(t *testing.T) {
-	it1 := &item{base: &Tensor{Numel: 100000}}
+	it1 := &item{base: &Tensor{Numel: 400000}}
 	it2 := &item{base: &Tensor{Numel: 7000}}
 	it3 := &item{base: &Tensor{Numel: 10}}
 	var elem []job
@@ -129,16 +129,17 @@ func TestTiesSampleJobs(t *testing.T) {
 			elem = append(elem, job{it: it, lo: lo, hi: min(lo+2100, it.base.Numel)})
 		}
 	}
-	const n = 107010
+	const n = 407010
 	if jobs, s := tiesSampleJobs(elem, n, n/2); s != n || len(jobs) != len(elem) {
 		t.Fatalf("a sample of half: %d elements in %d jobs, want everything", s, len(jobs))
 	}
-	// A tenth: it1 gives 10000 elements as 3 runs of 3333, one in the middle
-	// of each third; it2 700 in one run in its middle; it3 one element.
+	// A tenth, with runs of at most tiesSampleRun = 16384: it1 gives 40000
+	// elements as 3 runs of 13333, one in the middle of each third; it2 700
+	// in one run in its middle; it3 one element.
 	jobs, sampled := tiesSampleJobs(elem, n, n/10)
-	want := []job{{it: it1, lo: 15000, hi: 18333}, {it: it1, lo: 48334, hi: 51667},
-		{it: it1, lo: 81667, hi: 85000}, {it: it2, lo: 3150, hi: 3850}, {it: it3, lo: 5, hi: 6}}
-	if fmt.Sprint(jobs) != fmt.Sprint(want) || sampled != 3*3333+700+1 {
+	want := []job{{it: it1, lo: 60000, hi: 73333}, {it: it1, lo: 193334, hi: 206667},
+		{it: it1, lo: 326667, hi: 340000}, {it: it2, lo: 3150, hi: 3850}, {it: it3, lo: 5, hi: 6}}
+	if tiesSampleRun != 16384 || fmt.Sprint(jobs) != fmt.Sprint(want) || sampled != 3*13333+700+1 {
 		t.Fatalf("sample %v (%d elements), want %v", jobs, sampled, want)
 	}
 }
