@@ -40,12 +40,9 @@ func (m *merger) run() (rep *MergeReport, err error) {
 		}
 	}()
 	mergeJobs := m.jobs()
-	var passBytes, elemBytes int64
+	var passBytes int64
 	for _, j := range mergeJobs {
 		passBytes += j.bytes()
-		if j.it.kind == kindElem {
-			elemBytes += j.bytes()
-		}
 	}
 	m.progress = &progress{fn: m.opts.Progress}
 	m.progress.total.Store(passBytes)

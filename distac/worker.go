@@ -16,7 +16,6 @@ type worker struct {
 	host  []byte       // staging for backends whose memory is not host memory
 	hist  [][]uint64   // TIES: per-task radix histograms
 	win   []tiesWindow // TIES: per-task window counts
-	above []uint64     // TIES: per-task counts above the window
 	sumsq []float64    // per-task sum of squares of the task vector
 	f32   []float32    // host copy of one f32 vector
 	f64   []float64    // float64 copy of one task matrix (SVD methods)
