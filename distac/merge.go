@@ -58,6 +58,9 @@ type MergeOptions struct {
 	Workers    int                     // concurrent tensors/chunks; <= 0: GOMAXPROCS
 	ChunkElems int                     // elements per streamed chunk; <= 0: 1<<16
 	Progress   func(done, total int64) // called with bytes processed so far (any goroutine)
+
+	tiesSample int64 // tests: entries sampled per task for the TIES windows (0: tiesSampleSize)
+	tiesMiss   bool  // tests: place every TIES window where the threshold is not
 }
 
 // DefaultMergeOptions returns the defaults of the method parameters.
@@ -74,6 +77,10 @@ type MergeReport struct {
 	Thresholds []float32     // TIES: per-task magnitude thresholds
 	BytesIn    int64         // bytes of base and task tensors (one pass)
 	Elapsed    time.Duration // wall time of the merge
+	// TIES: full passes over the task vectors spent on the thresholds, besides
+	// a small sample: 1 when every threshold fell in its predicted window, 3
+	// when some task needed the exact radix select.
+	ThresholdPasses int
 }
 
 // Params returns the method's parameters as recorded in the output's

@@ -56,8 +56,11 @@ func (wk *worker) elementwise(j job) error {
 	if err != nil {
 		return fmt.Errorf("%s: tensor %q: %w", opts.Method, it.base.Name, err)
 	}
-	wk.m.pages.consumed(it.base, lo, hi)
-	return wk.finish(it, baseRaw, delta, lo, hi)
+	if err := wk.finish(it, baseRaw, delta, lo, hi); err != nil {
+		return err
+	}
+	wk.m.pages.consumed(it.base, lo, hi) // after finish: baseRaw may be a view of these pages
+	return nil
 }
 
 func fill(n int, v float32) []float32 {

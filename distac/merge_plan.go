@@ -40,6 +40,7 @@ type merger struct {
 
 	alpha      float32
 	thresholds []float32 // TIES, per task
+	tiesPasses int       // TIES: full threshold passes run
 	lambdas    []float32 // Consensus, per task
 	progress   *progress
 	pages      *pageTracker // the current pass's page release

@@ -40,18 +40,14 @@ func (m *merger) run() (rep *MergeReport, err error) {
 		}
 	}()
 	mergeJobs := m.jobs()
-	var passBytes, elemBytes int64
+	var passBytes int64
 	for _, j := range mergeJobs {
 		passBytes += j.bytes()
-		if j.it.kind == kindElem {
-			elemBytes += j.bytes()
-		}
 	}
 	m.progress = &progress{fn: m.opts.Progress}
 	m.progress.total.Store(passBytes)
 	if m.opts.Method == MethodTIES {
-		m.progress.total.Add(2 * elemBytes) // the two threshold passes
-		th, err := m.tiesThresholds()
+		th, err := m.tiesThresholds() // adds its passes to the progress total
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +68,8 @@ func (m *merger) run() (rep *MergeReport, err error) {
 	if err := m.w.Commit(); err != nil {
 		return nil, err
 	}
-	rep = &MergeReport{Outputs: m.w.Paths(), Tensors: len(m.items), Thresholds: m.thresholds, BytesIn: passBytes}
+	rep = &MergeReport{Outputs: m.w.Paths(), Tensors: len(m.items), Thresholds: m.thresholds,
+		ThresholdPasses: m.tiesPasses, BytesIn: passBytes}
 	for _, it := range m.items {
 		if it.kind == kindCarry {
 			rep.Carried++

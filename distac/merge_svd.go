@@ -82,8 +82,11 @@ func (wk *worker) matrix(j job) error {
 	if err := wk.be.Upload(dv, ffi.F32Bytes(d32)); err != nil {
 		return err
 	}
-	wk.m.pages.consumed(it.base, 0, numel)
-	return wk.finish(it, baseRaw, dv, 0, numel)
+	if err := wk.finish(it, baseRaw, dv, 0, numel); err != nil {
+		return err
+	}
+	wk.m.pages.consumed(it.base, 0, numel) // after finish: baseRaw may be a view of these pages
+	return nil
 }
 
 // sumTasks is M = sum_t tau_t in float64.

@@ -13,12 +13,13 @@ type worker struct {
 	m     *merger
 	be    ffi.Backend
 	bufs  map[bufKey]ffi.Buffer
-	host  []byte     // staging for backends whose memory is not host memory
-	hist  [][]uint64 // TIES: per-task radix histograms
-	sumsq []float64  // per-task sum of squares of the task vector
-	f32   []float32  // host copy of one f32 vector
-	f64   []float64  // float64 copy of one task matrix (SVD methods)
-	diag  diagAcc    // Diagnose's sums
+	host  []byte       // staging for backends whose memory is not host memory
+	hist  [][]uint64   // TIES: per-task radix histograms
+	win   []tiesWindow // TIES: per-task window counts
+	sumsq []float64    // per-task sum of squares of the task vector
+	f32   []float32    // host copy of one f32 vector
+	f64   []float64    // float64 copy of one task matrix (SVD methods)
+	diag  diagAcc      // Diagnose's sums
 }
 
 // bufKey names a scratch buffer: its role, an index (task) and dtype.
@@ -82,8 +83,16 @@ func (wk *worker) free() {
 	}
 }
 
-// load uploads elements [lo, hi) of t into the scratch buffer (role, idx).
+// load returns elements [lo, hi) of t on the backend: on a host backend a
+// read-only view of the mapped file itself (no copy: the kernels read the
+// page cache directly, which one pass of a merge is mostly made of), else a
+// copy in the scratch buffer (role, idx). A view stays valid while the
+// checkpoint is open, but its pages may be released once the pass has
+// consumed them, so read it before calling pages.consumed.
 func (wk *worker) load(role byte, idx int, t *Tensor, lo, hi int) (ffi.Vec, error) {
+	if v, ok := ffi.HostView(wk.be, toFFI(t.DType), t.Bytes(lo, hi)); ok {
+		return v, nil
+	}
 	v, err := wk.vec(bufKey{role, idx, toFFI(t.DType)}, hi-lo)
 	if err != nil {
 		return v, err
@@ -189,19 +198,27 @@ func (wk *worker) carry(j job) error {
 
 // finish writes theta = base + alpha * delta for elements [lo, hi) of the
 // item, converted to the output dtype. baseRaw holds the base elements in
-// their own dtype and may be overwritten.
+// their own dtype and is overwritten unless it is a read-only view or not f32.
 func (wk *worker) finish(it *item, baseRaw, delta ffi.Vec, lo, hi int) error {
 	theta := baseRaw
-	if baseRaw.Buf.DType() != ffi.F32 {
-		var err error
-		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err != nil {
-			return err
+	var err error
+	switch {
+	case baseRaw.Buf.DType() == ffi.F32 && ffi.IsHostView(baseRaw):
+		// theta = 1*base + alpha*delta: the same float operations as Axpy on
+		// a copy of the base (1*base is exact), without the copy.
+		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err == nil {
+			err = wk.be.WeightedSum(theta, []ffi.Vec{baseRaw, delta}, []float32{1, wk.m.alpha})
 		}
-		if err := wk.be.Convert(theta, baseRaw); err != nil {
-			return fmt.Errorf("tensor %q: %w", it.base.Name, err)
+	case baseRaw.Buf.DType() != ffi.F32:
+		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err == nil {
+			if err = wk.be.Convert(theta, baseRaw); err == nil {
+				err = wk.be.Axpy(wk.m.alpha, delta, theta)
+			}
 		}
+	default:
+		err = wk.be.Axpy(wk.m.alpha, delta, theta)
 	}
-	if err := wk.be.Axpy(wk.m.alpha, delta, theta); err != nil {
+	if err != nil {
 		return fmt.Errorf("tensor %q: %w", it.base.Name, err)
 	}
 	out := theta

@@ -130,6 +130,9 @@ type Backend interface {
 	WeightedSum(dst Vec, xs []Vec, w []float32) error
 	// AbsHistogram adds the radix histogram of |x| bits to hist (len 1<<bits).
 	AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) error
+	// AbsWindow adds to hist[u-lo] for each |x| bit pattern u in
+	// [lo, lo+len(hist)) and returns how many lie above that window.
+	AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error)
 	// TiesTrim writes dst = |x| < threshold ? 0 : x.
 	TiesTrim(dst, x Vec, threshold float32) error
 	// TiesMerge writes the TIES elect + disjoint mean of xs trimmed at thresholds.

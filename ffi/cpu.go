@@ -89,6 +89,10 @@ func (cpu *CPU) Free(b Buffer) {
 	if !ok || h.owner != "c" || h.freed {
 		return
 	}
+	if h.view { // the caller's memory
+		h.freed, h.mem = true, nil
+		return
+	}
 	C.free(unsafe.Pointer(unsafe.SliceData(h.mem)))
 	h.freed, h.mem = true, nil
 }

@@ -20,6 +20,16 @@ func (cpu *CPU) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint6
 	return status("abs histogram", rc)
 }
 
+func (cpu *CPU) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
+	if err := checkAbsWindow("c", x, lo, hist); err != nil {
+		return 0, err
+	}
+	var above C.uint64_t
+	rc := C.distac_abs_window_isa(cpu.isa, fptr(x), C.int64_t(x.N), C.uint32_t(lo), C.uint32_t(len(hist)),
+		(*C.uint64_t)(unsafe.Pointer(&hist[0])), &above)
+	return uint64(above), status("abs window", rc)
+}
+
 func (cpu *CPU) TiesTrim(dst, x Vec, threshold float32) error {
 	if err := checkTiesTrim("c", dst, x); err != nil {
 		return err

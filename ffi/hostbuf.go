@@ -14,6 +14,7 @@ type hostBuffer struct {
 	dt    DType
 	owner string // "go" or "c"
 	freed bool
+	view  bool // read-only memory of the caller's (HostView): inputs only, never freed
 }
 
 func (h *hostBuffer) Len() int     { return h.n }
@@ -65,8 +66,53 @@ func matVec(m Mat, rows, cols int) Vec {
 	return Vec{Buf: m.Buf, Off: m.Off, N: (rows-1)*m.LD + cols}
 }
 
-// own checks that every buffer in vs is a live host buffer of this owner.
+// HostView returns a read-only Vec over b, which holds len(b)/dt.Size()
+// elements of dt in host memory, for be to read in place where a copy would
+// otherwise go in with Upload (a memory-mapped checkpoint, say). ok is false
+// when be does not compute on host memory or b is not aligned to dt's size;
+// the caller then uploads instead. b must stay valid and unchanged while the
+// view is in use, and must not be Go heap memory: the CPU backend passes its
+// address to C inside pointer arrays, which cgo allows only for memory Go does
+// not manage (a mapping, C memory). Ops accept a view only as an input (Sub,
+// Convert's src, the inputs of SumSq, WeightedSum, AbsHistogram, AbsWindow,
+// TiesTrim, TiesMerge, TallConsensus, and Download); anything that writes
+// rejects it. Free of a view releases nothing.
+func HostView(be Backend, dt DType, b []byte) (Vec, bool) {
+	var owner string
+	switch be.(type) {
+	case *CPU:
+		owner = "c"
+	case *Ref:
+		owner = "go"
+	default:
+		return Vec{}, false
+	}
+	size := dt.Size()
+	if size == 0 || len(b)%size != 0 || (len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%uintptr(size) != 0) {
+		return Vec{}, false
+	}
+	n := len(b) / size
+	return Vec{Buf: &hostBuffer{mem: b, n: n, dt: dt, owner: owner, view: true}, N: n}, true
+}
+
+// IsHostView reports whether v is a view made by HostView (read-only).
+func IsHostView(v Vec) bool {
+	h, ok := v.Buf.(*hostBuffer)
+	return ok && h.view
+}
+
+// own checks that every buffer in bufs is a live, writable host buffer of
+// this owner: what an op writes, or reads and writes.
 func own(owner string, what string, bufs ...Buffer) error {
+	return ownCheck(owner, what, false, bufs)
+}
+
+// ownIn is own for buffers an op only reads, which may be HostViews.
+func ownIn(owner string, what string, bufs ...Buffer) error {
+	return ownCheck(owner, what, true, bufs)
+}
+
+func ownCheck(owner, what string, views bool, bufs []Buffer) error {
 	for _, b := range bufs {
 		if b == nil {
 			continue
@@ -77,6 +123,9 @@ func own(owner string, what string, bufs ...Buffer) error {
 		}
 		if h.freed {
 			return fmt.Errorf("%s: buffer used after Free", what)
+		}
+		if h.view && !views {
+			return fmt.Errorf("%s: a read-only host view cannot be written", what)
 		}
 	}
 	return nil
@@ -98,7 +147,7 @@ func hostUpload(owner string, dst Vec, src []byte) error {
 }
 
 func hostDownload(owner string, dst []byte, src Vec) error {
-	if err := own(owner, "download", src.Buf); err != nil {
+	if err := ownIn(owner, "download", src.Buf); err != nil {
 		return err
 	}
 	if err := checkVec("download", src, src.Buf.DType()); err != nil {

@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "d2afca1a024c877f24eaaaaf6a1d26cdfd2825a2dfe74ed211faa778d7201eb5"
+const kernelSourcesHash = "7c54879268d7eff4815ba6dc914d9530933b4eec3dee0e0e031b0ee9623e98a6"

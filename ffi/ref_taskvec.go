@@ -123,7 +123,10 @@ func checkConvert(owner string, dst, src Vec) error {
 	if err := checkSameLen("convert src", dst.N, src); err != nil {
 		return err
 	}
-	if err := own(owner, "convert", dst.Buf, src.Buf); err != nil {
+	if err := own(owner, "convert", dst.Buf); err != nil {
+		return err
+	}
+	if err := ownIn(owner, "convert", src.Buf); err != nil {
 		return err
 	}
 	if overlaps(dst, src) {
@@ -145,7 +148,10 @@ func checkSub(owner string, dst, ft, base Vec) error {
 	if err := checkSameLen("sub inputs", dst.N, ft, base); err != nil {
 		return err
 	}
-	if err := own(owner, "sub", dst.Buf, ft.Buf, base.Buf); err != nil {
+	if err := own(owner, "sub", dst.Buf); err != nil {
+		return err
+	}
+	if err := ownIn(owner, "sub", ft.Buf, base.Buf); err != nil {
 		return err
 	}
 	// Writing over an input in place is fine; a shifted overlap is not.
@@ -161,7 +167,7 @@ func checkSumSq(owner string, x Vec) error {
 	if err := checkVec("sumsq", x, F32); err != nil {
 		return err
 	}
-	return own(owner, "sumsq", x.Buf)
+	return ownIn(owner, "sumsq", x.Buf)
 }
 
 func checkScale(owner string, x Vec) error {
@@ -207,7 +213,7 @@ func checkWeightedSum(owner string, dst Vec, xs []Vec, w []float32) error {
 		return err
 	}
 	for i, x := range xs {
-		if err := own(owner, "wsum", x.Buf); err != nil {
+		if err := ownIn(owner, "wsum", x.Buf); err != nil {
 			return err
 		}
 		if overlaps(dst, x) {

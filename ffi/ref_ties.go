@@ -27,6 +27,30 @@ func (*Ref) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) e
 	return nil
 }
 
+// AbsWindow counts the |x| bit patterns against the window [lo, lo+len(hist)):
+//
+//	for _, v := range x {
+//		u := math.Float32bits(v) &^ (1 << 31)
+//		if u >= lo+len(hist) { above++ } else if u >= lo { hist[u-lo]++ }
+//	}
+func (*Ref) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
+	if err := checkAbsWindow("go", x, lo, hist); err != nil {
+		return 0, err
+	}
+	var above uint64
+	span := uint64(len(hist))
+	for _, v := range f32s(x) {
+		u := uint64(math.Float32bits(v) &^ (1 << 31))
+		switch {
+		case u >= uint64(lo)+span:
+			above++
+		case u >= uint64(lo):
+			hist[u-uint64(lo)]++
+		}
+	}
+	return above, nil
+}
+
 // tiesTrim1 is |x| < threshold ? 0 : x; NaN x or threshold keeps x.
 func tiesTrim1(x, threshold float32) float32 {
 	if float32(math.Abs(float64(x))) < threshold {
@@ -146,7 +170,7 @@ func checkAbsHistogram(owner string, x Vec, shift, bits int, hist []uint64) erro
 	if err := checkVec("abs histogram", x, F32); err != nil {
 		return err
 	}
-	if err := own(owner, "abs histogram", x.Buf); err != nil {
+	if err := ownIn(owner, "abs histogram", x.Buf); err != nil {
 		return err
 	}
 	if bits < 1 || bits > 16 {
@@ -161,6 +185,19 @@ func checkAbsHistogram(owner string, x Vec, shift, bits int, hist []uint64) erro
 	return nil
 }
 
+func checkAbsWindow(owner string, x Vec, lo uint32, hist []uint64) error {
+	if err := checkVec("abs window", x, F32); err != nil {
+		return err
+	}
+	if err := ownIn(owner, "abs window", x.Buf); err != nil {
+		return err
+	}
+	if len(hist) == 0 || uint64(lo)+uint64(len(hist)) > 1<<31 {
+		return fmt.Errorf("abs window: window [%#x, +%d) outside [0, 2^31) or empty", lo, len(hist))
+	}
+	return nil
+}
+
 func checkTiesTrim(owner string, dst, x Vec) error {
 	if err := checkVec("ties trim dst", dst, F32); err != nil {
 		return err
@@ -171,7 +208,10 @@ func checkTiesTrim(owner string, dst, x Vec) error {
 	if err := checkSameLen("ties trim x", dst.N, x); err != nil {
 		return err
 	}
-	return own(owner, "ties trim", dst.Buf, x.Buf)
+	if err := own(owner, "ties trim", dst.Buf); err != nil {
+		return err
+	}
+	return ownIn(owner, "ties trim", x.Buf)
 }
 
 func checkTiesMerge(owner string, dst Vec, xs []Vec, thresholds []float32) error {
@@ -221,11 +261,15 @@ func checkTallConsensus(owner string, dst, counts Vec, xs []Vec, lambdas []float
 	return n, ownAll(owner, "tall consensus", xs, dst.Buf, counts.Buf)
 }
 
-// ownAll checks the buffers of xs and the extra buffers (nil ones skipped).
+// ownAll checks the buffers of xs (inputs) and the extra buffers (outputs;
+// nil ones skipped).
 func ownAll(owner, what string, xs []Vec, extra ...Buffer) error {
-	bufs := extra
-	for _, x := range xs {
-		bufs = append(bufs, x.Buf)
+	if err := own(owner, what, extra...); err != nil {
+		return err
 	}
-	return own(owner, what, bufs...)
+	bufs := make([]Buffer, len(xs))
+	for i, x := range xs {
+		bufs[i] = x.Buf
+	}
+	return ownIn(owner, what, bufs...)
 }

@@ -228,6 +228,30 @@ var selfChecks = []selfCheck{
 		}
 		return append(s.read(out), float32(ss)), s.err
 	}},
+	{"topk histogram+window", 1e-6, func(be Backend, rng *rand.Rand) ([]float32, error) {
+		s := &scratch{be: be}
+		defer s.free()
+		n := 3001
+		x := s.f32(uniform(rng, n, 1))
+		if s.err != nil {
+			return nil, s.err
+		}
+		hist, win := make([]uint64, 1<<15), make([]uint64, 1<<12)
+		if err := be.AbsHistogram(All(x), 16, 15, 0, hist); err != nil {
+			return nil, err
+		}
+		above, err := be.AbsWindow(All(x), 0x3f000000, win) // |x| in [0.5, 0.50024)
+		if err != nil {
+			return nil, err
+		}
+		out := []float32{float32(above)}
+		for _, h := range [][]uint64{hist, win} {
+			for _, c := range h {
+				out = append(out, float32(c))
+			}
+		}
+		return out, s.err
+	}},
 	{"ties+tall", 1e-6, func(be Backend, rng *rand.Rand) ([]float32, error) {
 		s := &scratch{be: be}
 		defer s.free()

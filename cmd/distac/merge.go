@@ -201,6 +201,9 @@ func printMergeReport(w io.Writer, o *distac.MergeOptions, rep *distac.MergeRepo
 	fmt.Fprintf(w, "merged %d models into %s with %s (alpha %g): %d tensors (%d integer, copied from the base)\n",
 		len(o.Tasks), o.Base, o.Method, o.Alpha, rep.Tensors, rep.Carried)
 	fmt.Fprintf(w, "read %s of tensors in %.2f s (%s/s)\n", humanBytes(float64(rep.BytesIn)), secs, humanBytes(float64(rep.BytesIn)/max(secs, 1e-9)))
+	if rep.Thresholds != nil && rep.ThresholdPasses > 0 {
+		fmt.Fprintf(w, "ties thresholds: exact, from a sample and %d full pass(es) over the task vectors\n", rep.ThresholdPasses)
+	}
 	for t, n := range rep.TaskNorms {
 		line := fmt.Sprintf("  task %d %-40s ||tau|| = %.6g", t, o.Tasks[t], n)
 		if rep.Thresholds != nil {

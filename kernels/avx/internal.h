@@ -33,8 +33,9 @@
 
 /* Runs fn(ctx, begin, end) over [0, n) split into at most `threads`
  * contiguous chunks of at least `grain` items (threads <= 0: all CPUs).
- * Chunk 0 runs on the calling thread; if a thread cannot be started its
- * chunk runs on the caller too, so the work always completes. */
+ * Chunk c is [n*c/t, n*(c+1)/t) for t chunks. The caller runs chunks too,
+ * and the rest go to the kept worker pool of runtime.c (which thread runs
+ * which chunk varies); with no pool the caller runs them all, in order. */
 typedef void (*distac_range_fn)(void *ctx, int64_t begin, int64_t end);
 void distac_parallel_for(int threads, int64_t n, int64_t grain, distac_range_fn fn, void *ctx);
 

@@ -223,6 +223,19 @@ TV_INLINE DISTAC_TARGET_AVX2 __m256i tv_mask8_avx2(int64_t r) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* Prefetch hints for both inputs TV_PREFETCH_BYTES past element i (a prefetch
+ * never faults; the address is formed as an integer so running past the end
+ * is defined). The inputs of a merge are mapped checkpoint pages that nothing
+ * has read yet, and the hardware prefetchers stop at every 4 KiB page. */
+#define TV_PREFETCH_BYTES 2048
+
+static inline void tv_prefetch2(distac_dtype ft_type, const void *ft, distac_dtype base_type,
+                                const void *base, int64_t i) {
+  _mm_prefetch((const char *)((uintptr_t)tv_at(ft_type, ft, i) + TV_PREFETCH_BYTES), _MM_HINT_T0);
+  _mm_prefetch((const char *)((uintptr_t)tv_at(base_type, base, i) + TV_PREFETCH_BYTES),
+               _MM_HINT_T0);
+}
+
 TV_INLINE DISTAC_TARGET_AVX2 void tv_sub_run_avx2(float *dst, distac_dtype ft_type, const void *ft,
                                                   distac_dtype base_type, const void *base,
                                                   int64_t n) {
@@ -234,9 +247,13 @@ TV_INLINE DISTAC_TARGET_AVX2 void tv_sub_run_avx2(float *dst, distac_dtype ft_ty
                                               tv_load8_avx2(base_type, base, i)));
     _mm_sfence(); /* streamed stores are weakly ordered: fence before returning */
   } else {
-    for (i = 0; i + 8 <= n; i += 8)
+    for (i = 0; i + 16 <= n; i += 16) {
+      tv_prefetch2(ft_type, ft, base_type, base, i);
       _mm256_storeu_ps(dst + i, _mm256_sub_ps(tv_load8_avx2(ft_type, ft, i),
                                               tv_load8_avx2(base_type, base, i)));
+      _mm256_storeu_ps(dst + i + 8, _mm256_sub_ps(tv_load8_avx2(ft_type, ft, i + 8),
+                                                  tv_load8_avx2(base_type, base, i + 8)));
+    }
   }
   tv_sub_range(dst, ft_type, ft, base_type, base, i, n);
 }
@@ -249,7 +266,11 @@ DISTAC_TARGET_AVX2 int distac_sub_avx2(float *dst, distac_dtype ft_type, const v
   return DISTAC_OK;
 }
 
-/* Lanes 0-3, 4-7, 8-11, 12-15 of each 16 elements go to acc0..acc3. */
+/* Lanes 0-3, 4-7, 8-11, 12-15 of each 16 elements go to acc0..acc3. The
+ * square of a widened float is exact in float64 (24-bit significands give a
+ * 48-bit product), so fma(d, d, acc) rounds once, exactly like acc + d*d:
+ * the same bits as the scalar loop, one instruction less per vector (about
+ * 10% more from L2, where a merge's chunks are summed). */
 DISTAC_TARGET_AVX2 static double tv_sumsq_block_avx2(const float *x, int64_t len) {
   __m256d acc0 = _mm256_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   int64_t i = 0;
@@ -258,10 +279,10 @@ DISTAC_TARGET_AVX2 static double tv_sumsq_block_avx2(const float *x, int64_t len
     __m256d d1 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
     __m256d d2 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8));
     __m256d d3 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12));
-    acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(d0, d0));
-    acc1 = _mm256_add_pd(acc1, _mm256_mul_pd(d1, d1));
-    acc2 = _mm256_add_pd(acc2, _mm256_mul_pd(d2, d2));
-    acc3 = _mm256_add_pd(acc3, _mm256_mul_pd(d3, d3));
+    acc0 = _mm256_fmadd_pd(d0, d0, acc0);
+    acc1 = _mm256_fmadd_pd(d1, d1, acc1);
+    acc2 = _mm256_fmadd_pd(d2, d2, acc2);
+    acc3 = _mm256_fmadd_pd(d3, d3, acc3);
   }
   double l[16];
   _mm256_storeu_pd(l, acc0), _mm256_storeu_pd(l + 4, acc1);
@@ -397,6 +418,10 @@ TV_INLINE DISTAC_TARGET_AVX512 void tv_sub_run_avx512(float *dst, distac_dtype f
       _mm512_stream_ps(dst + i, tv_sub16_avx512(ft_type, ft, base_type, base, i, 0xffff));
     _mm_sfence();
   }
+  for (; head < 0 && i + 16 <= n; i += 16) { /* cached output */
+    tv_prefetch2(ft_type, ft, base_type, base, i);
+    _mm512_storeu_ps(dst + i, tv_sub16_avx512(ft_type, ft, base_type, base, i, 0xffff));
+  }
   for (; i < n; i += 16) {
     __mmask16 m = tv_mask16(n - i);
     _mm512_mask_storeu_ps(dst + i, m, tv_sub16_avx512(ft_type, ft, base_type, base, i, m));
@@ -411,15 +436,16 @@ DISTAC_TARGET_AVX512 int distac_sub_avx512(float *dst, distac_dtype ft_type, con
   return DISTAC_OK;
 }
 
-/* Lanes 0-7 and 8-15 of each 16 elements go to acc0 and acc1. */
+/* Lanes 0-7 and 8-15 of each 16 elements go to acc0 and acc1 (FMA as in
+ * tv_sumsq_block_avx2: the same bits). */
 DISTAC_TARGET_AVX512 static double tv_sumsq_block_avx512(const float *x, int64_t len) {
   __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0;
   int64_t i = 0;
   for (; i + 16 <= len; i += 16) {
     __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
     __m512d d1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
-    acc0 = _mm512_add_pd(acc0, _mm512_mul_pd(d0, d0));
-    acc1 = _mm512_add_pd(acc1, _mm512_mul_pd(d1, d1));
+    acc0 = _mm512_fmadd_pd(d0, d0, acc0);
+    acc1 = _mm512_fmadd_pd(d1, d1, acc1);
   }
   double l[16];
   _mm512_storeu_pd(l, acc0), _mm512_storeu_pd(l + 8, acc1);

@@ -15,11 +15,17 @@
  * nothing when it returns an error for its arguments.
  *
  * All matrices are row-major with explicit leading dimensions (in elements).
- * No function keeps state between calls; all are safe to call concurrently on
- * disjoint outputs. Pointers may be NULL only where an op says so, or when
- * its element count is 0. `threads <= 0` means one thread per online CPU.
+ * No function keeps state between calls that could change a result; all are
+ * safe to call concurrently on disjoint outputs. Pointers may be NULL only
+ * where an op says so, or when its element count is 0. `threads <= 0` means
+ * one thread per online CPU. Multi-threaded ops run on a pool of worker
+ * threads started on first use and kept for later calls (at most one per
+ * online CPU less the caller, their signals blocked); it is internally
+ * synchronised, shared by all callers, and never changes a result.
  *
- * ABI changes bump DISTAC_KERNELS_ABI_VERSION and are listed in README.md.
+ * ABI changes bump DISTAC_KERNELS_ABI_VERSION and are listed in README.md:
+ * a removed or changed signature or meaning, and an added function, each
+ * bump it; callers that need a function check the version at compile time.
  */
 #ifndef DISTAC_KERNELS_H
 #define DISTAC_KERNELS_H
@@ -31,7 +37,7 @@
 extern "C" {
 #endif
 
-#define DISTAC_KERNELS_ABI_VERSION 1
+#define DISTAC_KERNELS_ABI_VERSION 2
 
 /* Status codes. */
 #define DISTAC_OK 0
@@ -178,7 +184,7 @@ DISTAC_OP(wsum, (float *dst, int32_t count, const float *const *xs, const float 
 int distac_wsum_isa(distac_isa isa, float *dst, int32_t count, const float *const *xs,
                     const float *w, int64_t n);
 
-/* kernels/avx/ties.c — radix-select building block for a top-k magnitude threshold over many
+/* kernels/avx/topk.c — radix-select building block for a top-k magnitude threshold over many
  * tensors without sorting. With u = bits(x[i]) & 0x7fffffff (so u orders
  * |x|, NaN above +Inf):
  *   if (shift + bits >= 32 || (u >> (shift + bits)) == prefix)
@@ -189,6 +195,18 @@ DISTAC_OP(abs_histogram, (const float *x, int64_t n, int32_t shift, int32_t bits
                           uint32_t prefix, uint64_t *hist))
 int distac_abs_histogram_isa(distac_isa isa, const float *x, int64_t n, int32_t shift,
                              int32_t bits, uint32_t prefix, uint64_t *hist);
+
+/* kernels/avx/topk.c — the window pass of a top-k select whose threshold was
+ * predicted (from a sample): with u = bits(x[i]) & 0x7fffffff as above,
+ *   *above += #{ i : u >= lo + span }
+ *   hist[u - lo] += 1   for each i with lo <= u < lo + span
+ * hist has span entries; hist and *above are added to (the caller zeroes
+ * them). span >= 1 and lo + span <= 2^31 (NaN sorts above +Inf, as above).
+ * Added in ABI 2. */
+DISTAC_OP(abs_window, (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
+                       uint64_t *above))
+int distac_abs_window_isa(distac_isa isa, const float *x, int64_t n, uint32_t lo, uint32_t span,
+                          uint64_t *hist, uint64_t *above);
 
 /* kernels/avx/ties.c — TIES-merging.
  * trim: dst[i] = |x[i]| < threshold ? 0 : x[i]   (NaN is kept). dst may equal x. */

@@ -1,5 +1,5 @@
 /*
- * test_ties.c — abs_histogram, ties_trim, ties_merge and tall_consensus on
+ * test_ties.c — ties_trim, ties_merge and tall_consensus on
  * every instruction set this CPU runs, against references written from the
  * header's definitions (double for the means; the sign election and the
  * TALL masks repeat the spec's float operations, so they must match exactly).
@@ -9,7 +9,7 @@
  */
 #include "testutil.h"
 
-/* Sizes around SIMD widths and blocks (4 << bits: sub-histograms); the last
+/* Sizes around SIMD widths and blocks; the last
  * passes the streaming-store threshold (16 MiB of output) at an odd offset. */
 #define BIG ((1 << 22) + 13)
 static const int64_t sizes[] = {0, 1, 7, 8, 15, 16, 17, 31, 33, 64, 65, 1000, 16383, 16397, 100003,
@@ -45,61 +45,6 @@ static void fill(uint64_t *s, float *x, int64_t n, int specials) {
     else if (specials && r == 4) x[i] = NAN;
     else if (specials && r == 5) x[i] = (tu_next(s) & 1) ? INFINITY : -INFINITY;
   }
-}
-
-/* ------------------------------------------------------------- histogram */
-
-static void hist_ref(const float *x, int64_t n, int shift, int nbits, uint32_t prefix,
-                     uint64_t *h) {
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t u = bits(x[i]) & 0x7fffffffu;
-    if (shift + nbits >= 32 || (u >> (shift + nbits)) == prefix)
-      h[(u >> shift) & ((1u << nbits) - 1)]++;
-  }
-}
-
-static void test_histogram(tu_counts *c, distac_isa isa, uint64_t *s) {
-  static const int digits[][2] = {{21, 10}, {16, 15}, {15, 16}, {10, 11}, {0, 10}, {0, 16},
-                                  {31, 1},  {28, 8},  {20, 12}};
-  int ok = 1;
-  for (int k = 0; k < NSIZES - 1 && ok; k++) { /* BIG adds nothing here */
-    int64_t n = sizes[k];
-    float *x = malloc((size_t)(n + OFF) * sizeof *x);
-    fill(s, x + OFF, n, 1);
-    for (size_t d = 0; d < sizeof digits / sizeof digits[0] && ok; d++) {
-      int shift = digits[d][0], nb = digits[d][1];
-      /* a prefix that matches (from a real element), one too large to match, and 0 */
-      uint32_t u0 = n ? bits(x[OFF + n / 2]) & 0x7fffffffu : 0;
-      uint32_t hi = (uint32_t)(shift + nb);
-      uint32_t prefixes[3] = {hi >= 32 ? 0 : u0 >> hi, hi >= 31 ? 1 : 1u << (31 - hi), 0};
-      for (int p = 0; p < 3 && ok; p++) {
-        size_t len = (size_t)1 << nb;
-        uint64_t *want = calloc(len, 8), *got = calloc(len, 8);
-        for (size_t b = 0; b < len; b++) want[b] = got[b] = b * 3; /* it adds to hist */
-        hist_ref(x + OFF, n, shift, nb, prefixes[p], want);
-        int rc = distac_abs_histogram_isa(isa, x + OFF, n, shift, nb, prefixes[p], got);
-        ok = rc == DISTAC_OK && memcmp(want, got, len * 8) == 0;
-        if (!ok)
-          printf("  histogram n=%lld shift=%d bits=%d prefix=%u rc=%d\n", (long long)n, shift,
-                 nb, prefixes[p], rc);
-        free(want), free(got);
-      }
-    }
-    free(x);
-  }
-  tu_check(c, ok, distac_isa_name(isa), "abs_histogram exact counts", 0);
-
-  uint64_t h[4] = {7, 7, 7, 7};
-  float one = 1.0f;
-  int bad = distac_abs_histogram_isa(isa, &one, 1, 0, 0, 0, h) == DISTAC_EINVAL &&
-            distac_abs_histogram_isa(isa, &one, 1, 0, 17, 0, h) == DISTAC_EINVAL &&
-            distac_abs_histogram_isa(isa, &one, 1, 32, 2, 0, h) == DISTAC_EINVAL &&
-            distac_abs_histogram_isa(isa, &one, 1, -1, 2, 0, h) == DISTAC_EINVAL &&
-            distac_abs_histogram_isa(isa, &one, -1, 0, 2, 0, h) == DISTAC_EINVAL &&
-            distac_abs_histogram_isa(isa, NULL, 1, 0, 2, 0, h) == DISTAC_EINVAL &&
-            distac_abs_histogram_isa(isa, &one, 1, 0, 2, 0, NULL) == DISTAC_EINVAL &&
-            h[0] == 7 && h[1] == 7 && h[2] == 7 && h[3] == 7;
-  tu_check(c, bad, distac_isa_name(isa), "abs_histogram bad arguments", 0);
 }
 
 /* ------------------------------------------------------------------ trim */
@@ -317,7 +262,6 @@ int main(void) {
   for (int k = 0; k < 3; k++) {
     if (!tu_isa_runs(&c, isas[k])) continue;
     uint64_t s = 0x7ee5 + (uint64_t)k;
-    test_histogram(&c, isas[k], &s);
     test_trim(&c, isas[k], &s);
     test_merge(&c, isas[k], &s);
     test_tall(&c, isas[k], &s);

@@ -1,0 +1,1 @@
+#include "../kernels/avx/topk.c"

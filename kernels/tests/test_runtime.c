@@ -1,0 +1,107 @@
+/*
+ * test_runtime.c — the worker pool behind distac_parallel_for, through the
+ * multi-threaded ops: many threads calling at once get the bits of a
+ * one-thread call, more threads than CPUs work, and a child process forked
+ * after the pool started gets a working pool of its own.
+ *
+ *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/*.c \
+ *       kernels/tests/test_runtime.c -lm -lpthread
+ */
+#define _POSIX_C_SOURCE 200809L /* fork, waitpid */
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define N ((int64_t)1 << 22) /* 64 sumsq blocks: enough for several threads */
+#define M 256                /* GEMM size: above the threaded-path grain */
+#define CALLERS 8
+#define ROUNDS 40
+
+typedef struct {
+  distac_isa isa;
+  const float *x, *a, *b;
+  double want_sumsq;
+  const float *want_c;
+  int bad;
+} caller;
+
+/* One calling thread: sumsq and sgemm over and over, with varying thread
+ * counts, each result compared bit for bit with the one-thread result. */
+static void *call(void *p) {
+  caller *c = (caller *)p;
+  float *out = malloc((size_t)M * M * sizeof *out);
+  int rounds = c->isa == DISTAC_ISA_SCALAR ? ROUNDS / 8 : ROUNDS; /* scalar GEMM is slow */
+  for (int r = 0; r < rounds && out; r++) {
+    double s = -1;
+    int threads = 1 + r % 5;
+    c->bad += distac_sumsq_isa(c->isa, c->x, N, &s, threads) != DISTAC_OK;
+    c->bad += memcmp(&s, &c->want_sumsq, sizeof s) != 0;
+    c->bad += distac_sgemm_isa(c->isa, 0, 1, M, M, M, 1.0f, c->a, M, c->b, M, 0.0f, out, M,
+                               threads) != DISTAC_OK;
+    c->bad += memcmp(out, c->want_c, (size_t)M * M * sizeof *out) != 0;
+  }
+  if (!out) c->bad++;
+  free(out);
+  return NULL;
+}
+
+static void test_concurrent(tu_counts *cnt, distac_isa isa, const float *x, const float *a,
+                            const float *b) {
+  caller cs[CALLERS];
+  float *want_c = malloc((size_t)M * M * sizeof *want_c);
+  double want = 0;
+  int ok = want_c && distac_sumsq_isa(isa, x, N, &want, 1) == DISTAC_OK &&
+           distac_sgemm_isa(isa, 0, 1, M, M, M, 1.0f, a, M, b, M, 0.0f, want_c, M, 1) == DISTAC_OK;
+  pthread_t ids[CALLERS];
+  int started[CALLERS] = {0};
+  for (int k = 0; k < CALLERS && ok; k++) {
+    cs[k] = (caller){isa, x, a, b, want, want_c, 0};
+    started[k] = pthread_create(&ids[k], NULL, call, &cs[k]) == 0;
+    if (!started[k]) call(&cs[k]);
+  }
+  for (int k = 0; k < CALLERS && ok; k++) {
+    if (started[k]) pthread_join(ids[k], NULL);
+    ok = ok && cs[k].bad == 0;
+  }
+  free(want_c);
+  tu_check(cnt, ok, distac_isa_name(isa), "8 concurrent callers, threads 1..5: same bits", 0);
+}
+
+/* The pool has run work in this process; a forked child must still get
+ * correct results from multi-threaded calls (its parent's workers are not
+ * there). */
+static void test_fork(tu_counts *cnt, distac_isa isa, const float *x) {
+  double want = 0;
+  int ok = distac_sumsq_isa(isa, x, N, &want, 1) == DISTAC_OK;
+  pid_t pid = ok ? fork() : -1;
+  if (pid == 0) {
+    double s = -1;
+    int good = distac_sumsq_isa(isa, x, N, &s, 4) == DISTAC_OK && memcmp(&s, &want, sizeof s) == 0;
+    _exit(good ? 0 : 1);
+  }
+  int status = 1;
+  ok = ok && pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+       WEXITSTATUS(status) == 0;
+  tu_check(cnt, ok, distac_isa_name(isa), "multi-threaded call in a forked child", 0);
+}
+
+int main(void) {
+  tu_counts c = {0};
+  uint64_t s = 0x9001;
+  float *x = malloc((size_t)N * sizeof *x), *a = malloc((size_t)M * M * sizeof *a),
+        *b = malloc((size_t)M * M * sizeof *b);
+  if (!x || !a || !b) return 1;
+  tu_fill(&s, x, N, 1.0f);
+  tu_fill(&s, a, M * M, 1.0f);
+  tu_fill(&s, b, M * M, 1.0f);
+  distac_isa isas[] = TU_ISAS;
+  for (int k = 0; k < 3; k++) {
+    if (!tu_isa_runs(&c, isas[k])) continue;
+    test_concurrent(&c, isas[k], x, a, b);
+    test_fork(&c, isas[k], x);
+  }
+  free(x), free(a), free(b);
+  return tu_finish(&c);
+}
