@@ -66,7 +66,7 @@ func Mixup(rng *rand.Rand, a, b []float32, lam float32, dst []float32) (float32,
 		if !(lam > 0) || math.IsInf(float64(lam), 0) {
 			return 0, fmt.Errorf("mixup: alpha %v, want a finite value > 0", lam)
 		}
-		l = float32(sampleBeta(rng, float64(lam)))
+		l = float32(MixupWeight(rng, float64(lam)))
 	}
 	for i := range dst {
 		dst[i] = l*a[i] + (1-l)*b[i]
@@ -74,8 +74,9 @@ func Mixup(rng *rand.Rand, a, b []float32, lam float32, dst []float32) (float32,
 	return l, nil
 }
 
-// sampleBeta draws from Beta(α, α) as X/(X+Y) with X, Y ~ Gamma(α).
-func sampleBeta(rng *rand.Rand, alpha float64) float64 {
+// MixupWeight draws mixup's weight lambda ~ Beta(α, α), as X/(X+Y) with
+// X, Y ~ Gamma(α).
+func MixupWeight(rng *rand.Rand, alpha float64) float64 {
 	for {
 		x, y := sampleGamma(rng, alpha), sampleGamma(rng, alpha)
 		if s := x + y; s > 0 {

@@ -262,7 +262,7 @@ func (f *finetuner) step(p *model.Params, b data.Batch, rng *rand.Rand, lr float
 func (f *finetuner) mix(b data.Batch, rng *rand.Rand) ([]float32, []int32, float64) {
 	n := b.N
 	per := len(b.Images) / n
-	lam := betaSample(rng, f.o.Mixup)
+	lam := data.MixupWeight(rng, f.o.Mixup)
 	perm := rng.Perm(n)
 	f.imgs = f.imgs[:0]
 	partner := make([]int32, n)
@@ -274,34 +274,4 @@ func (f *finetuner) mix(b data.Batch, rng *rand.Rand) ([]float32, []int32, float
 		partner[i] = b.Labels[perm[i]]
 	}
 	return f.imgs, partner, lam
-}
-
-// betaSample draws from Beta(a, a) as X/(X+Y) of two Gamma(a) draws.
-func betaSample(rng *rand.Rand, a float64) float64 {
-	x, y := gammaSample(rng, a), gammaSample(rng, a)
-	if x+y == 0 {
-		return 0.5
-	}
-	return x / (x + y)
-}
-
-// gammaSample draws from Gamma(a, 1) (Marsaglia and Tsang; a < 1 boosted).
-func gammaSample(rng *rand.Rand, a float64) float64 {
-	if a < 1 {
-		return gammaSample(rng, a+1) * math.Pow(rng.Float64(), 1/a)
-	}
-	d := a - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := rng.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		u := rng.Float64()
-		if math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
-			return d * v
-		}
-	}
 }
