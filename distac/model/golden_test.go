@@ -14,6 +14,7 @@ import (
 
 	"github.com/distac/distac/distac"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 )
 
 const goldenTol = 1e-4
@@ -33,16 +34,8 @@ func openGolden(t *testing.T, name string) (*distac.Checkpoint, *Config) {
 	return ck, cfg
 }
 
-// GoldenF32 reads an F32 tensor of a golden file.
 func goldenF32(t *testing.T, ck *distac.Checkpoint, name string) []float32 {
-	t.Helper()
-	tn, ok := ck.Tensor(name)
-	if !ok {
-		t.Fatalf("golden file has no %s", name)
-	}
-	out := make([]float32, tn.Numel)
-	copy(ffi.F32Bytes(out), tn.Bytes(0, tn.Numel))
-	return out
+	return testutil.F32(t, ck, name)
 }
 
 func goldenMeta(t *testing.T, ck *distac.Checkpoint, key string) float64 {

@@ -7,21 +7,14 @@ import (
 	"testing"
 
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 )
 
 // engines returns the reference backend and every CPU path this machine runs.
 func engines(t *testing.T) []Engine {
 	t.Helper()
 	var out []Engine
-	for _, name := range append([]string{"ref"}, ffi.ISAs...) {
-		if name != "ref" && !ffi.CPUHas(name) {
-			t.Logf("%s: skipped, this CPU lacks it", name)
-			continue
-		}
-		be, err := ffi.Open(name, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, be := range testutil.Backends(t) {
 		e, err := AsEngine(be)
 		if err != nil {
 			t.Fatal(err)

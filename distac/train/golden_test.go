@@ -15,20 +15,13 @@ import (
 	"github.com/distac/distac/distac"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 )
 
 func engines(t *testing.T) []model.Engine {
 	t.Helper()
 	var out []model.Engine
-	for _, name := range append([]string{"ref"}, ffi.ISAs...) {
-		if name != "ref" && !ffi.CPUHas(name) {
-			t.Logf("%s: skipped, this CPU lacks it", name)
-			continue
-		}
-		be, err := ffi.Open(name, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, be := range testutil.Backends(t) {
 		e, err := model.AsEngine(be)
 		if err != nil {
 			t.Fatal(err)
@@ -39,14 +32,7 @@ func engines(t *testing.T) []model.Engine {
 }
 
 func f32Tensor(t *testing.T, ck *distac.Checkpoint, name string) []float32 {
-	t.Helper()
-	tn, ok := ck.Tensor(name)
-	if !ok {
-		t.Fatalf("golden file has no %s", name)
-	}
-	out := make([]float32, tn.Numel)
-	copy(ffi.F32Bytes(out), tn.Bytes(0, tn.Numel))
-	return out
+	return testutil.F32(t, ck, name)
 }
 
 func TestGoldenDistacSteps(t *testing.T) {
