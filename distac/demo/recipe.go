@@ -69,11 +69,11 @@ func DefaultRecipe() Recipe {
 	var r Recipe
 	r.Model = smallViT
 	r.Mean, r.Std = 0.2, 0.3
-	r.Splits = splitSizes{Train: 8000, Val: 250, Test: 1000}
+	r.Splits = splitSizes{Train: 8000, Val: 250, Test: 2000}
 	r.Pretrain.PoolPerTask, r.Pretrain.Steps, r.Pretrain.Batch, r.Pretrain.LR = 3000, 600, 128, 2e-3
 	r.Head.Examples, r.Head.Scale = 1000, 50
 	r.Finetune.Steps, r.Finetune.Batch, r.Finetune.LR, r.Finetune.WeightDecay = 300, 128, 1e-3, 0.1
-	r.Mismatch.Boosted, r.Mismatch.LRFactor, r.Mismatch.StepsFactor = 1, 5, 2
+	r.Mismatch.Boosted, r.Mismatch.LRFactor, r.Mismatch.StepsFactor = 1, 8, 2
 	r.LowConfidence.LabelSmoothing, r.LowConfidence.Mixup = 0.5, 0
 	r.DisTaC.Steps, r.DisTaC.Batch = 200, 128
 	r.DisTaC.Norm = DisTaCFix{TTcr: 10, TStu: 10, Beta: 0.1, LR: 1e-3}

@@ -23,7 +23,9 @@ func describeTasks(ts []*task) string {
 
 // pretrain builds (or reuses) the rotation-pretrained base.
 func (p *pipeline) pretrain() error {
-	a := p.artifact("base", ".safetensors", "base/v1", p.r.Model, p.r.Mean, p.r.Std, p.r.Splits, p.r.Pretrain, p.o.Tasks, p.o.Seed)
+	// The test sample does not change what is trained: it stays out of the key.
+	trained := [2]int{p.r.Splits.Train, p.r.Splits.Val}
+	a := p.artifact("base", ".safetensors", "base/v2", p.r.Model, p.r.Mean, p.r.Std, trained, p.r.Pretrain, p.o.Tasks, p.o.Seed)
 	p.baseKey, p.basePath = a.Key, a.Path
 	if !a.exists() {
 		pool := pooled(p.tasks, p.r.Pretrain.PoolPerTask, p.o.Seed)
