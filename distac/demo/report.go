@@ -231,8 +231,8 @@ than its teacher. The merged models are then calibrated by temperature scaling o
 {{end}}</div>
 
 <h2>Task models</h2>
-<p>Every model merged in each column: the norm of its task vector, κ (for a conditioned model, its norm over its
-teacher's: how much DisTaC changed the length; – where not conditioned), its test accuracy (%), and its mean confidence
+<p>Every model merged in each column: the norm of its task vector, κ (for a conditioned model, the scale its student
+started from, θ<sub>0</sub> + κτ; – where not conditioned), its test accuracy (%), and its mean confidence
 (top-1 probability) and prediction entropy (nats) on test.</p>
 <table>
 <tr><th>task</th><th>column</th><th>norm</th><th>κ</th><th>test accuracy</th><th>confidence</th><th>entropy</th></tr>
