@@ -1,9 +1,10 @@
 package demo
 
-// DisTaC on real data, on the demo's own base (rotation pre-training on
-// the four demo sets' images, a prototype head): a model fine-tuned on MNIST and shrunk
-// to kappa = 0.3 loses accuracy, and 200 label-free distillation steps bring
-// it back to within a point of its teacher; confidence conditioning makes a
+// DisTaC on real data, on the demo's own base (rotation pre-training on the
+// four demo sets' images, a prototype head): a model fine-tuned on MNIST into
+// a long task vector and shrunk to kappa = 0.3 loses accuracy, and 200
+// label-free distillation steps bring it back to within a point of its
+// teacher at well under half the length; confidence conditioning makes a
 // label-smoothed teacher's student more confident than the teacher.
 
 import (
@@ -73,12 +74,15 @@ func buildMNISTSetup() (*mnistSetup, error) {
 	return s, nil
 }
 
-func (s *mnistSetup) finetune(t *testing.T, smoothing float32) *model.Params {
+// finetune trains MNIST with the demo's ideal recipe, its learning rate and
+// steps scaled by lrFactor and stepsFactor (the boosted task of the norm
+// mismatch: 8 and 2), and label smoothing.
+func (s *mnistSetup) finetune(t *testing.T, lrFactor, stepsFactor float64, smoothing float32) *model.Params {
 	t.Helper()
 	r := DefaultRecipe()
 	o := train.DefaultFinetuneOptions()
-	o.Steps, o.Batch, o.LR, o.WeightDecay, o.Warmup = r.Finetune.Steps, r.Finetune.Batch, r.Finetune.LR, r.Finetune.WeightDecay, r.Finetune.Steps/10
-	o.LabelSmoothing = smoothing
+	o.Steps, o.Batch, o.LR, o.WeightDecay = int(stepsFactor*float64(r.Finetune.Steps)), r.Finetune.Batch, lrFactor*r.Finetune.LR, r.Finetune.WeightDecay
+	o.Warmup, o.LabelSmoothing = o.Steps/10, smoothing
 	ft, _, err := train.Finetune(s.e, s.enc, s.base, s.head, s.train, o)
 	if err != nil {
 		t.Fatal(err)
@@ -100,10 +104,12 @@ func (s *mnistSetup) condition(t *testing.T, ft *model.Params, o train.Condition
 func TestDisTaCRestoresShrunkMNIST(t *testing.T) {
 	s := newMNISTSetup(t)
 	o := train.DefaultConditionOptions()
-	// A short warm-up: the pure ramp of the paper's reference run
-	// (warm-up = steps) reaches about 1.5 points below the teacher here.
+	// The long task vector of the demo's norm mismatch (8x the learning
+	// rate, 2x the steps), shrunk to 0.3 of its length. A short warm-up: the
+	// paper's pure ramp (warm-up = steps) ends about 0.7 points below the
+	// teacher here, 20 steps about 0.45.
 	o.Kappa, o.Steps, o.Batch, o.LR, o.Warmup = 0.3, 200, 128, DefaultRecipe().DisTaC.Norm.LR, 20
-	r := s.condition(t, s.finetune(t, 0), o)
+	r := s.condition(t, s.finetune(t, 8, 2, 0), o)
 	t.Logf("kappa %.2f: norm %.3f -> %.3f; accuracy teacher %.2f%%, shrunk %.2f%%, conditioned %.2f%%",
 		r.Kappa, r.NormBefore, r.NormAfter, 100*r.Teacher.Accuracy, 100*r.Scaled.Accuracy, 100*r.Student.Accuracy)
 	if r.Teacher.Accuracy < 0.9 {
@@ -115,7 +121,7 @@ func TestDisTaCRestoresShrunkMNIST(t *testing.T) {
 	if r.Student.Accuracy < r.Teacher.Accuracy-0.01 {
 		t.Errorf("conditioned accuracy %.2f%% is more than 1 point below the teacher's %.2f%%", 100*r.Student.Accuracy, 100*r.Teacher.Accuracy)
 	}
-	if r.NormAfter > 0.9*r.NormBefore {
+	if r.NormAfter > 0.6*r.NormBefore {
 		t.Errorf("the conditioned task vector (%.3f) is not short any more (teacher %.3f)", r.NormAfter, r.NormBefore)
 	}
 }
@@ -124,7 +130,7 @@ func TestConfidenceConditioningSharpens(t *testing.T) {
 	s := newMNISTSetup(t)
 	o := train.DefaultConditionOptions()
 	o.TTcr, o.TStu, o.Steps, o.Batch, o.LR = 1, 10, 200, 128, DefaultRecipe().DisTaC.Conf.LR
-	r := s.condition(t, s.finetune(t, 0.3), o)
+	r := s.condition(t, s.finetune(t, 1, 1, 0.3), o)
 	t.Logf("label-smoothed teacher: confidence %.3f, entropy %.3f, accuracy %.2f%%; student: %.3f, %.3f, %.2f%%",
 		r.Teacher.MeanMaxProb, r.Teacher.MeanEntropy, 100*r.Teacher.Accuracy, r.Student.MeanMaxProb, r.Student.MeanEntropy, 100*r.Student.Accuracy)
 	if r.Student.MeanMaxProb <= r.Teacher.MeanMaxProb+0.1 {
