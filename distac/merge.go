@@ -19,7 +19,7 @@ const (
 	KeyPrefixKey   = "distac.key_prefix"
 )
 
-// Merge methods (DESIGN.md, "Merge methods").
+// Merge methods, as the DisTaC paper evaluates them.
 const (
 	MethodMean      = "mean"      // delta = sum_t tau_t / T
 	MethodTA        = "ta"        // task arithmetic: delta = sum_t tau_t
@@ -180,7 +180,7 @@ func (o *MergeOptions) lambdas() []float32 {
 func isSVDMethod(m string) bool { return m == MethodTSVM || m == MethodIsoC || m == MethodIsoCTS }
 
 // isMatrixWeight reports whether an SVD method merges t as a matrix: every
-// 2-D float tensor except embeddings (DESIGN.md: biases, norms, embeddings
+// 2-D float tensor except embeddings (biases, norms, embeddings
 // and conv kernels are averaged).
 func isMatrixWeight(t *Tensor) bool {
 	return len(t.Shape) == 2 && t.Shape[0] > 0 && t.Shape[1] > 0 &&

@@ -1,6 +1,6 @@
 package distac
 
-// Float64 references of every merge method, written from DESIGN.md without
+// Float64 references of every merge method, written from their definitions without
 // the package's code paths: SVDs and polar factors come from symmetric eigen
 // decompositions of Gram matrices (not dgesvd), thresholds from sorting.
 

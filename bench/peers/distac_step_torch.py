@@ -48,7 +48,7 @@ SHAPES = {
                                "mlp_ratio": 4.0, "in_channels": 3}},
         "batch": 8, "classes": 8, "iters": 5, "warmup": 1},
 }
-# The DisTaC recipe (DESIGN.md): temperatures for norm conditioning, CLIP-scale lr, a pure ramp.
+# The DisTaC recipe: temperatures for norm conditioning, CLIP-scale lr, a pure ramp.
 T_TCR, T_STU, LR, WARMUP, BETA, CLIP = 10.0, 10.0, 1e-5, 500, 0.05, 1.0
 
 

@@ -7,7 +7,7 @@ images to features; a frozen zero-shot head turns features into logits:
 
     logits = normalize(features) @ head.T            head: (classes, embed_dim)
 
-The DisTaC loss and step follow DESIGN.md ("DisTaC, exactly"):
+The DisTaC loss and step (arXiv 2508.01148):
 
     L = T_tcr * T_stu * KL(softmax(z_tcr / T_tcr) || softmax(z_stu / T_stu)), batch mean
     g = dL/dtheta + 2 beta (theta - theta_init)       (coupled anchor)

@@ -35,7 +35,7 @@ type MethodResult struct {
 	MeanECE      [2]float64 `json:"mean_ece"` // before, after
 }
 
-// alphaGrid is DESIGN.md's 0..1 step 0.05, searched coarse (step 0.1) then
+// chooseAlpha searches the grid 0..1 step 0.05, coarse (step 0.1) then
 // at the two neighbours of the coarse best.
 func (p *pipeline) chooseAlpha(base, delta []float32) (float64, float64, error) {
 	w := make([]float32, len(base))

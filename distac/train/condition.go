@@ -22,7 +22,7 @@ type Task struct {
 	Kappa  float64       // > 0: this task's own kappa, overriding the options
 }
 
-// ConditionOptions are DisTaC's knobs (DESIGN.md, "DisTaC, exactly").
+// ConditionOptions are DisTaC's knobs (arXiv 2508.01148).
 type ConditionOptions struct {
 	// Kappa > 0 scales every task vector by it; else TargetNorm > 0 is the
 	// norm every task vector is scaled to; else the target of task t is the
@@ -160,7 +160,7 @@ func checkConditionOptions(o *ConditionOptions) error {
 	return nil
 }
 
-// kappaFor is task i's scale: DESIGN.md step 1.
+// kappaFor is task i's scale: the norm target of DisTaC's first step.
 func kappaFor(o ConditionOptions, t Task, norms []float64, i int) float64 {
 	switch {
 	case t.Kappa > 0:

@@ -42,7 +42,7 @@ func Features(e model.Engine, enc model.Encoder, p *model.Params, s *data.Set, b
 // PrototypeHead builds a zero-shot-style head without a text tower, in the
 // role CLIP's class-name embeddings play: row c is scale * normalize(mean
 // over class-c images of normalize(features)), from the given labelled
-// examples (DESIGN.md, "Head").
+// examples.
 func PrototypeHead(e model.Engine, enc model.Encoder, p *model.Params, s *data.Set, classes int, scale float64, batch int) ([]float32, error) {
 	if s.Labels == nil {
 		return nil, fmt.Errorf("prototype head: %s has no labels", s.Name)

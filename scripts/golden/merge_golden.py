@@ -12,7 +12,7 @@ computed in float64 with torch.linalg.svd, on task vectors tau = f32(ft) - f32(b
 as distac forms them. Each output's __metadata__ names the method and its parameters;
 distac/golden_test.go reruns the merge from those and compares (1e-5 relative).
 
-Conventions shared with distac (DESIGN.md, "Merge methods"):
+Conventions shared with distac's merge methods:
   * a "2-D weight" is any 2-D tensor whose name has no "embed" in it; every other
     float tensor is averaged by the SVD methods;
   * integer tensors are copied from the base;
