@@ -50,20 +50,12 @@ func runFinetune(args []string) error {
 		fs.Usage()
 		return errors.New("--model, --head, --data and --out are required")
 	}
-	e, m, err := mf.open()
+	run, err := openModelHead(mf, *headPath, *dataSpec, *out, *force)
 	if err != nil {
 		return err
 	}
-	defer m.close()
-	inputs := append(m.paths(), nonEmpty(*headPath, *dataSpec, mf.config)...)
-	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
-		return err
-	}
-	head, err := loadHeadFor(e, *headPath, m.cfg)
-	if err != nil {
-		return err
-	}
-	defer head.Free(e)
+	defer run.close()
+	e, m, head := run.e, run.m, run.head
 	s, err := loadSet(*dataSpec, m.cfg, *maxImages, *seed)
 	if err != nil {
 		return err
@@ -83,7 +75,7 @@ func runFinetune(args []string) error {
 		"batch=%d clip=%g label_smoothing=%g mixup=%g seed=%d",
 		*dataSpec, *maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
 	if err := model.SaveParams(e, m.cfg, p, *out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
-		Meta: meta, Force: *force, Inputs: inputs}); err != nil {
+		Meta: meta, Force: *force, Inputs: run.inputs}); err != nil {
 		return err
 	}
 	fmt.Printf("fine-tuned %d steps in %.1f s: loss %.4g -> %.4g\nwrote %s\n", len(losses), time.Since(start).Seconds(),

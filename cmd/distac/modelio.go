@@ -192,3 +192,38 @@ func nonEmpty(paths ...string) []string {
 	}
 	return out
 }
+
+// modelHeadRun is what finetune and predict open first: the model, its
+// head, with the output checked against every input before any work.
+type modelHeadRun struct {
+	e      model.Engine
+	m      *loadedModel
+	head   *model.Head
+	inputs []string // files the output must never replace
+}
+
+func (r *modelHeadRun) close() {
+	r.head.Free(r.e)
+	r.m.close()
+}
+
+// openModelHead opens mf's model and the head at headPath, and refuses out
+// if it exists (without force) or is one of the inputs (model, head, data,
+// config).
+func openModelHead(mf *modelFlags, headPath, dataSpec, out string, force bool) (*modelHeadRun, error) {
+	e, m, err := mf.open()
+	if err != nil {
+		return nil, err
+	}
+	inputs := append(m.paths(), nonEmpty(headPath, dataSpec, mf.config)...)
+	if err := checkOutputs([]string{out}, force, inputs); err != nil {
+		m.close()
+		return nil, err
+	}
+	h, err := loadHeadFor(e, headPath, m.cfg)
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	return &modelHeadRun{e: e, m: m, head: h, inputs: inputs}, nil
+}

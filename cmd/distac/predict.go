@@ -45,20 +45,12 @@ func runPredict(args []string) error {
 		fs.Usage()
 		return errors.New("--model, --head, --data and --out are required")
 	}
-	e, m, err := mf.open()
+	run, err := openModelHead(mf, *headPath, *dataSpec, *out, *force)
 	if err != nil {
 		return err
 	}
-	defer m.close()
-	inputs := append(m.paths(), nonEmpty(*headPath, *dataSpec, mf.config)...)
-	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
-		return err
-	}
-	h, err := loadHeadFor(e, *headPath, m.cfg)
-	if err != nil {
-		return err
-	}
-	defer h.Free(e)
+	defer run.close()
+	e, m, h := run.e, run.m, run.head
 	s, err := loadSet(*dataSpec, m.cfg, *maxImages, 0)
 	if err != nil {
 		return err
@@ -68,9 +60,9 @@ func runPredict(args []string) error {
 		return err
 	}
 	if strings.HasSuffix(*out, ".csv") {
-		err = writeLogitsCSV(*out, logits, h.Classes, s.Labels, *force, inputs)
+		err = writeLogitsCSV(*out, logits, h.Classes, s.Labels, *force, run.inputs)
 	} else {
-		err = writeLogits(*out, logits, h.Classes, s.Labels, *force, inputs)
+		err = writeLogits(*out, logits, h.Classes, s.Labels, *force, run.inputs)
 	}
 	if err != nil {
 		return err
