@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "7c54879268d7eff4815ba6dc914d9530933b4eec3dee0e0e031b0ee9623e98a6"
+const kernelSourcesHash = "1b0dae986335297005947fdc78a7ce83552a134efade87cb26669d57a4ada650"

@@ -10,7 +10,7 @@
 #include "distac_train.h"
 #include "testutil.h"
 
-#define SENTINEL (-12345.0f)
+#define SENTINEL TU_SENTINEL
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 typedef struct {
@@ -23,39 +23,18 @@ static const att_shape k_shapes[] = {
     {1, 33, 1, 100}, {1, 1030, 1, 3},
 };
 
-static float *alloc_f(int64_t n) { return (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
-static double *alloc_d(int64_t n) { return (double *)calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 
 /* rows x cols with leading dimension cols + pad: values in the columns,
  * SENTINEL in the gaps (vals: uniform in [-1, 1), or SENTINEL everywhere). */
 static float *alloc_mat(uint64_t *s, int64_t rows, int64_t cols, int64_t pad, int fill, int64_t *ld) {
   *ld = cols + pad;
-  float *m = alloc_f(rows * *ld);
+  float *m = tu_alloc_f(rows * *ld);
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < *ld; c++) m[r * *ld + c] = fill && c < cols ? tu_uniform(s, 1.0f) : SENTINEL;
   return m;
 }
 
-static int gaps_intact(const float *m, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = cols; c < ld; c++)
-      if (m[r * ld + c] != SENTINEL) return 0;
-  return 1;
-}
 
-/* ||got - want|| / ||scale|| over a strided matrix (dense want and scale). */
-static double mat_err(const float *got, int64_t ld, const double *want, const double *scale,
-                      int64_t rows, int64_t cols) {
-  double num = 0, den = 0;
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) {
-      float g = got[r * ld + c];
-      if (!isfinite(g)) return INFINITY;
-      double d = g - want[r * cols + c], w = scale ? scale[r * cols + c] : want[r * cols + c];
-      num += d * d, den += w * w;
-    }
-  return den == 0 ? sqrt(num) : sqrt(num / den);
-}
 
 /* Forward reference: out (rows x D dense) and P (pairs x seq x seq). */
 static void ref_forward(const att_shape *sh, float scale, const float *qkv, int64_t ld,
@@ -92,7 +71,7 @@ static void ref_backward(const att_shape *sh, float scale, const float *qkv, int
                          const float *p, const float *dout, int64_t ldo, double *dqkv,
                          double *size) {
   const int64_t seq = sh->seq, dh = sh->dh, d = sh->heads * dh, w = 3 * d;
-  double *ds = alloc_d(seq * seq), *dsa = alloc_d(seq * seq);
+  double *ds = tu_alloc_d(seq * seq), *dsa = tu_alloc_d(seq * seq);
   for (int64_t b = 0; b < sh->batch; b++)
     for (int64_t h = 0; h < sh->heads; h++) {
       const float *pp = p + (b * sh->heads + h) * seq * seq;
@@ -135,8 +114,8 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, const att_sha
   int64_t ld, ldo, ldg, ldd;
   float *qkv = alloc_mat(s, rows, 3 * d, 3, 1, &ld), *out = alloc_mat(s, rows, d, 2, 0, &ldo);
   float *out2 = alloc_mat(s, rows, d, 2, 0, &ldo), *dout = alloc_mat(s, rows, d, 1, 1, &ldg);
-  float *dqkv = alloc_mat(s, rows, 3 * d, 1, 0, &ldd), *probs = alloc_f(np + 1);
-  double *rout = alloc_d(rows * d), *rp = alloc_d(np), *rd = alloc_d(rows * 3 * d), *rs = alloc_d(rows * 3 * d);
+  float *dqkv = alloc_mat(s, rows, 3 * d, 1, 0, &ldd), *probs = tu_alloc_f(np + 1);
+  double *rout = tu_alloc_d(rows * d), *rp = tu_alloc_d(np), *rd = tu_alloc_d(rows * 3 * d), *rs = tu_alloc_d(rows * 3 * d);
   for (int64_t i = 0; i <= np; i++) probs[i] = SENTINEL;
   char what[96];
   snprintf(what, sizeof what, "%lldx%lldx%lldx%lld", (long long)sh->batch, (long long)sh->seq,
@@ -144,10 +123,10 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, const att_sha
 
   ref_forward(sh, scale, qkv, ld, rout, rp);
   int rc = distac_attention_forward_isa(isa, sh->batch, sh->seq, sh->heads, sh->dh, scale, qkv, ld, probs, out, ldo, 0);
-  double e = fmax(mat_err(out, ldo, rout, NULL, rows, d), tu_rel_err(probs, rp, np));
+  double e = fmax(tu_mat_err(out, ldo, rout, NULL, rows, d), tu_rel_err(probs, rp, np));
   char label[128];
   snprintf(label, sizeof label, "attention fwd %s", what);
-  tu_check(tc, rc == 0 && e < 1e-5 && gaps_intact(out, rows, d, ldo) && probs[np] == SENTINEL, name, label, e);
+  tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(out, rows, d, ldo) && probs[np] == SENTINEL, name, label, e);
 
   /* Without stored probs: the same bits. */
   rc = distac_attention_forward_isa(isa, sh->batch, sh->seq, sh->heads, sh->dh, scale, qkv, ld, NULL, out2, ldo, 0);
@@ -156,9 +135,9 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, const att_sha
 
   ref_backward(sh, scale, qkv, ld, probs, dout, ldg, rd, rs);
   rc = distac_attention_backward_isa(isa, sh->batch, sh->seq, sh->heads, sh->dh, scale, qkv, ld, probs, dout, ldg, dqkv, ldd, 0);
-  e = mat_err(dqkv, ldd, rd, rs, rows, 3 * d);
+  e = tu_mat_err(dqkv, ldd, rd, rs, rows, 3 * d);
   snprintf(label, sizeof label, "attention bwd %s", what);
-  tu_check(tc, rc == 0 && e < 1e-5 && gaps_intact(dqkv, rows, 3 * d, ldd), name, label, e);
+  tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dqkv, rows, 3 * d, ldd), name, label, e);
   free(qkv), free(out), free(out2), free(dout), free(dqkv), free(probs);
   free(rout), free(rp), free(rd), free(rs);
 }
@@ -172,7 +151,7 @@ static void test_threads(tu_counts *tc, distac_isa isa, uint64_t *s) {
   float *out[3], *probs[3], *dqkv[3];
   int ok = 1;
   for (int t = 0; t < 3; t++) {
-    out[t] = alloc_f(rows * d), probs[t] = alloc_f(np), dqkv[t] = alloc_f(rows * 3 * d);
+    out[t] = tu_alloc_f(rows * d), probs[t] = tu_alloc_f(np), dqkv[t] = tu_alloc_f(rows * 3 * d);
     ok &= distac_attention_forward_isa(isa, sh.batch, sh.seq, sh.heads, sh.dh, 0.125f, qkv, ld, probs[t], out[t], ldo, t + 1) == 0;
     ok &= distac_attention_backward_isa(isa, sh.batch, sh.seq, sh.heads, sh.dh, 0.125f, qkv, ld, probs[t], dout, ldo, dqkv[t], ld, t + 1) == 0;
   }

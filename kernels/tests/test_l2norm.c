@@ -9,42 +9,21 @@
 #include "distac_train.h"
 #include "testutil.h"
 
-#define SENTINEL (-12345.0f)
+#define SENTINEL TU_SENTINEL
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const int64_t k_cols[] = {1, 3, 17, 64, 65, 512, 768, 3072};
 static const int64_t k_rows[] = {1, 5, 70};
 
-static float *alloc_f(int64_t n) { return (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
-static double *alloc_d(int64_t n) { return (double *)calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 
 static float *alloc_mat(int64_t rows, int64_t cols, int64_t *ld) {
   *ld = cols + 3;
-  float *m = alloc_f(rows * *ld);
+  float *m = tu_alloc_f(rows * *ld);
   for (int64_t i = 0; i < rows * *ld; i++) m[i] = SENTINEL;
   return m;
 }
 
-static int gaps_intact(const float *m, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = cols; c < ld; c++)
-      if (m[r * ld + c] != SENTINEL) return 0;
-  return 1;
-}
 
-/* ||got - want|| / ||scale|| (scale NULL: want) for a strided matrix. */
-static double mat_err(const float *got, int64_t ld, const double *want, const double *scale,
-                      int64_t rows, int64_t cols) {
-  double num = 0, den = 0;
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) {
-      float g = got[r * ld + c];
-      if (!isfinite(g)) return INFINITY;
-      double d = g - want[r * cols + c], w = scale ? scale[r * cols + c] : want[r * cols + c];
-      num += d * d, den += w * w;
-    }
-  return den == 0 ? sqrt(num) : sqrt(num / den);
-}
 
 /* Row r's values: mostly uniform, then row 1 zero, row 2 tiny (norm < eps),
  * row 3 huge (its squares overflow fp32). */
@@ -59,8 +38,8 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, int64_t rows,
   int64_t ld;
   float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
   float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
-  float *norm = alloc_f(rows + 1);
-  double *ry = alloc_d(rows * cols), *rn = alloc_d(rows), *rdx = alloc_d(rows * cols), *rsc = alloc_d(rows * cols);
+  float *norm = tu_alloc_f(rows + 1);
+  double *ry = tu_alloc_d(rows * cols), *rn = tu_alloc_d(rows), *rdx = tu_alloc_d(rows * cols), *rsc = tu_alloc_d(rows * cols);
   for (int64_t r = 0; r < rows; r++) {
     fill_row(s, x + r * ld, r, cols);
     for (int64_t c = 0; c < cols; c++) dy[r * ld + c] = tu_uniform(s, 1.0f);
@@ -74,9 +53,9 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, int64_t rows,
   }
   char what[80];
   int rc = distac_l2norm_forward_isa(isa, rows, cols, x, ld, eps, y, ld, norm, 0);
-  double e = fmax(mat_err(y, ld, ry, NULL, rows, cols), tu_rel_err(norm, rn, rows));
+  double e = fmax(tu_mat_err(y, ld, ry, NULL, rows, cols), tu_rel_err(norm, rn, rows));
   snprintf(what, sizeof what, "l2norm fwd %lldx%lld", (long long)rows, (long long)cols);
-  tu_check(tc, rc == 0 && e < 1e-6 && gaps_intact(y, rows, cols, ld) && norm[rows] == SENTINEL, name, what, e);
+  tu_check(tc, rc == 0 && e < 1e-6 && tu_gaps_intact(y, rows, cols, ld) && norm[rows] == SENTINEL, name, what, e);
 
   /* The backward from the kernel's y and norm; dy - y <dy,y> cancels when dy
    * is close to parallel to y, so the error is against |dy| + |y <dy,y>|. */
@@ -90,9 +69,9 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, int64_t rows,
     }
   }
   rc = distac_l2norm_backward_isa(isa, rows, cols, dy, ld, y, ld, norm, eps, dx, ld, 0);
-  e = mat_err(dx, ld, rdx, rsc, rows, cols);
+  e = tu_mat_err(dx, ld, rdx, rsc, rows, cols);
   snprintf(what, sizeof what, "l2norm bwd %lldx%lld", (long long)rows, (long long)cols);
-  tu_check(tc, rc == 0 && e < 1e-6 && gaps_intact(dx, rows, cols, ld), name, what, e);
+  tu_check(tc, rc == 0 && e < 1e-6 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
 
   /* In place: y = x (no norm), dx = dy: the same bits as out of place. */
   rc = distac_l2norm_forward_isa(isa, rows, cols, x, ld, eps, x, ld, NULL, 0);
@@ -105,11 +84,11 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, int64_t rows,
 
 static void test_threads(tu_counts *tc, distac_isa isa, uint64_t *s) {
   const int64_t rows = 3000, cols = 65;
-  float *x = alloc_f(rows * cols), *dy = alloc_f(rows * cols), *y[3], *n[3], *dx[3];
+  float *x = tu_alloc_f(rows * cols), *dy = tu_alloc_f(rows * cols), *y[3], *n[3], *dx[3];
   tu_fill(s, x, rows * cols, 1.0f), tu_fill(s, dy, rows * cols, 1.0f);
   int ok = 1;
   for (int t = 0; t < 3; t++) {
-    y[t] = alloc_f(rows * cols), n[t] = alloc_f(rows), dx[t] = alloc_f(rows * cols);
+    y[t] = tu_alloc_f(rows * cols), n[t] = tu_alloc_f(rows), dx[t] = tu_alloc_f(rows * cols);
     ok &= distac_l2norm_forward_isa(isa, rows, cols, x, cols, 1e-12f, y[t], cols, n[t], t + 1) == 0;
     ok &= distac_l2norm_backward_isa(isa, rows, cols, dy, cols, y[t], cols, n[t], 1e-12f, dx[t], cols, t + 1) == 0;
   }

@@ -8,7 +8,7 @@
 #include "distac_train.h"
 #include "testutil.h"
 
-#define SENTINEL (-12345.0f)
+#define SENTINEL TU_SENTINEL
 
 static const int64_t k_cols[] = {1, 3, 17, 64, 65, 768, 3072};
 static const int64_t k_rows[] = {1, 5, 70};
@@ -16,13 +16,11 @@ static const int64_t k_lens[] = {0, 1, 7, 16, 17, 33, 1000, 65537, 140001};
 
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static float *alloc_f(int64_t n) { return (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
-static double *alloc_d(int64_t n) { return (double *)calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 
 /* A rows x cols matrix with leading dimension cols + 3; gaps hold SENTINEL. */
 static float *alloc_mat(int64_t rows, int64_t cols, int64_t *ld) {
   *ld = cols + 3;
-  float *m = alloc_f(rows * *ld);
+  float *m = tu_alloc_f(rows * *ld);
   for (int64_t i = 0; i < rows * *ld; i++) m[i] = SENTINEL;
   return m;
 }
@@ -33,41 +31,8 @@ static void fill_mat(uint64_t *s, float *m, int64_t rows, int64_t cols, int64_t 
     for (int64_t c = 0; c < cols; c++) m[r * ld + c] = tu_uniform(s, scale) + offset;
 }
 
-static int gaps_intact(const float *m, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = cols; c < ld; c++)
-      if (m[r * ld + c] != SENTINEL) return 0;
-  return 1;
-}
 
-/* ||got - want|| / ||scale|| for a strided matrix (scale: the size of the
- * terms that make up each value, where they may cancel). */
-static double mat_err_scaled(const float *got, int64_t ld, const double *want,
-                             const double *scale, int64_t rows, int64_t cols) {
-  double num = 0, den = 0;
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) {
-      float g = got[r * ld + c];
-      if (!isfinite(g)) return INFINITY;
-      double d = g - want[r * cols + c];
-      num += d * d, den += scale[r * cols + c] * scale[r * cols + c];
-    }
-  return den == 0 ? sqrt(num) : sqrt(num / den);
-}
 
-/* Relative error of a strided matrix against a dense float64 reference. */
-static double mat_err(const float *got, int64_t ld, const double *want, int64_t rows,
-                      int64_t cols) {
-  double num = 0, den = 0;
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) {
-      float g = got[r * ld + c];
-      if (!isfinite(g)) return INFINITY;
-      double d = g - want[r * cols + c];
-      num += d * d, den += want[r * cols + c] * want[r * cols + c];
-    }
-  return den == 0 ? sqrt(num) : sqrt(num / den);
-}
 
 /* ---------------------------------------------------------------- layernorm */
 
@@ -117,10 +82,10 @@ static void test_layernorm(tu_counts *tc, distac_isa isa, uint64_t *s) {
       int64_t rows = k_rows[ri], cols = k_cols[ci], ld;
       float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
       float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
-      float *gamma = alloc_f(cols), *beta = alloc_f(cols), *mean = alloc_f(rows), *rstd = alloc_f(rows);
-      float *dg = alloc_f(cols), *db = alloc_f(cols);
-      double *ry = alloc_d(rows * cols), *rdx = alloc_d(rows * cols), *rsc = alloc_d(rows * cols), *rm = alloc_d(rows),
-             *rr = alloc_d(rows), *rdg = alloc_d(cols), *rdb = alloc_d(cols);
+      float *gamma = tu_alloc_f(cols), *beta = tu_alloc_f(cols), *mean = tu_alloc_f(rows), *rstd = tu_alloc_f(rows);
+      float *dg = tu_alloc_f(cols), *db = tu_alloc_f(cols);
+      double *ry = tu_alloc_d(rows * cols), *rdx = tu_alloc_d(rows * cols), *rsc = tu_alloc_d(rows * cols), *rm = tu_alloc_d(rows),
+             *rr = tu_alloc_d(rows), *rdg = tu_alloc_d(cols), *rdb = tu_alloc_d(cols);
       /* An offset mean tests the variance; |mean| >> std tests the normalization. */
       fill_mat(s, x, rows, cols, ld, 2.0f, ci % 2 ? 1000.0f : 3.0f);
       fill_mat(s, dy, rows, cols, ld, 1.0f, 0.0f);
@@ -132,20 +97,20 @@ static void test_layernorm(tu_counts *tc, distac_isa isa, uint64_t *s) {
 
       char what[80];
       int rc = distac_layernorm_forward_isa(isa, rows, cols, x, ld, gamma, beta, eps, y, ld, mean, rstd, 0);
-      double e = fmax(mat_err(y, ld, ry, rows, cols), fmax(tu_rel_err(mean, rm, rows), tu_rel_err(rstd, rr, rows)));
+      double e = fmax(tu_mat_err(y, ld, ry, NULL, rows, cols), fmax(tu_rel_err(mean, rm, rows), tu_rel_err(rstd, rr, rows)));
       snprintf(what, sizeof what, "layernorm fwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && gaps_intact(y, rows, cols, ld), name, what, e);
+      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
 
       ref_layernorm_bwd(x, dy, ld, rows, cols, mean, rstd, gamma, rdx, rsc, rdg, rdb);
       rc = distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 0, dg, db, 0);
-      e = fmax(mat_err_scaled(dx, ld, rdx, rsc, rows, cols), fmax(tu_rel_err(dg, rdg, cols), tu_rel_err(db, rdb, cols)));
+      e = fmax(tu_mat_err(dx, ld, rdx, rsc, rows, cols), fmax(tu_rel_err(dg, rdg, cols), tu_rel_err(db, rdb, cols)));
       snprintf(what, sizeof what, "layernorm bwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && gaps_intact(dx, rows, cols, ld), name, what, e);
+      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
 
       /* accumulate: dx += the same gradient again. */
       for (int64_t i = 0; i < rows * cols; i++) rdx[i] *= 2, rsc[i] *= 2;
       rc = distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 1, NULL, NULL, 0);
-      e = mat_err_scaled(dx, ld, rdx, rsc, rows, cols);
+      e = tu_mat_err(dx, ld, rdx, rsc, rows, cols);
       snprintf(what, sizeof what, "layernorm bwd accumulate %lldx%lld", (long long)rows, (long long)cols);
       tu_check(tc, rc == 0 && e < 1e-5, name, what, e);
 
@@ -180,7 +145,7 @@ static double ref_gelu_grad_scale(distac_gelu_kind kind, double x) {
  * |f| for the forward, the cancelling terms of f' for the backward). */
 static double gelu_sweep(distac_isa isa, distac_gelu_kind kind, int grad) {
   const int64_t n = 300001;
-  float *x = alloc_f(n), *one = alloc_f(n), *out = alloc_f(n);
+  float *x = tu_alloc_f(n), *one = tu_alloc_f(n), *out = tu_alloc_f(n);
   for (int64_t i = 0; i < n; i++) x[i] = -15.0f + 30.0f * (float)i / (float)(n - 1), one[i] = 1;
   int rc = grad ? distac_gelu_backward_isa(isa, kind, n, x, one, out, 0)
                 : distac_gelu_forward_isa(isa, kind, n, x, out, 0);
@@ -201,8 +166,8 @@ static void test_gelu(tu_counts *tc, distac_isa isa, uint64_t *s) {
     const char *kn = kind ? "quickgelu" : "gelu";
     for (int li = 0; li < LEN(k_lens); li++) {
       int64_t n = k_lens[li];
-      float *x = alloc_f(n + 1), *dy = alloc_f(n), *y = alloc_f(n + 1);
-      double *ry = alloc_d(n), *rdx = alloc_d(n);
+      float *x = tu_alloc_f(n + 1), *dy = tu_alloc_f(n), *y = tu_alloc_f(n + 1);
+      double *ry = tu_alloc_d(n), *rdx = tu_alloc_d(n);
       tu_fill(s, x, n, 6.0f), tu_fill(s, dy, n, 1.0f);
       y[n] = SENTINEL;
       for (int64_t i = 0; i < n; i++) {
@@ -247,7 +212,7 @@ static void test_softmax(tu_counts *tc, distac_isa isa, uint64_t *s) {
       int64_t rows = k_rows[ri], cols = k_cols[ci], ld;
       float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
       float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
-      double *ry = alloc_d(rows * cols), *rdx = alloc_d(rows * cols);
+      double *ry = tu_alloc_d(rows * cols), *rdx = tu_alloc_d(rows * cols);
       fill_mat(s, x, rows, cols, ld, 20.0f, 0.0f);
       fill_mat(s, dy, rows, cols, ld, 1.0f, 0.0f);
       if (cols > 2) x[1] = -INFINITY; /* masked entry: probability 0 */
@@ -259,9 +224,9 @@ static void test_softmax(tu_counts *tc, distac_isa isa, uint64_t *s) {
       }
       char what[80];
       int rc = distac_softmax_forward_isa(isa, rows, cols, x, ld, y, ld, 0);
-      double e = mat_err(y, ld, ry, rows, cols);
+      double e = tu_mat_err(y, ld, ry, NULL, rows, cols);
       snprintf(what, sizeof what, "softmax fwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && gaps_intact(y, rows, cols, ld), name, what, e);
+      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
       /* The backward's reference starts from the kernel's own y: dx cancels
        * (its row sums are 0), so an O(eps) change in y is not O(eps) in dx. */
       double num = 0, den = 0;
@@ -284,7 +249,7 @@ static void test_softmax(tu_counts *tc, distac_isa isa, uint64_t *s) {
         }
       e = sqrt(num / den);
       snprintf(what, sizeof what, "softmax bwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && gaps_intact(dx, rows, cols, ld), name, what, e);
+      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
       free(x), free(y), free(dy), free(dx), free(ry), free(rdx);
     }
 }
@@ -295,11 +260,11 @@ static void test_bias(tu_counts *tc, distac_isa isa, uint64_t *s) {
   const char *name = distac_isa_name(isa);
   for (int ci = 0; ci < LEN(k_cols); ci++) {
     int64_t rows = 1000, cols = k_cols[ci], ld;
-    float *y = alloc_mat(rows, cols, &ld), *b = alloc_f(cols), *db[3];
-    double *ry = alloc_d(rows * cols), *rdb = alloc_d(cols);
+    float *y = alloc_mat(rows, cols, &ld), *b = tu_alloc_f(cols), *db[3];
+    double *ry = tu_alloc_d(rows * cols), *rdb = tu_alloc_d(cols);
     fill_mat(s, y, rows, cols, ld, 1.0f, 0.0f);
     tu_fill(s, b, cols, 1.0f);
-    for (int t = 0; t < 3; t++) db[t] = alloc_f(cols);
+    for (int t = 0; t < 3; t++) db[t] = tu_alloc_f(cols);
     for (int64_t c = 0; c < cols; c++) db[0][c] = db[1][c] = db[2][c] = b[c], rdb[c] = b[c];
     for (int64_t r = 0; r < rows; r++)
       for (int64_t c = 0; c < cols; c++) {
@@ -314,9 +279,9 @@ static void test_bias(tu_counts *tc, distac_isa isa, uint64_t *s) {
     snprintf(what, sizeof what, "bias grad 1000x%lld (1,2,3 threads)", (long long)cols);
     tu_check(tc, ok && same && e < 1e-5, name, what, e);
     int rc = distac_bias_add_isa(isa, rows, cols, y, ld, b, 0);
-    e = mat_err(y, ld, ry, rows, cols);
+    e = tu_mat_err(y, ld, ry, NULL, rows, cols);
     snprintf(what, sizeof what, "bias add 1000x%lld", (long long)cols);
-    tu_check(tc, rc == 0 && e < 1e-6 && gaps_intact(y, rows, cols, ld), name, what, e);
+    tu_check(tc, rc == 0 && e < 1e-6 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
     free(y), free(b), free(ry), free(rdb);
     for (int t = 0; t < 3; t++) free(db[t]);
   }
@@ -325,14 +290,14 @@ static void test_bias(tu_counts *tc, distac_isa isa, uint64_t *s) {
 /* Same-bits check of layernorm's dgamma/dbeta for 1, 2 and 3 threads. */
 static void test_layernorm_threads(tu_counts *tc, distac_isa isa, uint64_t *s) {
   int64_t rows = 3000, cols = 65, ld = cols;
-  float *x = alloc_f(rows * ld), *dy = alloc_f(rows * ld), *dx = alloc_f(rows * ld);
-  float *gamma = alloc_f(cols), *beta = alloc_f(cols), *mean = alloc_f(rows), *rstd = alloc_f(rows);
+  float *x = tu_alloc_f(rows * ld), *dy = tu_alloc_f(rows * ld), *dx = tu_alloc_f(rows * ld);
+  float *gamma = tu_alloc_f(cols), *beta = tu_alloc_f(cols), *mean = tu_alloc_f(rows), *rstd = tu_alloc_f(rows);
   float *dg[3], *db[3];
   tu_fill(s, x, rows * ld, 1.0f), tu_fill(s, dy, rows * ld, 1.0f);
   tu_fill(s, gamma, cols, 1.0f), tu_fill(s, beta, cols, 1.0f);
   int ok = distac_layernorm_forward_isa(isa, rows, cols, x, ld, gamma, beta, 1e-5f, dx, ld, mean, rstd, 0) == 0;
   for (int t = 0; t < 3; t++) {
-    dg[t] = alloc_f(cols), db[t] = alloc_f(cols);
+    dg[t] = tu_alloc_f(cols), db[t] = tu_alloc_f(cols);
     memset(dg[t], 0, (size_t)cols * 4), memset(db[t], 0, (size_t)cols * 4);
     ok &= distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 0, dg[t], db[t], t + 1) == 0;
   }
@@ -352,9 +317,9 @@ static void test_adam(tu_counts *tc, distac_isa isa, uint64_t *s) {
     for (int anchor = 0; anchor <= 1; anchor++) {
       int64_t n = k_lens[li];
       float beta = anchor ? 0.5f : 0.0f;
-      float *th = alloc_f(n), *th0 = alloc_f(n), *g = alloc_f(n), *m = alloc_f(n), *v = alloc_f(n);
-      float *init = alloc_f(n);
-      double *rth = alloc_d(n), *rm = alloc_d(n), *rv = alloc_d(n);
+      float *th = tu_alloc_f(n), *th0 = tu_alloc_f(n), *g = tu_alloc_f(n), *m = tu_alloc_f(n), *v = tu_alloc_f(n);
+      float *init = tu_alloc_f(n);
+      double *rth = tu_alloc_d(n), *rm = tu_alloc_d(n), *rv = tu_alloc_d(n);
       /* The student stays near its init: |theta - init| <= 0.01. (Far apart,
        * g = grad + anchor can cancel to ~1e-6 in fp32 and Adam's first step,
        * ~ lr * g / (|g| + eps), turns that rounding into a visible error.) */
@@ -401,7 +366,7 @@ static void test_adam(tu_counts *tc, distac_isa isa, uint64_t *s) {
     }
   /* anchored_sumsq: same bits for 1, 2, 3 threads over several blocks. */
   int64_t n = 3 * DISTAC_SUMSQ_BLOCK + 77;
-  float *g = alloc_f(n), *th = alloc_f(n), *init = alloc_f(n);
+  float *g = tu_alloc_f(n), *th = tu_alloc_f(n), *init = tu_alloc_f(n);
   tu_fill(s, g, n, 1.0f), tu_fill(s, th, n, 1.0f), tu_fill(s, init, n, 1.0f);
   double r[3];
   int ok = 1;

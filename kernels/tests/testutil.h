@@ -64,4 +64,36 @@ static inline int tu_finish(const tu_counts *c) {
 
 #define TU_ISAS {DISTAC_ISA_SCALAR, DISTAC_ISA_AVX2, DISTAC_ISA_AVX512}
 
+/* Matrices of the training-op tests: every rows x cols matrix has ld > cols
+ * and TU_SENTINEL in the gaps between rows, which must survive. */
+#define TU_SENTINEL (-12345.0f)
+
+/* At least one element, so n == 0 still gives a pointer to free. */
+static inline float *tu_alloc_f(int64_t n) { return (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
+static inline double *tu_alloc_d(int64_t n) { return (double *)calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
+
+/* 1 if every gap element (columns cols..ld-1 of each row) still holds TU_SENTINEL. */
+static inline int tu_gaps_intact(const float *m, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = cols; c < ld; c++)
+      if (m[r * ld + c] != TU_SENTINEL) return 0;
+  return 1;
+}
+
+/* ||got - want|| / ||scale|| over a strided matrix against dense float64
+ * want and scale (scale NULL: want; scale holds the size of the terms that
+ * make up each value, where they may cancel). Non-finite got gives INFINITY. */
+static inline double tu_mat_err(const float *got, int64_t ld, const double *want, const double *scale,
+                                int64_t rows, int64_t cols) {
+  double num = 0, den = 0;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) {
+      float g = got[r * ld + c];
+      if (!isfinite(g)) return INFINITY;
+      double d = g - want[r * cols + c], w = scale ? scale[r * cols + c] : want[r * cols + c];
+      num += d * d, den += w * w;
+    }
+  return den == 0 ? sqrt(num) : sqrt(num / den);
+}
+
 #endif
