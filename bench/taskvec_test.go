@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/half"
 )
 
 var taskVecSizes = []int{1 << 20, 16 << 20}
@@ -52,9 +53,9 @@ func tvBuf(b *testing.B, be ffi.Backend, dt ffi.DType, n int) ffi.Vec {
 		h := make([]uint16, n)
 		for i, f := range x {
 			if dt == ffi.F16 {
-				h[i] = ffi.F32ToF16(f)
+				h[i] = half.F32ToF16(f)
 			} else {
-				h[i] = ffi.F32ToBF16(f)
+				h[i] = half.F32ToBF16(f)
 			}
 		}
 		data = ffi.U16Bytes(h)
@@ -112,8 +113,8 @@ func BenchmarkTaskVectorSubF32(b *testing.B)  { benchSub(b, ffi.F32) }
 
 func BenchmarkTaskVectorSumSq(b *testing.B) {
 	runTaskVec(b, 4, func(b *testing.B, be ffi.Backend, n int) func() error {
-		x := tvBuf(b, be, ffi.F32, n)
-		return func() error { _, err := be.SumSq(x); return err }
+		x, out := tvBuf(b, be, ffi.F32, n), tiesAlloc(b, be, ffi.F64, 1)
+		return func() error { return be.SumSq(x, out) }
 	})
 }
 

@@ -109,7 +109,7 @@ func BenchmarkTaskVectorTiesTrim(b *testing.B) {
 func BenchmarkTaskVectorAbsHistogram(b *testing.B) {
 	tiesBench(b, func(b *testing.B, be ffi.Backend, n int) {
 		x := tiesInputs(b, be, 1, n)[0]
-		hist := make([]uint64, 1<<15)
+		hist := tiesAlloc(b, be, ffi.U64, 1<<15)
 		b.SetBytes(int64(4 * n))
 		for b.Loop() {
 			tiesCheck(b, be.AbsHistogram(x, 16, 15, 0, hist))
@@ -132,21 +132,16 @@ func BenchmarkTaskVectorTallConsensus(b *testing.B) {
 	})
 }
 
-// The top-20% threshold of one task vector held as four tensors. It reads
-// the data twice (a full histogram pass, then a filtered one; ffi/topk.go),
-// and SetBytes counts both.
-func BenchmarkTaskVectorTopK(b *testing.B) {
+// The window pass of the merge's TIES threshold: every element counted
+// against a window of 2^16 bit patterns around magnitude 0.25 (inside it:
+// an exact histogram), as the pass after the sample does.
+func BenchmarkTaskVectorAbsWindow(b *testing.B) {
 	tiesBench(b, func(b *testing.B, be ffi.Backend, n int) {
 		x := tiesInputs(b, be, 1, n)[0]
-		q := n / 4
-		parts := []ffi.Vec{
-			{Buf: x.Buf, Off: 0, N: q}, {Buf: x.Buf, Off: q, N: q},
-			{Buf: x.Buf, Off: 2 * q, N: q}, {Buf: x.Buf, Off: 3 * q, N: n - 3*q},
-		}
-		b.SetBytes(int64(2 * 4 * n))
+		hist, above := tiesAlloc(b, be, ffi.U64, 1<<16), tiesAlloc(b, be, ffi.U64, 1)
+		b.SetBytes(int64(4 * n))
 		for b.Loop() {
-			_, err := ffi.TiesThreshold(be, parts, 0.2)
-			tiesCheck(b, err)
+			tiesCheck(b, be.AbsWindow(x, 0x3e800000-1<<15, hist, above))
 		}
 	})
 }

@@ -23,8 +23,8 @@ type vsCopyOp struct {
 
 var vsCopyOps = []vsCopyOp{
 	{"SumSq", 4, func(b *testing.B, be ffi.Backend, n int) func() error {
-		x := tvBuf(b, be, ffi.F32, n)
-		return func() error { _, err := be.SumSq(x); return err }
+		x, out := tvBuf(b, be, ffi.F32, n), tiesAlloc(b, be, ffi.F64, 1)
+		return func() error { return be.SumSq(x, out) }
 	}},
 	{"WeightedSum8", 4*8 + 4, func(b *testing.B, be ffi.Backend, n int) func() error {
 		xs, w := make([]ffi.Vec, 8), make([]float32, 8)

@@ -1,1 +1,3 @@
+//go:build cgo
+
 #include "../kernels/avx/attention_avx512.c"

@@ -1,1 +1,3 @@
+//go:build cgo
+
 #include "../kernels/avx/l2norm.c"

@@ -1,2 +1,4 @@
+//go:build cgo
+
 // Compiles the task-vector kernels into package ffi (the source lives in kernels/avx).
 #include "../kernels/avx/taskvec.c"

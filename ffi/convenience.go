@@ -50,3 +50,40 @@ func ReadF32(be Backend, v Vec) ([]float32, error) {
 	out := make([]float32, v.N)
 	return out, be.Download(F32Bytes(out), v)
 }
+
+// ReadU64 downloads a U64 Vec (histogram counts) into a new slice.
+func ReadU64(be Backend, v Vec) ([]uint64, error) {
+	if v.Buf == nil || v.Buf.DType() != U64 {
+		return nil, fmt.Errorf("read u64: buffer is not u64")
+	}
+	out := make([]uint64, v.N)
+	return out, be.Download(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 8*len(out)), v)
+}
+
+// ReadF64 downloads an F64 Vec (reduction results) into a new slice.
+func ReadF64(be Backend, v Vec) ([]float64, error) {
+	if v.Buf == nil || v.Buf.DType() != F64 {
+		return nil, fmt.Errorf("read f64: buffer is not f64")
+	}
+	out := make([]float64, v.N)
+	return out, be.Download(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 8*len(out)), v)
+}
+
+// SumSqValue is SumSq of x as a number on the host: it allocates the one
+// F64 result, runs the op and reads the result back (a sync). Passes over
+// many chunks should give SumSq slots of one buffer and read them once.
+func SumSqValue(be Backend, x Vec) (float64, error) {
+	out, err := be.Alloc(F64, 1)
+	if err != nil {
+		return 0, err
+	}
+	defer be.Free(out)
+	if err := be.SumSq(x, All(out)); err != nil {
+		return 0, err
+	}
+	v, err := ReadF64(be, All(out))
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}

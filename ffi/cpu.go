@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -16,18 +18,19 @@ import (
 	"unsafe"
 )
 
-// CPU runs the C kernels of one instruction set on host memory.
+// CPU runs the C kernels of one instruction set on host memory (C memory,
+// shared by every CPU backend: a buffer of one serves another).
 type CPU struct {
+	*host
 	isa     C.distac_isa
 	threads int
 }
 
-// ISA names accepted by NewCPU and DISTAC_CPU.
-const (
-	ISAScalar = "scalar"
-	ISAAVX2   = "avx2"
-	ISAAVX512 = "avx512"
-)
+// cHost owns the CPU backends' buffers.
+var cHost = &host{kind: "c"}
+
+// kernelsBuilt reports whether this build holds the C kernels (it does with cgo).
+const kernelsBuilt = true
 
 var isaByName = map[string]C.distac_isa{
 	ISAScalar: C.DISTAC_ISA_SCALAR,
@@ -50,7 +53,7 @@ func NewCPU(isa string, threads int) (*CPU, error) {
 		// Resolved here once: the kernels' own default asks the OS on every call.
 		threads = runtime.NumCPU()
 	}
-	return &CPU{isa: v, threads: threads}, nil
+	return &CPU{host: cHost, isa: v, threads: threads}, nil
 }
 
 // KernelsSupport reports what the C kernels' own check says of isa; it must
@@ -65,12 +68,14 @@ func (cpu *CPU) Threads() int { return cpu.threads }
 
 func (cpu *CPU) Name() string { return C.GoString(C.distac_isa_name(cpu.isa)) }
 
+// WithThreads returns the same backend passing threads to the kernels.
+func (cpu *CPU) WithThreads(threads int) (Backend, error) {
+	return NewCPU(cpu.Name(), threads)
+}
+
 func (cpu *CPU) Alloc(dt DType, n int) (Buffer, error) {
-	if dt.Size() == 0 {
-		return nil, fmt.Errorf("alloc: unknown dtype %s", dt)
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("alloc: negative length %d", n)
+	if err := checkAlloc(dt, n); err != nil {
+		return nil, err
 	}
 	size := (n*dt.Size() + 63) &^ 63
 	if size == 0 {
@@ -81,12 +86,12 @@ func (cpu *CPU) Alloc(dt DType, n int) (Buffer, error) {
 		return nil, fmt.Errorf("alloc: out of memory for %d x %s", n, dt)
 	}
 	C.memset(p, 0, C.size_t(size))
-	return &hostBuffer{mem: unsafe.Slice((*byte)(p), size)[:n*dt.Size()], n: n, dt: dt, owner: "c"}, nil
+	return cpu.newBuffer(unsafe.Slice((*byte)(p), size)[:n*dt.Size()], n, dt, false), nil
 }
 
 func (cpu *CPU) Free(b Buffer) {
 	h, ok := b.(*hostBuffer)
-	if !ok || h.owner != "c" || h.freed {
+	if !ok || h.owner != cpu.host || h.freed {
 		return
 	}
 	if h.view { // the caller's memory
@@ -96,10 +101,6 @@ func (cpu *CPU) Free(b Buffer) {
 	C.free(unsafe.Pointer(unsafe.SliceData(h.mem)))
 	h.freed, h.mem = true, nil
 }
-
-func (cpu *CPU) Upload(dst Vec, src []byte) error   { return hostUpload("c", dst, src) }
-func (cpu *CPU) Download(dst []byte, src Vec) error { return hostDownload("c", dst, src) }
-func (cpu *CPU) Sync() error                        { return nil }
 
 // ptr is the C address of element v.Off of a host buffer (checked beforehand).
 func ptr(v Vec) unsafe.Pointer {
@@ -199,3 +200,9 @@ func ptrArrayAt(xs []Vec, off int) **C.float {
 	}
 	return ptrArray(at)
 }
+
+var (
+	_ Backend    = (*CPU)(nil)
+	_ HostMemory = (*CPU)(nil)
+	_ Trainer    = (*CPU)(nil)
+)

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -10,10 +12,7 @@ import "C"
 
 func (cpu *CPU) AttentionForward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, out Mat) error {
 	const op = "attention forward"
-	if err := checkAttentionForward(batch, seq, heads, headDim, scale, qkv, probs, out); err != nil {
-		return err
-	}
-	if err := own("c", op, qkv.Buf, probs.Buf, out.Buf); err != nil {
+	if err := cpu.check(checkAttentionForward(batch, seq, heads, headDim, scale, qkv, probs, out)); err != nil {
 		return err
 	}
 	return status(op, C.distac_attention_forward_isa(cpu.isa, C.int64_t(batch), C.int64_t(seq),
@@ -23,10 +22,7 @@ func (cpu *CPU) AttentionForward(batch, seq, heads, headDim int, scale float32, 
 
 func (cpu *CPU) AttentionBackward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, dout, dqkv Mat) error {
 	const op = "attention backward"
-	if err := checkAttentionBackward(batch, seq, heads, headDim, scale, qkv, probs, dout, dqkv); err != nil {
-		return err
-	}
-	if err := own("c", op, qkv.Buf, probs.Buf, dout.Buf, dqkv.Buf); err != nil {
+	if err := cpu.check(checkAttentionBackward(batch, seq, heads, headDim, scale, qkv, probs, dout, dqkv)); err != nil {
 		return err
 	}
 	return status(op, C.distac_attention_backward_isa(cpu.isa, C.int64_t(batch), C.int64_t(seq),
@@ -37,10 +33,7 @@ func (cpu *CPU) AttentionBackward(batch, seq, heads, headDim int, scale float32,
 
 func (cpu *CPU) L2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Vec) error {
 	const op = "l2norm forward"
-	if err := checkL2NormForward(rows, cols, x, eps, y, norm); err != nil {
-		return err
-	}
-	if err := own("c", op, x.Buf, y.Buf, norm.Buf); err != nil {
+	if err := cpu.check(checkL2NormForward(rows, cols, x, eps, y, norm)); err != nil {
 		return err
 	}
 	return status(op, C.distac_l2norm_forward_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols), matPtr(x),
@@ -49,17 +42,10 @@ func (cpu *CPU) L2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Ve
 
 func (cpu *CPU) L2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx Mat) error {
 	const op = "l2norm backward"
-	if err := checkL2NormBackward(rows, cols, dy, y, norm, eps, dx); err != nil {
-		return err
-	}
-	if err := own("c", op, dy.Buf, y.Buf, norm.Buf, dx.Buf); err != nil {
+	if err := cpu.check(checkL2NormBackward(rows, cols, dy, y, norm, eps, dx)); err != nil {
 		return err
 	}
 	return status(op, C.distac_l2norm_backward_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols), matPtr(dy),
 		C.int64_t(dy.LD), matPtr(y), C.int64_t(y.LD), fptr(norm), C.float(eps), matPtr(dx),
 		C.int64_t(dx.LD), C.int(cpu.threads)))
 }
-
-// Zero clears host memory with Go's memclr (no kernel: there is nothing to
-// compute, and it runs at copy bandwidth).
-func (cpu *CPU) Zero(v Vec) error { return hostZero("c", v) }

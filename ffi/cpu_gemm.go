@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -7,10 +9,7 @@ import "C"
 
 // Sgemm runs distac_sgemm of the backend's instruction set on cpu.threads threads.
 func (cpu *CPU) Sgemm(transA, transB bool, m, n, k int, alpha float32, a, b Mat, beta float32, c Mat) error {
-	if err := checkGemm(transA, transB, m, n, k, 1, a, 0, b, 0, c, 0); err != nil {
-		return err
-	}
-	if err := own("c", "sgemm", a.Buf, b.Buf, c.Buf); err != nil {
+	if err := cpu.check(checkGemm(transA, transB, m, n, k, 1, a, 0, b, 0, c, 0)); err != nil {
 		return err
 	}
 	rc := C.distac_sgemm_isa(cpu.isa, cbool(transA), cbool(transB),
@@ -24,10 +23,7 @@ func (cpu *CPU) Sgemm(transA, transB bool, m, n, k int, alpha float32, a, b Mat,
 // parallel when its entries are small, else entry by entry, each threaded.
 func (cpu *CPU) SgemmStridedBatched(transA, transB bool, m, n, k, batch int, alpha float32,
 	a Mat, strideA int, b Mat, strideB int, beta float32, c Mat, strideC int) error {
-	if err := checkGemm(transA, transB, m, n, k, batch, a, strideA, b, strideB, c, strideC); err != nil {
-		return err
-	}
-	if err := own("c", "sgemm", a.Buf, b.Buf, c.Buf); err != nil {
+	if err := cpu.check(checkGemm(transA, transB, m, n, k, batch, a, strideA, b, strideB, c, strideC)); err != nil {
 		return err
 	}
 	rc := C.distac_sgemm_strided_batched_isa(cpu.isa, cbool(transA), cbool(transB),

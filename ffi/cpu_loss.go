@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -7,10 +9,7 @@ import "C"
 
 // KLDistill runs distac_kl_distill (kernels/avx/kl.c) on this backend's ISA.
 func (cpu *CPU) KLDistill(rows, cols int, zt, zs Mat, tTcr, tStu float32, grad Mat) (float64, error) {
-	if err := checkKL(rows, cols, zt, zs, tTcr, tStu, grad); err != nil {
-		return 0, err
-	}
-	if err := own("c", "kl distill", zt.Buf, zs.Buf, grad.Buf); err != nil {
+	if err := cpu.check(checkKL(rows, cols, zt, zs, tTcr, tStu, grad)); err != nil {
 		return 0, err
 	}
 	var loss C.double
@@ -25,10 +24,7 @@ func (cpu *CPU) KLDistill(rows, cols int, zt, zs Mat, tTcr, tStu float32, grad M
 
 // CrossEntropyLS runs distac_xent_ls (kernels/avx/xent.c) on this backend's ISA.
 func (cpu *CPU) CrossEntropyLS(rows, cols int, z Mat, labels Vec, eps float32, grad Mat) (float64, error) {
-	if err := checkXent(rows, cols, z, labels, eps, grad); err != nil {
-		return 0, err
-	}
-	if err := own("c", "cross-entropy", z.Buf, labels.Buf, grad.Buf); err != nil {
+	if err := cpu.check(checkXent(rows, cols, z, labels, eps, grad)); err != nil {
 		return 0, err
 	}
 	var loss C.double

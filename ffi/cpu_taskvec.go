@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -14,7 +16,7 @@ import "unsafe"
 func cDType(v Vec) C.distac_dtype { return C.distac_dtype(v.Buf.DType()) }
 
 func (cpu *CPU) Convert(dst, src Vec) error {
-	if err := checkConvert("c", dst, src); err != nil {
+	if err := cpu.check(checkConvert(dst, src)); err != nil {
 		return err
 	}
 	return status("convert", cpu.parallelRange(dst.N, func(off, n int) C.int {
@@ -24,41 +26,37 @@ func (cpu *CPU) Convert(dst, src Vec) error {
 }
 
 func (cpu *CPU) Sub(dst, ft, base Vec) error {
-	if err := checkSub("c", dst, ft, base); err != nil {
+	if err := cpu.check(checkSub(dst, ft, base)); err != nil {
 		return err
 	}
 	return status("sub", C.distac_sub_isa(cpu.isa, fptr(dst), cDType(ft), ptr(ft), cDType(base), ptr(base),
 		C.int64_t(dst.N)))
 }
 
-func (cpu *CPU) SumSq(x Vec) (float64, error) {
-	if err := checkSumSq("c", x); err != nil {
-		return 0, err
+func (cpu *CPU) SumSq(x, out Vec) error {
+	if err := cpu.check(checkSumSq(x, out)); err != nil {
+		return err
 	}
-	var out C.double
-	if err := status("sumsq", C.distac_sumsq_isa(cpu.isa, fptr(x), C.int64_t(x.N), &out,
-		C.int(cpu.threads))); err != nil {
-		return 0, err
-	}
-	return float64(out), nil
+	return status("sumsq", C.distac_sumsq_isa(cpu.isa, fptr(x), C.int64_t(x.N), (*C.double)(ptr(out)),
+		C.int(cpu.threads)))
 }
 
 func (cpu *CPU) Scale(x Vec, a float32) error {
-	if err := checkScale("c", x); err != nil {
+	if err := cpu.check(checkScale(x)); err != nil {
 		return err
 	}
 	return status("scale", C.distac_scale_isa(cpu.isa, fptr(x), C.int64_t(x.N), C.float(a)))
 }
 
 func (cpu *CPU) Axpy(a float32, x, y Vec) error {
-	if err := checkAxpy("c", x, y); err != nil {
+	if err := cpu.check(checkAxpy(x, y)); err != nil {
 		return err
 	}
 	return status("axpy", C.distac_axpy_isa(cpu.isa, C.int64_t(y.N), C.float(a), fptr(x), fptr(y)))
 }
 
 func (cpu *CPU) WeightedSum(dst Vec, xs []Vec, w []float32) error {
-	if err := checkWeightedSum("c", dst, xs, w); err != nil {
+	if err := cpu.check(checkWeightedSum(dst, xs, w)); err != nil {
 		return err
 	}
 	// Split over threads: one core's load bandwidth caps a many-input read.

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -10,28 +12,26 @@ import (
 	"unsafe"
 )
 
-func (cpu *CPU) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) error {
-	if err := checkAbsHistogram("c", x, shift, bits, hist); err != nil {
+func (cpu *CPU) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist Vec) error {
+	if err := cpu.check(checkAbsHistogram(x, shift, bits, hist)); err != nil {
 		return err
 	}
-	// hist is Go memory without pointers, which cgo lets C write during the call.
 	rc := C.distac_abs_histogram_isa(cpu.isa, fptr(x), C.int64_t(x.N), C.int32_t(shift),
-		C.int32_t(bits), C.uint32_t(prefix), (*C.uint64_t)(unsafe.Pointer(&hist[0])))
+		C.int32_t(bits), C.uint32_t(prefix), (*C.uint64_t)(ptr(hist)))
 	return status("abs histogram", rc)
 }
 
-func (cpu *CPU) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
-	if err := checkAbsWindow("c", x, lo, hist); err != nil {
-		return 0, err
+func (cpu *CPU) AbsWindow(x Vec, lo uint32, hist, above Vec) error {
+	if err := cpu.check(checkAbsWindow(x, lo, hist, above)); err != nil {
+		return err
 	}
-	var above C.uint64_t
-	rc := C.distac_abs_window_isa(cpu.isa, fptr(x), C.int64_t(x.N), C.uint32_t(lo), C.uint32_t(len(hist)),
-		(*C.uint64_t)(unsafe.Pointer(&hist[0])), &above)
-	return uint64(above), status("abs window", rc)
+	rc := C.distac_abs_window_isa(cpu.isa, fptr(x), C.int64_t(x.N), C.uint32_t(lo), C.uint32_t(hist.N),
+		(*C.uint64_t)(ptr(hist)), (*C.uint64_t)(ptr(above)))
+	return status("abs window", rc)
 }
 
 func (cpu *CPU) TiesTrim(dst, x Vec, threshold float32) error {
-	if err := checkTiesTrim("c", dst, x); err != nil {
+	if err := cpu.check(checkTiesTrim(dst, x)); err != nil {
 		return err
 	}
 	rc := cpu.parallelRange(x.N, func(off, n int) C.int {
@@ -42,7 +42,7 @@ func (cpu *CPU) TiesTrim(dst, x Vec, threshold float32) error {
 }
 
 func (cpu *CPU) TiesMerge(dst Vec, xs []Vec, thresholds []float32) error {
-	if err := checkTiesMerge("c", dst, xs, thresholds); err != nil {
+	if err := cpu.check(checkTiesMerge(dst, xs, thresholds)); err != nil {
 		return err
 	}
 	rc := cpu.parallelRange(dst.N, func(off, n int) C.int {
@@ -55,8 +55,8 @@ func (cpu *CPU) TiesMerge(dst Vec, xs []Vec, thresholds []float32) error {
 }
 
 func (cpu *CPU) TallConsensus(dst, counts Vec, xs []Vec, lambdas []float32, minAgree int) error {
-	n, err := checkTallConsensus("c", dst, counts, xs, lambdas)
-	if err != nil {
+	n, a, err := checkTallConsensus(dst, counts, xs, lambdas)
+	if err := cpu.check(a, err); err != nil {
 		return err
 	}
 	// At most 255 tasks agree, so clamping to [0, 256] keeps c >= minAgree

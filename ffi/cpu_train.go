@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ffi
 
 /*
@@ -25,10 +27,7 @@ func geluKind(quick bool) C.distac_gelu_kind {
 
 func (cpu *CPU) LayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps float32, y Mat, mean, rstd Vec) error {
 	const op = "layernorm forward"
-	if err := checkLayerNormForward(rows, cols, x, gamma, beta, eps, y, mean, rstd); err != nil {
-		return err
-	}
-	if err := own("c", op, x.Buf, gamma.Buf, beta.Buf, y.Buf, mean.Buf, rstd.Buf); err != nil {
+	if err := cpu.check(checkLayerNormForward(rows, cols, x, gamma, beta, eps, y, mean, rstd)); err != nil {
 		return err
 	}
 	return status(op, C.distac_layernorm_forward_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols),
@@ -38,10 +37,7 @@ func (cpu *CPU) LayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps flo
 
 func (cpu *CPU) LayerNormBackward(rows, cols int, dy, x Mat, mean, rstd, gamma Vec, dx Mat, accumulate bool, dgamma, dbeta Vec) error {
 	const op = "layernorm backward"
-	if err := checkLayerNormBackward(rows, cols, dy, x, mean, rstd, gamma, dx, dgamma, dbeta); err != nil {
-		return err
-	}
-	if err := own("c", op, dy.Buf, x.Buf, mean.Buf, rstd.Buf, gamma.Buf, dx.Buf, dgamma.Buf, dbeta.Buf); err != nil {
+	if err := cpu.check(checkLayerNormBackward(rows, cols, dy, x, mean, rstd, gamma, dx, dgamma, dbeta)); err != nil {
 		return err
 	}
 	return status(op, C.distac_layernorm_backward_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols),
@@ -51,10 +47,7 @@ func (cpu *CPU) LayerNormBackward(rows, cols int, dy, x Mat, mean, rstd, gamma V
 
 func (cpu *CPU) GELUForward(x, y Vec, quick bool) error {
 	const op = "gelu forward"
-	if err := checkGELU(op, x, y, nil); err != nil {
-		return err
-	}
-	if err := own("c", op, x.Buf, y.Buf); err != nil {
+	if err := cpu.check(checkGELUForward(x, y)); err != nil {
 		return err
 	}
 	return status(op, C.distac_gelu_forward_isa(cpu.isa, geluKind(quick), C.int64_t(x.N), fptr(x), fptr(y),
@@ -63,10 +56,7 @@ func (cpu *CPU) GELUForward(x, y Vec, quick bool) error {
 
 func (cpu *CPU) GELUBackward(x, dy, dx Vec, quick bool) error {
 	const op = "gelu backward"
-	if err := checkGELU(op, x, dx, &dy); err != nil {
-		return err
-	}
-	if err := own("c", op, x.Buf, dy.Buf, dx.Buf); err != nil {
+	if err := cpu.check(checkGELUBackward(x, dy, dx)); err != nil {
 		return err
 	}
 	return status(op, C.distac_gelu_backward_isa(cpu.isa, geluKind(quick), C.int64_t(x.N), fptr(x), fptr(dy),
@@ -75,10 +65,7 @@ func (cpu *CPU) GELUBackward(x, dy, dx Vec, quick bool) error {
 
 func (cpu *CPU) SoftmaxForward(rows, cols int, x, y Mat) error {
 	const op = "softmax forward"
-	if err := checkRowOp(op, rows, cols, []string{"x", "y"}, x, y); err != nil {
-		return err
-	}
-	if err := own("c", op, x.Buf, y.Buf); err != nil {
+	if err := cpu.check(checkSoftmaxForward(rows, cols, x, y)); err != nil {
 		return err
 	}
 	return status(op, C.distac_softmax_forward_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols),
@@ -87,10 +74,7 @@ func (cpu *CPU) SoftmaxForward(rows, cols int, x, y Mat) error {
 
 func (cpu *CPU) SoftmaxBackward(rows, cols int, y, dy, dx Mat) error {
 	const op = "softmax backward"
-	if err := checkRowOp(op, rows, cols, []string{"y", "dy", "dx"}, y, dy, dx); err != nil {
-		return err
-	}
-	if err := own("c", op, y.Buf, dy.Buf, dx.Buf); err != nil {
+	if err := cpu.check(checkSoftmaxBackward(rows, cols, y, dy, dx)); err != nil {
 		return err
 	}
 	return status(op, C.distac_softmax_backward_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols),
@@ -100,10 +84,7 @@ func (cpu *CPU) SoftmaxBackward(rows, cols int, y, dy, dx Mat) error {
 
 func (cpu *CPU) BiasAdd(rows, cols int, y Mat, b Vec) error {
 	const op = "bias add"
-	if err := checkBias(op, rows, cols, y, b); err != nil {
-		return err
-	}
-	if err := own("c", op, y.Buf, b.Buf); err != nil {
+	if err := cpu.check(checkBiasAdd(rows, cols, y, b)); err != nil {
 		return err
 	}
 	return status(op, C.distac_bias_add_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols), matPtr(y),
@@ -112,10 +93,7 @@ func (cpu *CPU) BiasAdd(rows, cols int, y Mat, b Vec) error {
 
 func (cpu *CPU) BiasGrad(rows, cols int, dy Mat, db Vec) error {
 	const op = "bias grad"
-	if err := checkBias(op, rows, cols, dy, db); err != nil {
-		return err
-	}
-	if err := own("c", op, dy.Buf, db.Buf); err != nil {
+	if err := cpu.check(checkBiasGrad(rows, cols, dy, db)); err != nil {
 		return err
 	}
 	return status(op, C.distac_bias_grad_isa(cpu.isa, C.int64_t(rows), C.int64_t(cols), matPtr(dy),
@@ -124,10 +102,7 @@ func (cpu *CPU) BiasGrad(rows, cols int, dy Mat, db Vec) error {
 
 func (cpu *CPU) AdamStep(theta, grad, m, v, thetaInit Vec, p AdamParams) error {
 	const op = "adam"
-	if err := checkAdam(theta, grad, m, v, thetaInit, p); err != nil {
-		return err
-	}
-	if err := own("c", op, theta.Buf, grad.Buf, m.Buf, v.Buf, thetaInit.Buf); err != nil {
+	if err := cpu.check(checkAdam(theta, grad, m, v, thetaInit, p)); err != nil {
 		return err
 	}
 	var init *C.float
@@ -141,10 +116,7 @@ func (cpu *CPU) AdamStep(theta, grad, m, v, thetaInit Vec, p AdamParams) error {
 
 func (cpu *CPU) AnchoredGradSumSq(grad, theta, thetaInit Vec, anchor float32) (float64, error) {
 	const op = "anchored sumsq"
-	if err := checkAnchoredSumSq(grad, theta, thetaInit, anchor); err != nil {
-		return 0, err
-	}
-	if err := own("c", op, grad.Buf, theta.Buf, thetaInit.Buf); err != nil {
+	if err := cpu.check(checkAnchoredSumSq(grad, theta, thetaInit, anchor)); err != nil {
 		return 0, err
 	}
 	var th, init *C.float

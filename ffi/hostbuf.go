@@ -12,50 +12,143 @@ type hostBuffer struct {
 	mem   []byte
 	n     int
 	dt    DType
-	owner string // "go" or "c"
+	owner *host
 	freed bool
 	view  bool // read-only memory of the caller's (HostView): inputs only, never freed
 }
 
-func (h *hostBuffer) Len() int     { return h.n }
-func (h *hostBuffer) DType() DType { return h.dt }
+func (h *hostBuffer) Len() int          { return h.n }
+func (h *hostBuffer) DType() DType      { return h.dt }
+func (h *hostBuffer) HostBytes() []byte { return h.mem }
+func (h *hostBuffer) ReadOnly() bool    { return h.view }
 
-// HostBytes returns the bytes of a host-resident Vec without copying, and
-// false for device buffers. Writes through it are visible to the backend.
-func HostBytes(v Vec) ([]byte, bool) {
-	h, ok := v.Buf.(*hostBuffer)
-	if !ok || h.freed {
-		return nil, false
+// host is what the host backends share: the identity their buffers carry
+// (a Ref's buffers are not a CPU backend's, and the other way round), the
+// ownership check, and the memory ops that are plain copies.
+type host struct {
+	kind string // "go" (Go memory) or "c" (C memory)
+}
+
+// check passes a's error through, then checks that every buffer a writes is
+// a live, writable buffer of h and every buffer it reads a live one (a
+// read-only HostView included). A nil buffer is an absent optional view.
+func (h *host) check(a access, err error) error {
+	if err != nil {
+		return err
 	}
-	s := v.Buf.DType().Size()
-	return h.mem[v.Off*s : (v.Off+v.N)*s], true
+	for _, bufs := range [][]Buffer{a.writes, a.reads} {
+		for _, b := range bufs {
+			if b == nil {
+				continue
+			}
+			hb, ok := b.(*hostBuffer)
+			if !ok || hb.owner != h {
+				return fmt.Errorf("%s: buffer belongs to another backend", a.op)
+			}
+			if hb.freed {
+				return fmt.Errorf("%s: buffer used after Free", a.op)
+			}
+		}
+	}
+	for _, b := range a.writes {
+		if hb, ok := b.(*hostBuffer); ok && hb.view {
+			return fmt.Errorf("%s: a read-only host view cannot be written", a.op)
+		}
+	}
+	return nil
+}
+
+// newBuffer wraps mem (n elements of dt) as a buffer of h.
+func (h *host) newBuffer(mem []byte, n int, dt DType, view bool) *hostBuffer {
+	return &hostBuffer{mem: mem, n: n, dt: dt, owner: h, view: view}
+}
+
+// checkAlloc validates Alloc's arguments.
+func checkAlloc(dt DType, n int) error {
+	if dt.Size() == 0 {
+		return fmt.Errorf("alloc: unknown dtype %s", dt)
+	}
+	if n < 0 {
+		return fmt.Errorf("alloc: negative length %d", n)
+	}
+	return nil
+}
+
+func (h *host) HostView(dt DType, b []byte) (Vec, bool) {
+	size := dt.Size()
+	if size == 0 || len(b)%size != 0 || (len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%uintptr(size) != 0) {
+		return Vec{}, false
+	}
+	n := len(b) / size
+	return Vec{Buf: h.newBuffer(b, n, dt, true), N: n}, true
+}
+
+func (h *host) Upload(dst Vec, src []byte) error {
+	if err := h.check(checkCopy("upload", dst, len(src), true)); err != nil {
+		return err
+	}
+	b, _ := HostBytes(dst)
+	copy(b, src)
+	return nil
+}
+
+func (h *host) Download(dst []byte, src Vec) error {
+	if err := h.check(checkCopy("download", src, len(dst), false)); err != nil {
+		return err
+	}
+	b, _ := HostBytes(src)
+	copy(dst, b)
+	return nil
+}
+
+// Zero clears host memory with Go's memclr: there is nothing to compute.
+func (h *host) Zero(v Vec) error {
+	if err := h.check(checkZero(v)); err != nil {
+		return err
+	}
+	b, _ := HostBytes(v)
+	clear(b)
+	return nil
+}
+
+// Sync is a no-op: host ops finish within their call.
+func (h *host) Sync() error { return nil }
+
+// ChunkElems is 64K elements: 256 KiB of f32 per input, so that a chunk of
+// the base, every task and the outputs share the L2 of a core.
+func (h *host) ChunkElems() int { return 1 << 16 }
+
+// DareDrop applies the mask on the host (see dare.go).
+func (h *host) DareDrop(x Vec, key, first uint64, p float64) error {
+	if err := h.check(checkDareDrop(x, p)); err != nil {
+		return err
+	}
+	dareDrop(f32s(x), key, first, p)
+	return nil
 }
 
 // f32s views a host F32 Vec as []float32.
-func f32s(v Vec) []float32 {
-	b, _ := HostBytes(v)
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), v.N)
-}
+func f32s(v Vec) []float32 { return hostSlice[float32](v) }
 
 // u16s views a host F16/BF16 Vec as []uint16.
-func u16s(v Vec) []uint16 {
-	b, _ := HostBytes(v)
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), v.N)
-}
+func u16s(v Vec) []uint16 { return hostSlice[uint16](v) }
 
 // i32s views a host I32 Vec as []int32.
-func i32s(v Vec) []int32 {
+func i32s(v Vec) []int32 { return hostSlice[int32](v) }
+
+// u64s views a host U64 Vec as []uint64.
+func u64s(v Vec) []uint64 { return hostSlice[uint64](v) }
+
+// f64s views a host F64 Vec as []float64.
+func f64s(v Vec) []float64 { return hostSlice[float64](v) }
+
+// hostSlice views a host Vec as a slice of its element type E (nil if empty).
+func hostSlice[E any](v Vec) []E {
 	b, _ := HostBytes(v)
 	if len(b) == 0 {
 		return nil
 	}
-	return unsafe.Slice((*int32)(unsafe.Pointer(&b[0])), v.N)
+	return unsafe.Slice((*E)(unsafe.Pointer(&b[0])), v.N)
 }
 
 // matVec is the Vec that spans a rows x cols Mat (empty if rows or cols is 0).
@@ -64,99 +157,4 @@ func matVec(m Mat, rows, cols int) Vec {
 		return Vec{Buf: m.Buf, Off: m.Off}
 	}
 	return Vec{Buf: m.Buf, Off: m.Off, N: (rows-1)*m.LD + cols}
-}
-
-// HostView returns a read-only Vec over b, which holds len(b)/dt.Size()
-// elements of dt in host memory, for be to read in place where a copy would
-// otherwise go in with Upload (a memory-mapped checkpoint, say). ok is false
-// when be does not compute on host memory or b is not aligned to dt's size;
-// the caller then uploads instead. b must stay valid and unchanged while the
-// view is in use, and must not be Go heap memory: the CPU backend passes its
-// address to C inside pointer arrays, which cgo allows only for memory Go does
-// not manage (a mapping, C memory). Ops accept a view only as an input (Sub,
-// Convert's src, the inputs of SumSq, WeightedSum, AbsHistogram, AbsWindow,
-// TiesTrim, TiesMerge, TallConsensus, and Download); anything that writes
-// rejects it. Free of a view releases nothing.
-func HostView(be Backend, dt DType, b []byte) (Vec, bool) {
-	var owner string
-	switch be.(type) {
-	case *CPU:
-		owner = "c"
-	case *Ref:
-		owner = "go"
-	default:
-		return Vec{}, false
-	}
-	size := dt.Size()
-	if size == 0 || len(b)%size != 0 || (len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%uintptr(size) != 0) {
-		return Vec{}, false
-	}
-	n := len(b) / size
-	return Vec{Buf: &hostBuffer{mem: b, n: n, dt: dt, owner: owner, view: true}, N: n}, true
-}
-
-// IsHostView reports whether v is a view made by HostView (read-only).
-func IsHostView(v Vec) bool {
-	h, ok := v.Buf.(*hostBuffer)
-	return ok && h.view
-}
-
-// own checks that every buffer in bufs is a live, writable host buffer of
-// this owner: what an op writes, or reads and writes.
-func own(owner string, what string, bufs ...Buffer) error {
-	return ownCheck(owner, what, false, bufs)
-}
-
-// ownIn is own for buffers an op only reads, which may be HostViews.
-func ownIn(owner string, what string, bufs ...Buffer) error {
-	return ownCheck(owner, what, true, bufs)
-}
-
-func ownCheck(owner, what string, views bool, bufs []Buffer) error {
-	for _, b := range bufs {
-		if b == nil {
-			continue
-		}
-		h, ok := b.(*hostBuffer)
-		if !ok || h.owner != owner {
-			return fmt.Errorf("%s: buffer belongs to another backend", what)
-		}
-		if h.freed {
-			return fmt.Errorf("%s: buffer used after Free", what)
-		}
-		if h.view && !views {
-			return fmt.Errorf("%s: a read-only host view cannot be written", what)
-		}
-	}
-	return nil
-}
-
-func hostUpload(owner string, dst Vec, src []byte) error {
-	if err := own(owner, "upload", dst.Buf); err != nil {
-		return err
-	}
-	if err := checkVec("upload", dst, dst.Buf.DType()); err != nil {
-		return err
-	}
-	if len(src) != dst.N*dst.Buf.DType().Size() {
-		return fmt.Errorf("upload: %d bytes for %d elements of %s", len(src), dst.N, dst.Buf.DType())
-	}
-	b, _ := HostBytes(dst)
-	copy(b, src)
-	return nil
-}
-
-func hostDownload(owner string, dst []byte, src Vec) error {
-	if err := ownIn(owner, "download", src.Buf); err != nil {
-		return err
-	}
-	if err := checkVec("download", src, src.Buf.DType()); err != nil {
-		return err
-	}
-	if len(dst) != src.N*src.Buf.DType().Size() {
-		return fmt.Errorf("download: %d bytes for %d elements of %s", len(dst), src.N, src.Buf.DType())
-	}
-	b, _ := HostBytes(src)
-	copy(dst, b)
-	return nil
 }

@@ -1,4 +1,4 @@
-//go:build openblas
+//go:build openblas && cgo
 
 package ffi
 
@@ -23,7 +23,7 @@ import (
 // (OPENBLAS_NUM_THREADS, default every CPU).
 func OpenBLASSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) error {
-	ar, ac, br, bc := gemmShapes(transA, transB, m, n, k)
+	ar, ac, br, bc := GemmShapes(transA, transB, m, n, k)
 	for _, x := range []int{m, n, k, lda, ldb, ldc} {
 		if x < 0 || x > math.MaxInt32 { // blasint is 32 bits in Debian's build
 			return fmt.Errorf("openblas sgemm: size %d out of range", x)

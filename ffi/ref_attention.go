@@ -50,12 +50,9 @@ func (a attHead) probs64(scale float32) [][]float64 {
 	return p
 }
 
-func (*Ref) AttentionForward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, out Mat) error {
+func (r *Ref) AttentionForward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, out Mat) error {
 	const op = "attention forward"
-	if err := checkAttentionForward(batch, seq, heads, headDim, scale, qkv, probs, out); err != nil {
-		return err
-	}
-	if err := own("go", op, qkv.Buf, probs.Buf, out.Buf); err != nil {
+	if err := r.check(checkAttentionForward(batch, seq, heads, headDim, scale, qkv, probs, out)); err != nil {
 		return err
 	}
 	rows, d := batch*seq, heads*headDim
@@ -85,12 +82,9 @@ func (*Ref) AttentionForward(batch, seq, heads, headDim int, scale float32, qkv 
 	return nil
 }
 
-func (*Ref) AttentionBackward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, dout, dqkv Mat) error {
+func (r *Ref) AttentionBackward(batch, seq, heads, headDim int, scale float32, qkv Mat, probs Vec, dout, dqkv Mat) error {
 	const op = "attention backward"
-	if err := checkAttentionBackward(batch, seq, heads, headDim, scale, qkv, probs, dout, dqkv); err != nil {
-		return err
-	}
-	if err := own("go", op, qkv.Buf, probs.Buf, dout.Buf, dqkv.Buf); err != nil {
+	if err := r.check(checkAttentionBackward(batch, seq, heads, headDim, scale, qkv, probs, dout, dqkv)); err != nil {
 		return err
 	}
 	rows, d := batch*seq, heads*headDim
@@ -136,11 +130,8 @@ func (*Ref) AttentionBackward(batch, seq, heads, headDim int, scale float32, qkv
 	return nil
 }
 
-func (*Ref) L2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Vec) error {
-	if err := checkL2NormForward(rows, cols, x, eps, y, norm); err != nil {
-		return err
-	}
-	if err := own("go", "l2norm forward", x.Buf, y.Buf, norm.Buf); err != nil {
+func (r *Ref) L2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Vec) error {
+	if err := r.check(checkL2NormForward(rows, cols, x, eps, y, norm)); err != nil {
 		return err
 	}
 	xr, yr, ns := rowsOf(x, rows, cols), rowsOf(y, rows, cols), optF32s(norm)
@@ -165,11 +156,8 @@ func (*Ref) L2NormForward(rows, cols int, x Mat, eps float32, y Mat, norm Vec) e
 	return nil
 }
 
-func (*Ref) L2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx Mat) error {
-	if err := checkL2NormBackward(rows, cols, dy, y, norm, eps, dx); err != nil {
-		return err
-	}
-	if err := own("go", "l2norm backward", dy.Buf, y.Buf, norm.Buf, dx.Buf); err != nil {
+func (r *Ref) L2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx Mat) error {
+	if err := r.check(checkL2NormBackward(rows, cols, dy, y, norm, eps, dx)); err != nil {
 		return err
 	}
 	dyr, yr, dxr, ns := rowsOf(dy, rows, cols), rowsOf(y, rows, cols), rowsOf(dx, rows, cols), f32s(norm)
@@ -190,20 +178,5 @@ func (*Ref) L2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx 
 			dxs[c] = float32((float64(g) - float64(ys[c])*dot) / n)
 		}
 	}
-	return nil
-}
-
-func (*Ref) Zero(v Vec) error { return hostZero("go", v) }
-
-// hostZero clears a host Vec of any dtype.
-func hostZero(owner string, v Vec) error {
-	if err := checkZero(v); err != nil {
-		return err
-	}
-	if err := own(owner, "zero", v.Buf); err != nil {
-		return err
-	}
-	b, _ := HostBytes(v)
-	clear(b)
 	return nil
 }

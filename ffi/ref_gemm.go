@@ -11,12 +11,9 @@ func (r *Ref) Sgemm(transA, transB bool, m, n, k int, alpha float32, a, b Mat, b
 }
 
 // SgemmStridedBatched runs Sgemm on entry q at Off + q*stride of each operand.
-func (*Ref) SgemmStridedBatched(transA, transB bool, m, n, k, batch int, alpha float32,
+func (r *Ref) SgemmStridedBatched(transA, transB bool, m, n, k, batch int, alpha float32,
 	a Mat, strideA int, b Mat, strideB int, beta float32, c Mat, strideC int) error {
-	if err := checkGemm(transA, transB, m, n, k, batch, a, strideA, b, strideB, c, strideC); err != nil {
-		return err
-	}
-	if err := own("go", "sgemm", a.Buf, b.Buf, c.Buf); err != nil {
+	if err := r.check(checkGemm(transA, transB, m, n, k, batch, a, strideA, b, strideB, c, strideC)); err != nil {
 		return err
 	}
 	if m == 0 || n == 0 {

@@ -1,71 +1,15 @@
 package ffi
 
 import (
-	"fmt"
 	"math"
 )
-
-// checkKL validates the arguments of KLDistill for any backend.
-func checkKL(rows, cols int, zt, zs Mat, tTcr, tStu float32, grad Mat) error {
-	if rows < 1 || cols < 1 {
-		return fmt.Errorf("kl distill: shape %dx%d, want rows and cols >= 1", rows, cols)
-	}
-	if !(tTcr > 0) || !(tStu > 0) || math.IsInf(float64(tTcr), 0) || math.IsInf(float64(tStu), 0) {
-		return fmt.Errorf("kl distill: temperatures (%v, %v), want finite and > 0", tTcr, tStu)
-	}
-	if err := checkMat("kl distill teacher logits", zt, rows, cols); err != nil {
-		return err
-	}
-	if err := checkMat("kl distill student logits", zs, rows, cols); err != nil {
-		return err
-	}
-	if grad.Buf != nil {
-		return checkMat("kl distill grad", grad, rows, cols)
-	}
-	return nil
-}
-
-// checkXent validates the arguments of CrossEntropyLS, labels included.
-func checkXent(rows, cols int, z Mat, labels Vec, eps float32, grad Mat) error {
-	if rows < 1 || cols < 1 {
-		return fmt.Errorf("cross-entropy: shape %dx%d, want rows and cols >= 1", rows, cols)
-	}
-	if !(eps >= 0 && eps <= 1) {
-		return fmt.Errorf("cross-entropy: label smoothing %v, want 0 <= eps <= 1", eps)
-	}
-	if err := checkMat("cross-entropy logits", z, rows, cols); err != nil {
-		return err
-	}
-	if err := checkVec("cross-entropy labels", labels, I32); err != nil {
-		return err
-	}
-	if labels.N != rows {
-		return fmt.Errorf("cross-entropy labels: length %d, want %d (one per row)", labels.N, rows)
-	}
-	if grad.Buf != nil {
-		if err := checkMat("cross-entropy grad", grad, rows, cols); err != nil {
-			return err
-		}
-	}
-	if ls := i32s(labels); ls != nil { // host buffers: name the bad label
-		for r, l := range ls {
-			if l < 0 || int(l) >= cols {
-				return fmt.Errorf("cross-entropy labels: label[%d] = %d outside [0, %d)", r, l, cols)
-			}
-		}
-	}
-	return nil
-}
 
 // KLDistill computes, per row r with a = zt/Tt, b = zs/Ts in float64,
 //
 //	KL_r = sum_j p_j (log p_j - log q_j),  p = softmax(a), q = softmax(b)
 //	loss = Tt*Ts/rows * sum_r KL_r,  grad = Tt/rows * (q - p)
-func (*Ref) KLDistill(rows, cols int, zt, zs Mat, tTcr, tStu float32, grad Mat) (float64, error) {
-	if err := checkKL(rows, cols, zt, zs, tTcr, tStu, grad); err != nil {
-		return 0, err
-	}
-	if err := own("go", "kl distill", zt.Buf, zs.Buf, grad.Buf); err != nil {
+func (r *Ref) KLDistill(rows, cols int, zt, zs Mat, tTcr, tStu float32, grad Mat) (float64, error) {
+	if err := r.check(checkKL(rows, cols, zt, zs, tTcr, tStu, grad)); err != nil {
 		return 0, err
 	}
 	t, s := f32s(matVec(zt, rows, cols)), f32s(matVec(zs, rows, cols))
@@ -121,11 +65,8 @@ func lossLogSoftmax(dst []float64, z []float32, t float64) {
 // and s = softmax(z_r) in float64,
 //
 //	loss = 1/rows * sum_r -sum_j y_j log s_j,  grad = (s - y) / rows
-func (*Ref) CrossEntropyLS(rows, cols int, z Mat, labels Vec, eps float32, grad Mat) (float64, error) {
-	if err := checkXent(rows, cols, z, labels, eps, grad); err != nil {
-		return 0, err
-	}
-	if err := own("go", "cross-entropy", z.Buf, labels.Buf, grad.Buf); err != nil {
+func (r *Ref) CrossEntropyLS(rows, cols int, z Mat, labels Vec, eps float32, grad Mat) (float64, error) {
+	if err := r.check(checkXent(rows, cols, z, labels, eps, grad)); err != nil {
 		return 0, err
 	}
 	x, ls := f32s(matVec(z, rows, cols)), i32s(labels)

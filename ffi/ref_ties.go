@@ -1,7 +1,6 @@
 package ffi
 
 import (
-	"fmt"
 	"math"
 )
 
@@ -13,10 +12,11 @@ import (
 //			hist[(u>>shift)&(1<<bits-1)]++
 //		}
 //	}
-func (*Ref) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) error {
-	if err := checkAbsHistogram("go", x, shift, bits, hist); err != nil {
+func (r *Ref) AbsHistogram(x Vec, shift, bits int, prefix uint32, histV Vec) error {
+	if err := r.check(checkAbsHistogram(x, shift, bits, histV)); err != nil {
 		return err
 	}
+	hist := u64s(histV)
 	mask := uint32(1)<<bits - 1
 	for _, v := range f32s(x) {
 		u := math.Float32bits(v) &^ (1 << 31)
@@ -27,16 +27,17 @@ func (*Ref) AbsHistogram(x Vec, shift, bits int, prefix uint32, hist []uint64) e
 	return nil
 }
 
-// AbsWindow counts the |x| bit patterns against the window [lo, lo+len(hist)):
+// AbsWindow counts the |x| bit patterns against the window [lo, lo+hist.N):
 //
 //	for _, v := range x {
 //		u := math.Float32bits(v) &^ (1 << 31)
-//		if u >= lo+len(hist) { above++ } else if u >= lo { hist[u-lo]++ }
+//		if u >= lo+hist.N { above[0]++ } else if u >= lo { hist[u-lo]++ }
 //	}
-func (*Ref) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
-	if err := checkAbsWindow("go", x, lo, hist); err != nil {
-		return 0, err
+func (r *Ref) AbsWindow(x Vec, lo uint32, histV, aboveV Vec) error {
+	if err := r.check(checkAbsWindow(x, lo, histV, aboveV)); err != nil {
+		return err
 	}
+	hist := u64s(histV)
 	var above uint64
 	span := uint64(len(hist))
 	for _, v := range f32s(x) {
@@ -48,7 +49,8 @@ func (*Ref) AbsWindow(x Vec, lo uint32, hist []uint64) (uint64, error) {
 			hist[u-uint64(lo)]++
 		}
 	}
-	return above, nil
+	u64s(aboveV)[0] += above
+	return nil
 }
 
 // tiesTrim1 is |x| < threshold ? 0 : x; NaN x or threshold keeps x.
@@ -60,8 +62,8 @@ func tiesTrim1(x, threshold float32) float32 {
 }
 
 // TiesTrim is for i, v := range x { dst[i] = tiesTrim1(v, threshold) }.
-func (*Ref) TiesTrim(dst, x Vec, threshold float32) error {
-	if err := checkTiesTrim("go", dst, x); err != nil {
+func (r *Ref) TiesTrim(dst, x Vec, threshold float32) error {
+	if err := r.check(checkTiesTrim(dst, x)); err != nil {
 		return err
 	}
 	d := f32s(dst)
@@ -74,8 +76,8 @@ func (*Ref) TiesTrim(dst, x Vec, threshold float32) error {
 // TiesMerge follows the header literally, one element at a time (so dst may
 // be one of xs): trim, elect the sign of the in-order float32 sum (zero
 // elects +), average the trimmed values of that sign; NaN if any is NaN.
-func (*Ref) TiesMerge(dst Vec, xs []Vec, thresholds []float32) error {
-	if err := checkTiesMerge("go", dst, xs, thresholds); err != nil {
+func (r *Ref) TiesMerge(dst Vec, xs []Vec, thresholds []float32) error {
+	if err := r.check(checkTiesMerge(dst, xs, thresholds)); err != nil {
 		return err
 	}
 	in := make([][]float32, len(xs))
@@ -115,9 +117,9 @@ func (*Ref) TiesMerge(dst Vec, xs []Vec, thresholds []float32) error {
 // sum, task t agrees where |x_t| > lambdas[t]*|mtl - x_t|, counts gets the
 // number agreeing and dst gets mtl where at least minAgree agree (or mtl is
 // NaN), else 0. A nil Buf in dst or counts means that output is not written.
-func (*Ref) TallConsensus(dst, counts Vec, xs []Vec, lambdas []float32, minAgree int) error {
-	n, err := checkTallConsensus("go", dst, counts, xs, lambdas)
-	if err != nil {
+func (r *Ref) TallConsensus(dst, counts Vec, xs []Vec, lambdas []float32, minAgree int) error {
+	n, a, err := checkTallConsensus(dst, counts, xs, lambdas)
+	if err := r.check(a, err); err != nil {
 		return err
 	}
 	in := make([][]float32, len(xs))
@@ -162,114 +164,3 @@ func (*Ref) TallConsensus(dst, counts Vec, xs []Vec, lambdas []float32, minAgree
 }
 
 func abs32(x float32) float32 { return float32(math.Abs(float64(x))) }
-
-// The argument checks below are shared by every host backend (owner "go" for
-// Ref, "c" for CPU), so both reject the same inputs with the same errors.
-
-func checkAbsHistogram(owner string, x Vec, shift, bits int, hist []uint64) error {
-	if err := checkVec("abs histogram", x, F32); err != nil {
-		return err
-	}
-	if err := ownIn(owner, "abs histogram", x.Buf); err != nil {
-		return err
-	}
-	if bits < 1 || bits > 16 {
-		return fmt.Errorf("abs histogram: bits %d outside 1..16", bits)
-	}
-	if shift < 0 || shift > 31 {
-		return fmt.Errorf("abs histogram: shift %d outside 0..31", shift)
-	}
-	if len(hist) != 1<<bits {
-		return fmt.Errorf("abs histogram: %d bins, want 1<<%d", len(hist), bits)
-	}
-	return nil
-}
-
-func checkAbsWindow(owner string, x Vec, lo uint32, hist []uint64) error {
-	if err := checkVec("abs window", x, F32); err != nil {
-		return err
-	}
-	if err := ownIn(owner, "abs window", x.Buf); err != nil {
-		return err
-	}
-	if len(hist) == 0 || uint64(lo)+uint64(len(hist)) > 1<<31 {
-		return fmt.Errorf("abs window: window [%#x, +%d) outside [0, 2^31) or empty", lo, len(hist))
-	}
-	return nil
-}
-
-func checkTiesTrim(owner string, dst, x Vec) error {
-	if err := checkVec("ties trim dst", dst, F32); err != nil {
-		return err
-	}
-	if err := checkVec("ties trim x", x, F32); err != nil {
-		return err
-	}
-	if err := checkSameLen("ties trim x", dst.N, x); err != nil {
-		return err
-	}
-	if err := own(owner, "ties trim", dst.Buf); err != nil {
-		return err
-	}
-	return ownIn(owner, "ties trim", x.Buf)
-}
-
-func checkTiesMerge(owner string, dst Vec, xs []Vec, thresholds []float32) error {
-	if err := checkVec("ties merge dst", dst, F32); err != nil {
-		return err
-	}
-	if err := checkVecs("ties merge", xs, dst.N); err != nil {
-		return err
-	}
-	if len(xs) > math.MaxInt32 {
-		return fmt.Errorf("ties merge: %d inputs", len(xs))
-	}
-	if len(thresholds) != len(xs) {
-		return fmt.Errorf("ties merge: %d thresholds for %d inputs", len(thresholds), len(xs))
-	}
-	return ownAll(owner, "ties merge", xs, dst.Buf)
-}
-
-// checkTallConsensus returns the common length n of xs.
-func checkTallConsensus(owner string, dst, counts Vec, xs []Vec, lambdas []float32) (int, error) {
-	if len(xs) == 0 || len(xs) > 255 {
-		return 0, fmt.Errorf("tall consensus: %d inputs, want 1..255", len(xs))
-	}
-	n := xs[0].N
-	if err := checkVecs("tall consensus", xs, n); err != nil {
-		return 0, err
-	}
-	if len(lambdas) != len(xs) {
-		return 0, fmt.Errorf("tall consensus: %d lambdas for %d inputs", len(lambdas), len(xs))
-	}
-	if dst.Buf != nil {
-		if err := checkVec("tall consensus dst", dst, F32); err != nil {
-			return 0, err
-		}
-		if err := checkSameLen("tall consensus dst", n, dst); err != nil {
-			return 0, err
-		}
-	}
-	if counts.Buf != nil {
-		if err := checkVec("tall consensus counts", counts, U8); err != nil {
-			return 0, err
-		}
-		if err := checkSameLen("tall consensus counts", n, counts); err != nil {
-			return 0, err
-		}
-	}
-	return n, ownAll(owner, "tall consensus", xs, dst.Buf, counts.Buf)
-}
-
-// ownAll checks the buffers of xs (inputs) and the extra buffers (outputs;
-// nil ones skipped).
-func ownAll(owner, what string, xs []Vec, extra ...Buffer) error {
-	if err := own(owner, what, extra...); err != nil {
-		return err
-	}
-	bufs := make([]Buffer, len(xs))
-	for i, x := range xs {
-		bufs[i] = x.Buf
-	}
-	return ownIn(owner, what, bufs...)
-}

@@ -19,11 +19,8 @@ func optF32s(v Vec) []float32 {
 	return f32s(v)
 }
 
-func (*Ref) LayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps float32, y Mat, mean, rstd Vec) error {
-	if err := checkLayerNormForward(rows, cols, x, gamma, beta, eps, y, mean, rstd); err != nil {
-		return err
-	}
-	if err := own("go", "layernorm forward", x.Buf, gamma.Buf, beta.Buf, y.Buf, mean.Buf, rstd.Buf); err != nil {
+func (r *Ref) LayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps float32, y Mat, mean, rstd Vec) error {
+	if err := r.check(checkLayerNormForward(rows, cols, x, gamma, beta, eps, y, mean, rstd)); err != nil {
 		return err
 	}
 	xr, yr := rowsOf(x, rows, cols), rowsOf(y, rows, cols)
@@ -58,11 +55,8 @@ func refLayerNormStats(x []float32, eps float32) (mean, rstd float64) {
 	return mean, 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
 }
 
-func (*Ref) LayerNormBackward(rows, cols int, dy, x Mat, mean, rstd, gamma Vec, dx Mat, accumulate bool, dgamma, dbeta Vec) error {
-	if err := checkLayerNormBackward(rows, cols, dy, x, mean, rstd, gamma, dx, dgamma, dbeta); err != nil {
-		return err
-	}
-	if err := own("go", "layernorm backward", dy.Buf, x.Buf, mean.Buf, rstd.Buf, gamma.Buf, dx.Buf, dgamma.Buf, dbeta.Buf); err != nil {
+func (r *Ref) LayerNormBackward(rows, cols int, dy, x Mat, mean, rstd, gamma Vec, dx Mat, accumulate bool, dgamma, dbeta Vec) error {
+	if err := r.check(checkLayerNormBackward(rows, cols, dy, x, mean, rstd, gamma, dx, dgamma, dbeta)); err != nil {
 		return err
 	}
 	dyr, xr, dxr := rowsOf(dy, rows, cols), rowsOf(x, rows, cols), rowsOf(dx, rows, cols)
@@ -113,11 +107,8 @@ func refGELU(x float64, quick bool) (f, df float64) {
 	return x * phi, phi + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
 }
 
-func (*Ref) GELUForward(x, y Vec, quick bool) error {
-	if err := checkGELU("gelu forward", x, y, nil); err != nil {
-		return err
-	}
-	if err := own("go", "gelu forward", x.Buf, y.Buf); err != nil {
+func (r *Ref) GELUForward(x, y Vec, quick bool) error {
+	if err := r.check(checkGELUForward(x, y)); err != nil {
 		return err
 	}
 	xs, ys := f32s(x), f32s(y)
@@ -128,11 +119,8 @@ func (*Ref) GELUForward(x, y Vec, quick bool) error {
 	return nil
 }
 
-func (*Ref) GELUBackward(x, dy, dx Vec, quick bool) error {
-	if err := checkGELU("gelu backward", x, dx, &dy); err != nil {
-		return err
-	}
-	if err := own("go", "gelu backward", x.Buf, dy.Buf, dx.Buf); err != nil {
+func (r *Ref) GELUBackward(x, dy, dx Vec, quick bool) error {
+	if err := r.check(checkGELUBackward(x, dy, dx)); err != nil {
 		return err
 	}
 	xs, dys, dxs := f32s(x), f32s(dy), f32s(dx)
@@ -143,11 +131,8 @@ func (*Ref) GELUBackward(x, dy, dx Vec, quick bool) error {
 	return nil
 }
 
-func (*Ref) SoftmaxForward(rows, cols int, x, y Mat) error {
-	if err := checkRowOp("softmax forward", rows, cols, []string{"x", "y"}, x, y); err != nil {
-		return err
-	}
-	if err := own("go", "softmax forward", x.Buf, y.Buf); err != nil {
+func (r *Ref) SoftmaxForward(rows, cols int, x, y Mat) error {
+	if err := r.check(checkSoftmaxForward(rows, cols, x, y)); err != nil {
 		return err
 	}
 	xr, yr := rowsOf(x, rows, cols), rowsOf(y, rows, cols)
@@ -170,11 +155,8 @@ func (*Ref) SoftmaxForward(rows, cols int, x, y Mat) error {
 	return nil
 }
 
-func (*Ref) SoftmaxBackward(rows, cols int, y, dy, dx Mat) error {
-	if err := checkRowOp("softmax backward", rows, cols, []string{"y", "dy", "dx"}, y, dy, dx); err != nil {
-		return err
-	}
-	if err := own("go", "softmax backward", y.Buf, dy.Buf, dx.Buf); err != nil {
+func (r *Ref) SoftmaxBackward(rows, cols int, y, dy, dx Mat) error {
+	if err := r.check(checkSoftmaxBackward(rows, cols, y, dy, dx)); err != nil {
 		return err
 	}
 	yr, dyr, dxr := rowsOf(y, rows, cols), rowsOf(dy, rows, cols), rowsOf(dx, rows, cols)
@@ -191,11 +173,8 @@ func (*Ref) SoftmaxBackward(rows, cols int, y, dy, dx Mat) error {
 	return nil
 }
 
-func (*Ref) BiasAdd(rows, cols int, y Mat, b Vec) error {
-	if err := checkBias("bias add", rows, cols, y, b); err != nil {
-		return err
-	}
-	if err := own("go", "bias add", y.Buf, b.Buf); err != nil {
+func (r *Ref) BiasAdd(rows, cols int, y Mat, b Vec) error {
+	if err := r.check(checkBiasAdd(rows, cols, y, b)); err != nil {
 		return err
 	}
 	if cols == 0 {
@@ -211,11 +190,8 @@ func (*Ref) BiasAdd(rows, cols int, y Mat, b Vec) error {
 	return nil
 }
 
-func (*Ref) BiasGrad(rows, cols int, dy Mat, db Vec) error {
-	if err := checkBias("bias grad", rows, cols, dy, db); err != nil {
-		return err
-	}
-	if err := own("go", "bias grad", dy.Buf, db.Buf); err != nil {
+func (r *Ref) BiasGrad(rows, cols int, dy Mat, db Vec) error {
+	if err := r.check(checkBiasGrad(rows, cols, dy, db)); err != nil {
 		return err
 	}
 	if cols == 0 {
@@ -231,11 +207,8 @@ func (*Ref) BiasGrad(rows, cols int, dy Mat, db Vec) error {
 	return nil
 }
 
-func (*Ref) AdamStep(theta, grad, m, v, thetaInit Vec, p AdamParams) error {
-	if err := checkAdam(theta, grad, m, v, thetaInit, p); err != nil {
-		return err
-	}
-	if err := own("go", "adam", theta.Buf, grad.Buf, m.Buf, v.Buf, thetaInit.Buf); err != nil {
+func (r *Ref) AdamStep(theta, grad, m, v, thetaInit Vec, p AdamParams) error {
+	if err := r.check(checkAdam(theta, grad, m, v, thetaInit, p)); err != nil {
 		return err
 	}
 	th, gs, ms, vs := f32s(theta), f32s(grad), f32s(m), f32s(v)
@@ -260,11 +233,8 @@ func (*Ref) AdamStep(theta, grad, m, v, thetaInit Vec, p AdamParams) error {
 	return nil
 }
 
-func (*Ref) AnchoredGradSumSq(grad, theta, thetaInit Vec, anchor float32) (float64, error) {
-	if err := checkAnchoredSumSq(grad, theta, thetaInit, anchor); err != nil {
-		return 0, err
-	}
-	if err := own("go", "anchored sumsq", grad.Buf, theta.Buf, thetaInit.Buf); err != nil {
+func (r *Ref) AnchoredGradSumSq(grad, theta, thetaInit Vec, anchor float32) (float64, error) {
+	if err := r.check(checkAnchoredSumSq(grad, theta, thetaInit, anchor)); err != nil {
 		return 0, err
 	}
 	gs := f32s(grad)

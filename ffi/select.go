@@ -3,6 +3,7 @@ package ffi
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/cpuid/v2"
@@ -11,8 +12,23 @@ import (
 // EnvCPU names the environment variable that forces a CPU instruction set.
 const EnvCPU = "DISTAC_CPU"
 
+// ISA names accepted by NewCPU, Open and DISTAC_CPU.
+const (
+	ISAScalar = "scalar"
+	ISAAVX2   = "avx2"
+	ISAAVX512 = "avx512"
+)
+
+// ISAs lists the instruction sets in order of preference, fastest first.
+var ISAs = []string{ISAAVX512, ISAAVX2, ISAScalar}
+
+// KernelsBuilt reports whether this binary holds the C kernels: it does when
+// built with cgo. Without them the reference backend is the only one.
+func KernelsBuilt() bool { return kernelsBuilt }
+
 // CPUHas reports whether this CPU and OS can run isa, as cpuid sees it
-// (cpuid reports AVX-512 only where the OS saves ZMM state).
+// (cpuid reports AVX-512 only where the OS saves ZMM state; off x86 it
+// reports neither AVX2 nor AVX-512).
 func CPUHas(isa string) bool {
 	switch isa {
 	case ISAScalar:
@@ -27,17 +43,13 @@ func CPUHas(isa string) bool {
 
 // BestISA is the fastest instruction set this CPU runs.
 func BestISA() string {
-	switch {
-	case CPUHas(ISAAVX512):
-		return ISAAVX512
-	case CPUHas(ISAAVX2):
-		return ISAAVX2
+	for _, isa := range ISAs {
+		if CPUHas(isa) {
+			return isa
+		}
 	}
 	return ISAScalar
 }
-
-// ISAs lists the instruction sets in order of preference, fastest first.
-var ISAs = []string{ISAAVX512, ISAAVX2, ISAScalar}
 
 // ChooseISA picks the instruction set: the value of DISTAC_CPU if set
 // (scalar, avx2, avx512; an error if this CPU lacks it), else the best.
@@ -46,7 +58,7 @@ func ChooseISA() (string, error) {
 	if want == "" || want == "auto" {
 		return BestISA(), nil
 	}
-	if _, ok := isaByName[want]; !ok {
+	if !slices.Contains(ISAs, want) {
 		return "", fmt.Errorf("%s=%q: want scalar, avx2, avx512 or auto", EnvCPU, want)
 	}
 	if !CPUHas(want) {
@@ -55,24 +67,40 @@ func ChooseISA() (string, error) {
 	return want, nil
 }
 
-// Open returns a backend by name: "ref", "scalar", "avx2", "avx512", or
-// "cpu"/"" for the CPU backend that ChooseISA picks. threads <= 0 uses every CPU.
+// Open returns a backend by name: "ref", "scalar", "avx2", "avx512", "cpu"
+// for the CPU backend that ChooseISA picks, or "auto"/"" for the best this
+// binary and machine have (the CPU backend, or the reference one in a build
+// without the C kernels). threads <= 0 uses every CPU.
 func Open(name string, threads int) (Backend, error) {
 	switch name {
 	case "ref":
 		return NewRef(), nil
-	case "", "cpu", "auto":
+	case "", "auto":
+		if !kernelsBuilt {
+			return NewRef(), nil
+		}
+		fallthrough
+	case "cpu":
 		isa, err := ChooseISA()
 		if err != nil {
 			return nil, err
 		}
-		return NewCPU(isa, threads)
+		return openCPU(isa, threads)
 	}
-	if _, ok := isaByName[name]; ok {
+	if slices.Contains(ISAs, name) {
 		if !CPUHas(name) {
 			return nil, fmt.Errorf("backend %s: this CPU (%s) cannot run it", name, cpuid.CPU.BrandName)
 		}
-		return NewCPU(name, threads)
+		return openCPU(name, threads)
 	}
-	return nil, fmt.Errorf("unknown backend %q (want ref, scalar, avx2, avx512 or cpu)", name)
+	return nil, fmt.Errorf("unknown backend %q (want auto, cpu, ref, scalar, avx2 or avx512)", name)
+}
+
+// openCPU is NewCPU as a Backend (a nil one on error, not a nil *CPU).
+func openCPU(isa string, threads int) (Backend, error) {
+	cpu, err := NewCPU(isa, threads)
+	if err != nil {
+		return nil, err
+	}
+	return cpu, nil
 }

@@ -62,18 +62,25 @@ func relErr32(got, want []float32) float64 {
 	for i, v := range want {
 		w[i] = float64(v)
 	}
-	return relErrF64(got, w)
+	return RelErr(got, w)
 }
 
-// relErrF64 is ||got-want||/||want||, +Inf if got has a NaN or Inf.
-func relErrF64(got []float32, want []float64) float64 {
+// RelErr is ||got - want|| / ||want|| (the absolute norm if want is 0), the
+// error measure of the self-check and the conformance suite. A NaN or Inf in
+// got gives +Inf unless want holds the same infinity there, so NaN never
+// passes.
+func RelErr(got []float32, want []float64) float64 {
 	var num, den float64
 	for i := range want {
 		g := float64(got[i])
 		if math.IsNaN(g) || math.IsInf(g, 0) {
-			return math.Inf(1)
+			if g != want[i] { // only an expected Inf/Inf match is allowed
+				return math.Inf(1)
+			}
+			continue
 		}
-		num += (g - want[i]) * (g - want[i])
+		d := g - want[i]
+		num += d * d
 		den += want[i] * want[i]
 	}
 	if den == 0 {
@@ -222,7 +229,7 @@ var selfChecks = []selfCheck{
 		if err := be.WeightedSum(All(out), []Vec{All(x), All(y), All(z)}, []float32{1, 0.25, -3}); err != nil {
 			return nil, err
 		}
-		ss, err := be.SumSq(All(out))
+		ss, err := SumSqValue(be, All(out))
 		if err != nil {
 			return nil, err
 		}
@@ -233,26 +240,29 @@ var selfChecks = []selfCheck{
 		defer s.free()
 		n := 3001
 		x := s.f32(uniform(rng, n, 1))
+		hist, win, above := s.alloc(U64, 1<<15), s.alloc(U64, 1<<12), s.alloc(U64, 1)
 		if s.err != nil {
 			return nil, s.err
 		}
-		hist, win := make([]uint64, 1<<15), make([]uint64, 1<<12)
-		if err := be.AbsHistogram(All(x), 16, 15, 0, hist); err != nil {
+		if err := be.AbsHistogram(All(x), 16, 15, 0, All(hist)); err != nil {
 			return nil, err
 		}
-		above, err := be.AbsWindow(All(x), 0x3f000000, win) // |x| in [0.5, 0.50024)
-		if err != nil {
+		if err := be.AbsWindow(All(x), 0x3f000000, All(win), All(above)); err != nil { // |x| in [0.5, 0.50024)
 			return nil, err
 		}
-		out := []float32{float32(above)}
-		for _, h := range [][]uint64{hist, win} {
+		var out []float32
+		for _, b := range []Buffer{above, hist, win} {
+			h, err := ReadU64(be, All(b))
+			if err != nil {
+				return nil, err
+			}
 			for _, c := range h {
 				out = append(out, float32(c))
 			}
 		}
 		return out, s.err
 	}},
-	{"ties+tall", 1e-6, func(be Backend, rng *rand.Rand) ([]float32, error) {
+	{"ties+tall+dare", 1e-6, func(be Backend, rng *rand.Rand) ([]float32, error) {
 		s := &scratch{be: be}
 		defer s.free()
 		n := 2053
@@ -267,7 +277,10 @@ var selfChecks = []selfCheck{
 		if err := be.TallConsensus(All(tall), Vec{}, xs, []float32{0.2, 0.4, 0.6}, 2); err != nil {
 			return nil, err
 		}
-		return append(s.read(ties), s.read(tall)...), s.err
+		if err := be.DareDrop(xs[0], 0x5eed, 1000, 0.7); err != nil {
+			return nil, err
+		}
+		return append(append(s.read(ties), s.read(tall)...), s.read(xs[0].Buf)...), s.err
 	}},
 	{"attention", 1e-5, func(be Backend, rng *rand.Rand) ([]float32, error) {
 		tr, ok := be.(Trainer)

@@ -64,11 +64,6 @@ type Trainer interface {
 	// dx[r] = dy[r] / eps elsewhere. dx may equal dy.
 	L2NormBackward(rows, cols int, dy, y Mat, norm Vec, eps float32, dx Mat) error
 
-	// Zero sets every element of v, of any dtype, to 0 (gradient buffers
-	// before accumulation): a memclr on the host backends; a device backend
-	// would use a memset on its stream.
-	Zero(v Vec) error
-
 	// AdamStep updates theta, m and v in place with one Adam step on the
 	// anchored, clipped gradient clip * (grad + 2*anchor*(theta - thetaInit)).
 	// thetaInit may be none when p.Anchor is 0.
@@ -93,8 +88,3 @@ type AdamParams struct {
 	// Step is the 1-based step number t of the bias corrections 1 - beta^t.
 	Step int
 }
-
-var (
-	_ Trainer = (*Ref)(nil)
-	_ Trainer = (*CPU)(nil)
-)

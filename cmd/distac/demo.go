@@ -38,7 +38,7 @@ func runDemo(args []string) error {
 	steps := fs.Int("steps", 0, "DisTaC steps per task (0: the recipe's)")
 	quick := fs.Bool("quick", false, "tiny sizes: a smoke test of the pipeline, not the real numbers")
 	recipe := fs.String("recipe", "", "JSON file overriding settings of the recipe (the \"recipe\" object of results.json)")
-	backend := fs.String("backend", "cpu", "compute backend")
+	backend := addBackendFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/ffi"
 )
 
@@ -37,7 +38,7 @@ flags:
 	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
 	perTensor := fs.Bool("per-tensor", false, "also print every tensor's task-vector norms")
 	warnRatio := fs.Float64("warn-ratio", 2, "warn when max/min norm exceeds this")
-	backend := fs.String("backend", "cpu", "compute backend: cpu, ref, scalar, avx2, avx512")
+	backend := addBackendFlag(fs)
 	workers := fs.Int("workers", 0, "chunks processed at once (0: one per CPU)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -56,7 +57,7 @@ flags:
 	if err != nil {
 		return err
 	}
-	st, err := distac.Diagnose(*base, tasks, be, *workers)
+	st, err := merge.Diagnose(context.Background(), *base, tasks, be, *workers)
 	if err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ flags:
 	return nil
 }
 
-func printDiagnosis(w io.Writer, base string, st *distac.TaskStats, perTensor bool, warnRatio float64) {
+func printDiagnosis(w io.Writer, base string, st *merge.TaskStats, perTensor bool, warnRatio float64) {
 	T := len(st.Tasks)
 	fmt.Fprintf(w, "task vectors against %s\n\n", base)
 	minNorm := st.Norms[0]

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,11 +16,18 @@ func init() {
 }
 
 func runHW(args []string) error {
-	fs := flag.NewFlagSet("hw", flag.ContinueOnError)
-	backend := fs.String("backend", "cpu", "backend to check: cpu (auto or $DISTAC_CPU), scalar, avx2, avx512, ref")
+	fs := newFlagSet("hw", `usage: distac hw [flags]
+
+Prints the CPU, its features, the kernel path each op family takes on the
+chosen backend, and (unless -no-check) a self-check of every op family
+against the reference backend; it exits non-zero if any disagrees.
+
+flags:
+`)
+	backend := addBackendFlag(fs)
 	threads := fs.Int("threads", 0, "kernel threads (0: one per CPU)")
 	noCheck := fs.Bool("no-check", false, "skip the self-check")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	be, err := ffi.Open(*backend, *threads)

@@ -15,29 +15,6 @@ func init() {
 	register("head", "build a frozen zero-shot-style head from class prototypes of labelled images", runHead)
 }
 
-// parseFlags parses args, treating -h as success and rejecting positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, err
-	}
-	if fs.NArg() > 0 {
-		return false, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
-	}
-	return false, nil
-}
-
-func newFlagSet(name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 const initUsage = `usage: distac init --config model.json --out base.safetensors [--seed S] [--prefix P]
 
 Writes freshly initialised encoder weights (open_clip names) with the config
@@ -67,7 +44,7 @@ func runInit(args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := openEngine("cpu", 0)
+	e, err := openEngine("auto", 0)
 	if err != nil {
 		return err
 	}
@@ -161,7 +138,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 func addEngineFlags(fs *flag.FlagSet, m *modelFlags) {
 	fs.StringVar(&m.config, "model-config", "", "model config JSON (default: the one in the checkpoint's metadata)")
 	fs.StringVar(&m.prefix, "prefix", "-", "key prefix of the encoder's tensors (default: the one recorded in the checkpoint)")
-	fs.StringVar(&m.backend, "backend", "cpu", "compute backend: cpu (best of this CPU, or $DISTAC_CPU), ref, scalar, avx2, avx512")
+	fs.StringVar(&m.backend, "backend", "auto", backendUsage)
 	fs.IntVar(&m.threads, "threads", 0, "threads for the kernels (0: one per CPU)")
 }
 

@@ -1,20 +1,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/sys/unix"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/ffi"
 )
 
@@ -22,104 +24,73 @@ func init() {
 	register("merge", "merge fine-tuned models into their base (mean, ta, ties, consensus, tsvm, isoc, isocts, dare)", runMerge)
 }
 
-// listFlag collects a repeated flag (--task A --task B).
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
-// floatsFlag is "0.4" or "0.3,0.4,0.5".
-type floatsFlag []float64
-
-func (f *floatsFlag) String() string {
-	var s []string
-	for _, x := range *f {
-		s = append(s, strconv.FormatFloat(x, 'g', -1, 64))
-	}
-	return strings.Join(s, ",")
-}
-
-func (f *floatsFlag) Set(s string) error {
-	*f = nil
-	for _, p := range strings.Split(s, ",") {
-		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil {
-			return fmt.Errorf("%q is not a number", p)
-		}
-		*f = append(*f, x)
-	}
-	return nil
-}
-
-const mergeUsage = `usage: distac merge --method M --base FILE --task FILE [--task FILE ...] --alpha A --out FILE [flags]
+// mergeUsage is the command's help; the methods' lines come from their
+// definitions.
+func mergeUsage() string {
+	var b strings.Builder
+	b.WriteString(`usage: distac merge --method M --base FILE --task FILE [--task FILE ...] --alpha A --out FILE [flags]
        distac merge --config merge.yaml [flags that override it]
 
 Writes theta = theta_0 + alpha * delta, with delta from the task vectors
 tau_t = theta_t - theta_0 by --method:
-  mean       sum_t tau_t / T
-  ta         task arithmetic: sum_t tau_t
-  ties       keep the top --k % of each task vector, elect signs, disjoint mean
-  consensus  TALL masks |tau_t| > lambda_t |tau_MTL - tau_t|, agreement >= 2
-  tsvm       task singular vectors: top r/T triplets per task, orthogonalised
-  isoc       isotropic: the sum's singular vectors with a flat spectrum
-  isocts     Iso-CTS: common + task-specific subspaces, flat spectrum
-  dare       drop --drop of each task vector (seeded), rescale 1/(1-p), sum
-
+`)
+	for _, m := range merge.Methods {
+		fmt.Fprintf(&b, "  %-10s %s\n", m.Name, m.Doc)
+	}
+	b.WriteString(`
 Inputs are .safetensors files, *.index.json of sharded models, or directories.
 The output is written beside its target and renamed into place when complete;
-an existing output needs --force, and an input is never overwritten.
+an existing output needs --force, and an input is never overwritten. A
+parameter of another method than --method is an error on the command line;
+from a --config file it is ignored with a note (one file may serve several
+methods).
 
 flags:
-`
+`)
+	return b.String()
+}
 
 func runMerge(args []string) error {
-	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), mergeUsage)
-		fs.PrintDefaults()
-	}
-	def := distac.DefaultMergeOptions()
+	fs := newFlagSet("merge", mergeUsage())
 	var tasks listFlag
-	lambdas := floatsFlag(def.Lambdas)
 	config := fs.String("config", "", "YAML or JSON file with the merge's settings (flags given as well override it)")
-	method := fs.String("method", def.Method, "merge method: "+strings.Join(distac.Methods, ", "))
+	method := fs.String("method", merge.MethodTA, "merge method: "+strings.Join(merge.MethodNames(), ", "))
 	base := fs.String("base", "", "base model theta_0")
 	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
-	alpha := fs.Float64("alpha", def.Alpha, "scale of the merged task vector")
-	k := fs.Float64("k", def.K, "ties: percent of each task vector's entries kept (by magnitude, over the whole model)")
-	fs.Var(&lambdas, "lambda", "consensus: TALL mask lambda, one value or one per task (comma-separated)")
-	minAgree := fs.Int("min-agree", def.MinAgree, "consensus: minimum number of agreeing task masks")
-	drop := fs.Float64("drop", def.Drop, "dare: drop rate p, 0 <= p < 1")
-	seed := fs.Uint64("seed", 0, "dare: seed of the drop mask")
-	common := fs.Float64("common-fraction", def.CommonFraction, "isocts: fraction of the rank given to the common subspace")
+	alpha := fs.Float64("alpha", 1, "scale of the merged task vector")
+	params := map[string]*textFlag{} // flag name -> value, every method's parameters
+	keyOf := map[string]string{}     // flag name -> parameter key
+	for _, p := range merge.AllParams() {
+		f := &textFlag{value: p.Default}
+		params[p.Flag()], keyOf[p.Flag()] = f, p.Key
+		fs.Var(f, p.Flag(), strings.Join(p.Methods, ", ")+": "+p.Usage)
+	}
 	dtype := fs.String("dtype", "", "output dtype of float tensors: f32, f16 or bf16 (default: the base model's)")
 	shard := fs.String("shard-size", "0", "split the output into shards of at most this size (e.g. 5GB, 500MiB; 0: one file)")
-	backend := fs.String("backend", "cpu", "compute backend: cpu (best of this CPU, or $DISTAC_CPU), ref, scalar, avx2, avx512")
+	backend := addBackendFlag(fs)
 	workers := fs.Int("workers", 0, "tensors or chunks processed at once (0: one per CPU)")
-	chunk := fs.Int("chunk", 0, "elements per streamed chunk of a tensor (0: the default, 1<<16)")
+	chunk := fs.Int("chunk", 0, "elements per streamed chunk of a tensor (0: the backend's choice, 1<<16 on a CPU)")
 	force := fs.Bool("force", false, "replace an existing output file")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	out := fs.String("out", "", "output .safetensors file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
 	}
 
 	// Defaults, then the config file, then the flags given on the command line.
-	opts := def
+	opts := merge.Options{Method: merge.MethodTA, Alpha: 1}
 	beName, wantQuiet := *backend, *quiet
+	fromConfig := map[string]bool{} // parameters the config set
 	if *config != "" {
-		c, err := distac.LoadMergeConfig(*config)
+		c, err := merge.LoadConfig(*config)
 		if err != nil {
 			return err
 		}
 		if err := c.Apply(&opts); err != nil {
 			return fmt.Errorf("%s: %w", *config, err)
+		}
+		for k := range c.Params {
+			fromConfig[k] = true
 		}
 		if c.Backend != "" {
 			beName = c.Backend
@@ -130,6 +101,14 @@ func runMerge(args []string) error {
 	}
 	var sizeErr error
 	fs.Visit(func(f *flag.Flag) {
+		if key, ok := keyOf[f.Name]; ok {
+			if opts.Params == nil {
+				opts.Params = map[string]string{}
+			}
+			opts.Params[key] = params[f.Name].value
+			delete(fromConfig, key)
+			return
+		}
 		switch f.Name {
 		case "method":
 			opts.Method = strings.ToLower(*method)
@@ -139,22 +118,10 @@ func runMerge(args []string) error {
 			opts.Tasks = tasks
 		case "alpha":
 			opts.Alpha = *alpha
-		case "k":
-			opts.K = *k
-		case "lambda":
-			opts.Lambdas = lambdas
-		case "min-agree":
-			opts.MinAgree = *minAgree
-		case "drop":
-			opts.Drop = *drop
-		case "seed":
-			opts.Seed = *seed
-		case "common-fraction":
-			opts.CommonFraction = *common
 		case "dtype":
 			opts.OutDType = *dtype
 		case "shard-size":
-			opts.ShardSize, sizeErr = distac.ParseSize(*shard)
+			opts.ShardSize, sizeErr = checkpoint.ParseSize(*shard)
 		case "workers":
 			opts.Workers = *workers
 		case "chunk":
@@ -172,6 +139,14 @@ func runMerge(args []string) error {
 	if sizeErr != nil {
 		return fmt.Errorf("--shard-size: %w", sizeErr)
 	}
+	if m, err := merge.Lookup(opts.Method); err == nil {
+		for k := range fromConfig {
+			if _, ok := m.Param(k); !ok {
+				fmt.Fprintf(os.Stderr, "distac merge: %s: %s is not a parameter of %s; ignored\n", *config, k, m.Name)
+				delete(opts.Params, k)
+			}
+		}
+	}
 	if opts.Base == "" || len(opts.Tasks) == 0 || opts.Out == "" {
 		fs.Usage()
 		return errors.New("--base, at least one --task and --out are required")
@@ -187,7 +162,11 @@ func runMerge(args []string) error {
 		bar = &progressBar{desc: opts.Method}
 		opts.Progress = bar.update
 	}
-	rep, err := distac.Merge(opts)
+	// Ctrl-C or a TERM (a scheduler's) stops the merge between chunks, and
+	// it removes its temporary output on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := merge.Run(ctx, opts)
 	bar.finish()
 	if err != nil {
 		return err
@@ -196,7 +175,7 @@ func runMerge(args []string) error {
 	return nil
 }
 
-func printMergeReport(w io.Writer, o *distac.MergeOptions, rep *distac.MergeReport) {
+func printMergeReport(w io.Writer, o *merge.Options, rep *merge.Report) {
 	secs := rep.Elapsed.Seconds()
 	fmt.Fprintf(w, "merged %d models into %s with %s (alpha %g): %d tensors (%d integer, copied from the base)\n",
 		len(o.Tasks), o.Base, o.Method, o.Alpha, rep.Tensors, rep.Carried)
@@ -259,10 +238,4 @@ func (p *progressBar) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_ = p.bar.Finish()
-}
-
-// isTerminal reports whether f is a terminal (the bar is off otherwise).
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
@@ -31,7 +31,7 @@ type loadedModel struct {
 	enc    model.Encoder
 	params *model.Params
 	prefix string
-	ck     *distac.Checkpoint // still open: SaveParams may carry its other tensors
+	ck     *checkpoint.Checkpoint // still open: SaveParams may carry its other tensors
 }
 
 func (m *loadedModel) close() {
@@ -44,7 +44,7 @@ func (m *loadedModel) close() {
 // configPath if given, else from the checkpoint's metadata; prefix (if not
 // "-") overrides the key prefix recorded there.
 func loadModel(e model.Engine, path, configPath, prefix string) (*loadedModel, error) {
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func checkOutputs(outs []string, force bool, inputs []string) error {
 			return fmt.Errorf("outputs %s and %s are one file", prev, o)
 		}
 		seen[abs] = o
-		if err := distac.CheckOutput(o, force, inputs); err != nil {
+		if err := checkpoint.CheckOutput(o, force, inputs); err != nil {
 			return err
 		}
 	}

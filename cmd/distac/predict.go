@@ -10,7 +10,7 @@ import (
 
 	"github.com/nlpodyssey/safetensors"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/train"
 	"github.com/distac/distac/ffi"
 )
@@ -73,11 +73,11 @@ func runPredict(args []string) error {
 
 func writeLogits(path string, logits []float32, classes int, labels []int32, force bool, inputs []string) error {
 	n := len(logits) / classes
-	ts := []distac.OutTensor{{Name: "logits", DType: safetensors.F32, Shape: []uint64{uint64(n), uint64(classes)}}}
+	ts := []checkpoint.OutTensor{{Name: "logits", DType: safetensors.F32, Shape: []uint64{uint64(n), uint64(classes)}}}
 	if labels != nil {
-		ts = append(ts, distac.OutTensor{Name: "labels", DType: safetensors.I32, Shape: []uint64{uint64(n)}})
+		ts = append(ts, checkpoint.OutTensor{Name: "labels", DType: safetensors.I32, Shape: []uint64{uint64(n)}})
 	}
-	w, err := distac.CreateOutput(path, ts, nil, 0, force, inputs)
+	w, err := checkpoint.Create(path, ts, nil, 0, force, inputs)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func writeLogits(path string, logits []float32, classes int, labels []int32, for
 // writeLogitsCSV writes one row per image: the logits, then the label when
 // the set has labels.
 func writeLogitsCSV(path string, logits []float32, classes int, labels []int32, force bool, inputs []string) error {
-	if err := distac.CheckOutput(path, force, inputs); err != nil {
+	if err := checkpoint.CheckOutput(path, force, inputs); err != nil {
 		return err
 	}
 	var b strings.Builder

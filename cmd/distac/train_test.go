@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 )
@@ -244,7 +244,7 @@ func TestTrainingCommands(t *testing.T) {
 		if b, _ := os.ReadFile(csv2); !strings.HasPrefix(string(b), "logit0,logit1,logit2,logit3\n") || strings.Count(string(b), "\n") != 6 {
 			t.Fatalf("unlabelled csv:\n%s", b)
 		}
-		ck, err := distac.OpenCheckpoint(st2)
+		ck, err := checkpoint.Open(st2)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
@@ -126,7 +126,7 @@ func mustFail(t *testing.T, dir string, fn func([]string) error, args []string, 
 // metadata returns the __metadata__ of a safetensors file.
 func metadata(t *testing.T, path string) map[string]string {
 	t.Helper()
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func loadValues(t *testing.T, path string) (*model.Config, []float32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func distance(a, b []float32) float64 {
 // readTensorF32 reads an F32 tensor of a safetensors file with its shape.
 func readTensorF32(t *testing.T, path, name string) ([]float32, []uint64) {
 	t.Helper()
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -108,32 +109,16 @@ func decodeTensors(buf []byte) (*Set, error) {
 	return s, nil
 }
 
-// decodeFloats converts little-endian F32/F16/BF16/U8 (scaled by 1/255)
-// values to float32.
+// decodeFloats converts little-endian F32/F16/BF16 (checkpoint.DecodeFloats)
+// or U8 (scaled by 1/255) values to float32.
 func decodeFloats(raw []byte, dt safetensors.DType) ([]float32, error) {
-	switch dt {
-	case safetensors.F32:
-		out := make([]float32, len(raw)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		return out, nil
-	case safetensors.F16:
-		out := make([]float32, len(raw)/2)
-		for i := range out {
-			out[i] = f16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
-		}
-		return out, nil
-	case safetensors.BF16:
-		out := make([]float32, len(raw)/2)
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*i:])) << 16)
-		}
-		return out, nil
-	case safetensors.U8:
+	if dt == safetensors.U8 {
 		return bytesToUnit(raw), nil
 	}
-	return nil, fmt.Errorf("dtype %v, want F32, F16, BF16 or U8", dt)
+	if !checkpoint.IsComputeFloat(dt) {
+		return nil, fmt.Errorf("dtype %v, want F32, F16, BF16 or U8", dt)
+	}
+	return checkpoint.DecodeFloats(dt, raw)
 }
 
 // decodeLabels converts little-endian I32/I64/U8 labels to int32, rejecting
@@ -169,26 +154,6 @@ func decodeLabels(raw []byte, dt safetensors.DType) ([]int32, error) {
 		}
 	}
 	return out, nil
-}
-
-// f16ToF32 widens an IEEE 754 binary16 value exactly.
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf / NaN
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: mant * 2^-24
-		v := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
 
 // WriteTensors writes s as ReadTensors reads it: "images" F32 (N, C, H, W),

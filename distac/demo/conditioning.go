@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
@@ -143,7 +143,7 @@ const kappaKey = "distac.kappa"
 
 // readKappa is the kappa a conditioned checkpoint was made with.
 func (p *pipeline) readKappa(path string) (float64, error) {
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		return 0, err
 	}

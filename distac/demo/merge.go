@@ -1,19 +1,23 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 	"github.com/distac/distac/ffi"
 )
 
 // Merge methods the demo reports, in the table's order.
-var demoMethods = []string{distac.MethodTA, distac.MethodTIES, distac.MethodConsensus, distac.MethodTSVM, distac.MethodIsoC}
+var demoMethods = []string{merge.MethodTA, merge.MethodTIES, merge.MethodConsensus, merge.MethodTSVM, merge.MethodIsoC}
 
 // MethodResult is one merge method on one column of models.
 type MethodResult struct {
@@ -108,7 +112,7 @@ func (p *pipeline) mergeColumn(col *column) ([]*MethodResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", col.Name, m, err)
 		}
-		if m == distac.MethodTA {
+		if m == merge.MethodTA {
 			taAlpha = r.Alpha
 		}
 		out = append(out, r)
@@ -117,18 +121,22 @@ func (p *pipeline) mergeColumn(col *column) ([]*MethodResult, error) {
 }
 
 func (p *pipeline) mergeMethod(col *column, method string, taus [][]float32, taAlpha float64) (*MethodResult, error) {
-	o := distac.DefaultMergeOptions()
-	o.Method, o.Base, o.Tasks, o.Alpha, o.Backend, o.Force = method, p.basePath, col.Tasks, 1, p.e, true
+	o := merge.Options{Method: method, Base: p.basePath, Tasks: col.Tasks, Alpha: 1, Backend: p.e, Force: true}
 	r := &MethodResult{Method: method}
-	if method == distac.MethodConsensus {
+	if method == merge.MethodConsensus {
 		ls, err := p.chooseLambdas(taus, taAlpha)
 		if err != nil {
 			return nil, err
 		}
-		o.Lambdas, r.Lambdas = ls, ls
+		r.Lambdas = ls
+		text := make([]string, len(ls))
+		for i, l := range ls {
+			text[i] = strconv.FormatFloat(l, 'g', -1, 64)
+		}
+		o.Params = map[string]string{"lambda": strings.Join(text, ",")}
 	}
 	o.Out = filepath.Join(p.scratch, "merged.safetensors")
-	if _, err := distac.Merge(o); err != nil {
+	if _, err := merge.Run(context.Background(), o); err != nil {
 		return nil, err
 	}
 	merged, err := p.readWeights(o.Out)
@@ -224,7 +232,7 @@ func (p *pipeline) chooseLambdas(taus [][]float32, alpha float64) ([]float64, er
 
 // readWeights loads a checkpoint's encoder as a flat host vector.
 func (p *pipeline) readWeights(path string) ([]float32, error) {
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/internal/testutil"
 )
@@ -20,9 +20,9 @@ import (
 const goldenTol = 1e-4
 
 // openGolden opens a golden file and its config.
-func openGolden(t *testing.T, name string) (*distac.Checkpoint, *Config) {
+func openGolden(t *testing.T, name string) (*checkpoint.Checkpoint, *Config) {
 	t.Helper()
-	ck, err := distac.OpenCheckpoint(filepath.Join("testdata", name+".safetensors"))
+	ck, err := checkpoint.Open(filepath.Join("testdata", name+".safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +34,11 @@ func openGolden(t *testing.T, name string) (*distac.Checkpoint, *Config) {
 	return ck, cfg
 }
 
-func goldenF32(t *testing.T, ck *distac.Checkpoint, name string) []float32 {
+func goldenF32(t *testing.T, ck *checkpoint.Checkpoint, name string) []float32 {
 	return testutil.F32(t, ck, name)
 }
 
-func goldenMeta(t *testing.T, ck *distac.Checkpoint, key string) float64 {
+func goldenMeta(t *testing.T, ck *checkpoint.Checkpoint, key string) float64 {
 	t.Helper()
 	v, err := strconv.ParseFloat(ck.Files[0].Metadata[key], 64)
 	if err != nil {
@@ -58,7 +58,7 @@ func TestGoldenForwardBackward(t *testing.T) {
 	}
 }
 
-func checkGolden(t *testing.T, e Engine, ck *distac.Checkpoint, cfg *Config) {
+func checkGolden(t *testing.T, e Engine, ck *checkpoint.Checkpoint, cfg *Config) {
 	enc := New(cfg)
 	l := enc.Layout()
 	student, err := LoadParams(e, ck, l, "student.")

@@ -6,8 +6,9 @@ import (
 	"math"
 	"strings"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/half"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -53,7 +54,7 @@ func (h *Head) Values(be ffi.Backend) ([]float32, error) { return ffi.ReadF32(be
 // LoadHead reads a head file: one tensor "head" (classes x dim, F32/F16/BF16)
 // and, optionally, class names in the metadata ("distac.classes", comma separated).
 func LoadHead(be ffi.Backend, path string) (*Head, error) {
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("head %s: %w", path, err)
 	}
@@ -73,9 +74,9 @@ func LoadHead(be ffi.Backend, path string) (*Head, error) {
 		case safetensors.F32:
 			w[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		case safetensors.F16:
-			w[i] = ffi.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+			w[i] = half.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
 		case safetensors.BF16:
-			w[i] = ffi.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+			w[i] = half.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
 		default:
 			return nil, fmt.Errorf("head %s: dtype %s, want F32, F16 or BF16", path, t.DType)
 		}
@@ -107,7 +108,7 @@ func SaveHead(path string, w []float32, classes, dim int, names []string, force 
 	if len(names) > 0 {
 		meta[headNamesKey] = strings.Join(names, ",")
 	}
-	out, err := distac.CreateOutput(path, []distac.OutTensor{{Name: HeadTensor, DType: safetensors.F32,
+	out, err := checkpoint.Create(path, []checkpoint.OutTensor{{Name: HeadTensor, DType: safetensors.F32,
 		Shape: []uint64{uint64(classes), uint64(dim)}}}, meta, 0, force, inputs)
 	if err != nil {
 		return fmt.Errorf("save head %s: %w", path, err)

@@ -5,7 +5,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
 	"github.com/nlpodyssey/safetensors"
 )
@@ -14,12 +14,12 @@ import (
 // checkpoints distac writes; PrefixKey holds the key prefix of its tensors.
 // distac merge carries both from the base into the merged model.
 const (
-	ConfigKey = distac.ModelConfigKey
-	PrefixKey = distac.KeyPrefixKey
+	ConfigKey = checkpoint.ModelConfigKey
+	PrefixKey = checkpoint.KeyPrefixKey
 )
 
 // ConfigOf reads the config a distac checkpoint carries in its metadata.
-func ConfigOf(ck *distac.Checkpoint) (*Config, string, error) {
+func ConfigOf(ck *checkpoint.Checkpoint) (*Config, string, error) {
 	for _, f := range ck.Files {
 		if s, ok := f.Metadata[ConfigKey]; ok {
 			c, err := ParseConfig([]byte(s))
@@ -47,7 +47,7 @@ func ffiDType(dt safetensors.DType) (ffi.DType, bool) {
 // LoadParams reads every parameter of layout from ck (names prefix+name) into
 // a new F32 vector on be, converting F16/BF16. Every error names the file
 // and the tensor.
-func LoadParams(be ffi.Backend, ck *distac.Checkpoint, layout *Layout, prefix string) (*Params, error) {
+func LoadParams(be ffi.Backend, ck *checkpoint.Checkpoint, layout *Layout, prefix string) (*Params, error) {
 	p, err := NewParams(be, layout)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func LoadParams(be ffi.Backend, ck *distac.Checkpoint, layout *Layout, prefix st
 	return p, nil
 }
 
-func loadTensor(be ffi.Backend, ck *distac.Checkpoint, p *Params, s ParamSpec, prefix string) error {
+func loadTensor(be ffi.Backend, ck *checkpoint.Checkpoint, p *Params, s ParamSpec, prefix string) error {
 	name := prefix + s.Name
 	t, ok := ck.Tensor(name)
 	if !ok {
@@ -116,7 +116,7 @@ type SaveOptions struct {
 	// Like, when set, is a checkpoint whose tensors are all carried over: the
 	// encoder's take the new values, every other tensor (a text tower,
 	// integer buffers) is copied unchanged.
-	Like   *distac.Checkpoint
+	Like   *checkpoint.Checkpoint
 	Meta   map[string]string // extra __metadata__ entries
 	Force  bool              // replace an existing output
 	Inputs []string          // files that must never be replaced
@@ -128,13 +128,13 @@ type SaveOptions struct {
 func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOptions) error {
 	meta := map[string]string{ConfigKey: cfg.JSON(), PrefixKey: o.Prefix}
 	maps.Copy(meta, o.Meta)
-	var tensors []distac.OutTensor
-	var carried []*distac.Tensor // tensors copied from Like, by output index
+	var tensors []checkpoint.OutTensor
+	var carried []*checkpoint.Tensor // tensors copied from Like, by output index
 	own := map[string]ParamSpec{}
 	for _, s := range p.Layout.Specs {
 		own[o.Prefix+s.Name] = s
 	}
-	forced, keep, err := distac.ParseOutDType(o.DType)
+	forced, keep, err := checkpoint.ParseOutDType(o.DType)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", out, err)
 	}
@@ -150,7 +150,7 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 			if _, ok := own[t.Name]; ok {
 				dt = outType(t.DType)
 			}
-			tensors = append(tensors, distac.OutTensor{Name: t.Name, DType: dt, Shape: t.Shape})
+			tensors = append(tensors, checkpoint.OutTensor{Name: t.Name, DType: dt, Shape: t.Shape})
 			carried = append(carried, t)
 		}
 		for _, name := range slices.Sorted(maps.Keys(own)) {
@@ -160,11 +160,11 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 		}
 	} else {
 		for _, s := range p.Layout.Specs {
-			tensors = append(tensors, distac.OutTensor{Name: o.Prefix + s.Name, DType: outType(safetensors.F32), Shape: u64(s.Shape)})
+			tensors = append(tensors, checkpoint.OutTensor{Name: o.Prefix + s.Name, DType: outType(safetensors.F32), Shape: u64(s.Shape)})
 			carried = append(carried, nil)
 		}
 	}
-	w, err := distac.CreateOutput(out, tensors, meta, 0, o.Force, o.Inputs)
+	w, err := checkpoint.Create(out, tensors, meta, 0, o.Force, o.Inputs)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", out, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
 	"github.com/nlpodyssey/safetensors"
 )
@@ -25,7 +25,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err := SaveParams(e, c, p, path, SaveOptions{}); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("overwrite without force: err = %v", err)
 	}
-	ck, err := distac.OpenCheckpoint(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err := SaveParams(e, c, p, like, SaveOptions{Prefix: "model.visual.", DType: "bf16"}); err != nil {
 		t.Fatal(err)
 	}
-	lk, err := distac.OpenCheckpoint(like)
+	lk, err := checkpoint.Open(like)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err := SaveParams(e, c, p, out, SaveOptions{Prefix: "model.visual.", Like: lk}); err != nil {
 		t.Fatal(err)
 	}
-	ok, _ := distac.OpenCheckpoint(out)
+	ok, _ := checkpoint.Open(out)
 	defer ok.Close()
 	if tn, _ := ok.Tensor("model.visual.proj"); tn.DType != safetensors.BF16 {
 		t.Fatalf("carried output has dtype %s, want Like's bf16", tn.DType)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
+	"github.com/distac/distac/ffi"
 )
 
 // Task is one fine-tuned model to condition.
@@ -195,7 +196,7 @@ func taskNorm(e model.Engine, base, ft *model.Params) (float64, error) {
 	if err := e.Sub(tau.All(), ft.All(), base.All()); err != nil {
 		return 0, err
 	}
-	ss, err := e.SumSq(tau.All())
+	ss, err := ffi.SumSqValue(e, tau.All())
 	return math.Sqrt(ss), err
 }
 

@@ -103,7 +103,7 @@ func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model
 
 // checkFinite fails when p holds a NaN or an infinity after the given step.
 func checkFinite(e model.Engine, p *model.Params, step int) error {
-	ss, err := e.SumSq(p.All())
+	ss, err := ffi.SumSqValue(e, p.All())
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/internal/testutil"
@@ -31,12 +31,12 @@ func engines(t *testing.T) []model.Engine {
 	return out
 }
 
-func f32Tensor(t *testing.T, ck *distac.Checkpoint, name string) []float32 {
+func f32Tensor(t *testing.T, ck *checkpoint.Checkpoint, name string) []float32 {
 	return testutil.F32(t, ck, name)
 }
 
 func TestGoldenDistacSteps(t *testing.T) {
-	ck, err := distac.OpenCheckpoint(filepath.Join("..", "model", "testdata", "vit_steps_golden.safetensors"))
+	ck, err := checkpoint.Open(filepath.Join("..", "model", "testdata", "vit_steps_golden.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestGoldenDistacSteps(t *testing.T) {
 // (in_proj_bias[width:2*width]) has a zero gradient in exact arithmetic, and
 // Adam turns rounding noise there into moves of up to lr per step: it gets
 // an absolute bound instead (see the file's f32_note).
-func checkUpdate(t *testing.T, e model.Engine, ck *distac.Checkpoint, p *model.Params, width int, lr float64) {
+func checkUpdate(t *testing.T, e model.Engine, ck *checkpoint.Checkpoint, p *model.Params, width int, lr float64) {
 	var num, den float64
 	for _, s := range p.Layout.Specs {
 		got, _ := ffi.ReadF32(e, p.Vec(s.Name))

@@ -5,31 +5,18 @@ package testutil
 import (
 	"testing"
 
-	"github.com/distac/distac/distac"
+	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/ffi/conformance"
 )
 
-// Backends opens the reference backend and every CPU path this machine
-// runs (two threads each), logging the paths it lacks as skipped.
-func Backends(t testing.TB) []ffi.Backend {
-	t.Helper()
-	var out []ffi.Backend
-	for _, name := range append([]string{"ref"}, ffi.ISAs...) {
-		if name != "ref" && !ffi.CPUHas(name) {
-			t.Logf("%s: skipped, this CPU lacks it", name)
-			continue
-		}
-		be, err := ffi.Open(name, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, be)
-	}
-	return out
-}
+// Backends is the module's one list of test backends (conformance.Backends):
+// the reference and every CPU path this machine and build run, two kernel
+// threads each, the ones it lacks logged as skipped.
+func Backends(t testing.TB) []ffi.Backend { return conformance.Backends(t, 2) }
 
 // F32 reads an F32 tensor of a checkpoint (a golden file).
-func F32(t testing.TB, ck *distac.Checkpoint, name string) []float32 {
+func F32(t testing.TB, ck *checkpoint.Checkpoint, name string) []float32 {
 	t.Helper()
 	tn, ok := ck.Tensor(name)
 	if !ok {

@@ -3,7 +3,7 @@
 
 Run with Debian's python3 (python3-torch, python3-numpy), from the repository root:
 
-    /usr/bin/python3 scripts/golden/merge_golden.py [distac/testdata/golden]
+    /usr/bin/python3 scripts/golden/merge_golden.py [distac/merge/testdata/golden]
 
 It writes small models (a base and three fine-tuned models, once in f32 and once in
 bf16) and, for each method, the merged model in f32. The merges follow the reference
@@ -189,7 +189,7 @@ METHODS = [
 
 
 def main():
-    outdir = sys.argv[1] if len(sys.argv) > 1 else "distac/testdata/golden"
+    outdir = sys.argv[1] if len(sys.argv) > 1 else "distac/merge/testdata/golden"
     os.makedirs(outdir, exist_ok=True)
     gen = torch.Generator().manual_seed(20250801)
     base64, tasks64 = make_models(gen)

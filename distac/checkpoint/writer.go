@@ -1,0 +1,379 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+)
+
+// OutTensor describes one tensor of an output checkpoint.
+type OutTensor struct {
+	Name  string
+	DType DType
+	Shape []uint64
+}
+
+func (t OutTensor) size() int64 {
+	n, _ := NumElements(t.Shape)
+	return int64(n) * int64(t.DType.Size())
+}
+
+// Writer writes a checkpoint into temporary files beside its target and
+// moves them into place on Commit; Abort (or a failed Commit) removes them.
+// Tensors may be written in any order and concurrently, in pieces.
+type Writer struct {
+	tensors   []OutTensor
+	byName    map[string]int
+	shardOf   []int   // tensor -> shard
+	offset    []int64 // tensor -> absolute offset of its data in its shard
+	written   []atomic.Int64
+	shards    []*outShard
+	indexPath string // "" for a single file
+	indexMeta map[string]any
+	finished  bool
+}
+
+type outShard struct {
+	final   string
+	tmp     *os.File
+	tmpPath string
+	size    int64
+}
+
+// Outputs lists the final paths Create would write for out: the file
+// itself, or the shards and the index when the data exceeds shardSize
+// (shardSize <= 0: never shard).
+func outputPaths(out string, tensors []OutTensor, shardSize int64) (files []string, groups [][]int, index string) {
+	var total int64
+	for _, t := range tensors {
+		total += t.size()
+	}
+	all := make([]int, len(tensors))
+	for i := range all {
+		all[i] = i
+	}
+	if shardSize <= 0 || total <= shardSize {
+		return []string{out}, [][]int{all}, ""
+	}
+	// Greedy in order: a shard takes tensors until the next would overflow it;
+	// a tensor larger than shardSize gets a shard of its own.
+	var cur []int
+	var curSize int64
+	for i, t := range tensors {
+		if len(cur) > 0 && curSize+t.size() > shardSize {
+			groups = append(groups, cur)
+			cur, curSize = nil, 0
+		}
+		cur = append(cur, i)
+		curSize += t.size()
+	}
+	groups = append(groups, cur)
+	dir, base := filepath.Split(out)
+	stem := strings.TrimSuffix(base, ".safetensors")
+	for i := range groups {
+		files = append(files, filepath.Join(dir, fmt.Sprintf("%s-%05d-of-%05d.safetensors", stem, i+1, len(groups))))
+	}
+	return files, groups, filepath.Join(dir, stem+".safetensors.index.json")
+}
+
+// CheckOutput is Create's check of an unsharded output, for commands
+// to run before long work: out's directory exists, out is not a directory
+// (a directory stands for DIR/model.safetensors), never one of inputs
+// (even with force), and replaces an existing file only with force.
+func CheckOutput(out string, force bool, inputs []string) error {
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		out = filepath.Join(out, "model.safetensors")
+	}
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("output directory %s does not exist", dir)
+	}
+	return checkOutputPath(out, force, inputs)
+}
+
+// Create starts writing tensors to out (see outputPaths for sharding).
+// It refuses to replace an existing file unless force is set, and never
+// replaces any of inputs. meta goes into every shard's __metadata__ (and
+// the index's "metadata").
+func Create(out string, tensors []OutTensor, meta map[string]string, shardSize int64, force bool, inputs []string) (*Writer, error) {
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		out = filepath.Join(out, "model.safetensors")
+	}
+	files, groups, index := outputPaths(out, tensors, shardSize)
+	finals := append([]string(nil), files...)
+	if index != "" {
+		finals = append(finals, index)
+	}
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("output directory %s does not exist", dir)
+	}
+	for _, p := range finals {
+		if err := checkOutputPath(p, force, inputs); err != nil {
+			return nil, err
+		}
+	}
+	w := &Writer{
+		tensors: tensors, byName: map[string]int{}, shardOf: make([]int, len(tensors)),
+		offset: make([]int64, len(tensors)), written: make([]atomic.Int64, len(tensors)), indexPath: index,
+	}
+	for i, t := range tensors {
+		if _, dup := w.byName[t.Name]; dup {
+			return nil, fmt.Errorf("output: tensor %q appears twice", t.Name)
+		}
+		w.byName[t.Name] = i
+	}
+	var total int64
+	for si, g := range groups {
+		hdr, offs, size, err := encodeHeader(tensors, g, meta)
+		if err != nil {
+			w.Abort()
+			return nil, err
+		}
+		for k, ti := range g {
+			w.shardOf[ti], w.offset[ti] = si, offs[k]
+		}
+		tmp, err := os.CreateTemp(dir, "."+filepath.Base(files[si])+".tmp-*")
+		if err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("output: %w", err)
+		}
+		sh := &outShard{final: files[si], tmp: tmp, tmpPath: tmp.Name(), size: size}
+		w.shards = append(w.shards, sh)
+		if err := tmp.Truncate(size); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("output %s: %w", sh.final, err)
+		}
+		if _, err := tmp.WriteAt(hdr, 0); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("output %s: %w", sh.final, err)
+		}
+		total += size - int64(len(hdr))
+	}
+	if index != "" {
+		w.indexMeta = map[string]any{"total_size": total}
+		for k, v := range meta {
+			w.indexMeta[k] = v
+		}
+	}
+	return w, nil
+}
+
+// checkOutputPath refuses to overwrite an input, and an existing file
+// without force.
+func checkOutputPath(p string, force bool, inputs []string) error {
+	st, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output %s: %w", p, err)
+	}
+	for _, in := range inputs {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
+			return fmt.Errorf("output %s is an input (%s); refusing to overwrite it", p, in)
+		}
+	}
+	if st.IsDir() {
+		return fmt.Errorf("output %s is a directory", p)
+	}
+	if !force {
+		return fmt.Errorf("output %s already exists (use --force to replace it)", p)
+	}
+	return nil
+}
+
+// encodeHeader lays out tensors g of a shard: the header bytes (length,
+// JSON padded with spaces to 8 bytes, as the safetensors package does), the
+// absolute offset of each tensor's data and the file size.
+func encodeHeader(tensors []OutTensor, g []int, meta map[string]string) ([]byte, []int64, int64, error) {
+	var js bytes.Buffer
+	js.WriteByte('{')
+	if len(meta) > 0 {
+		m, err := json.Marshal(meta) // map keys are sorted: deterministic
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		js.WriteString(`"__metadata__":`)
+		js.Write(m)
+	}
+	rel := make([]int64, len(g))
+	var off int64
+	for k, ti := range g {
+		t := tensors[ti]
+		name, _ := json.Marshal(t.Name)
+		shape, _ := json.Marshal(t.Shape)
+		if t.Shape == nil {
+			shape = []byte("[]")
+		}
+		if k > 0 || len(meta) > 0 {
+			js.WriteByte(',')
+		}
+		fmt.Fprintf(&js, `%s:{"dtype":"%s","shape":%s,"data_offsets":[%d,%d]}`, name, t.DType, shape, off, off+t.size())
+		rel[k] = off
+		off += t.size()
+	}
+	js.WriteByte('}')
+	for js.Len()%8 != 0 {
+		js.WriteByte(' ')
+	}
+	hdr := binary.LittleEndian.AppendUint64(nil, uint64(js.Len()))
+	hdr = append(hdr, js.Bytes()...)
+	for k := range rel {
+		rel[k] += int64(len(hdr))
+	}
+	return hdr, rel, int64(len(hdr)) + off, nil
+}
+
+// WriteAt writes b at byte off of tensor ti's data. Safe for concurrent use.
+func (w *Writer) WriteAt(ti int, off int64, b []byte) error {
+	t := w.tensors[ti]
+	if off < 0 || off+int64(len(b)) > t.size() {
+		return fmt.Errorf("output: write of %d bytes at %d overruns tensor %q (%d bytes)", len(b), off, t.Name, t.size())
+	}
+	sh := w.shards[w.shardOf[ti]]
+	if _, err := sh.tmp.WriteAt(b, w.offset[ti]+off); err != nil {
+		return fmt.Errorf("output %s: tensor %q: %w", sh.final, t.Name, err)
+	}
+	w.written[ti].Add(int64(len(b)))
+	return nil
+}
+
+// Paths returns the final paths of the output (shards, then the index).
+func (w *Writer) Paths() []string {
+	var ps []string
+	for _, s := range w.shards {
+		ps = append(ps, s.final)
+	}
+	if w.indexPath != "" {
+		ps = append(ps, w.indexPath)
+	}
+	return ps
+}
+
+// Commit checks that every tensor was written in full, syncs the files and
+// renames them into place (shards first, the index last). On error the
+// temporary files are removed.
+func (w *Writer) Commit() error {
+	if w.finished {
+		return errors.New("output: already finished")
+	}
+	for i := range w.tensors {
+		if got, want := w.written[i].Load(), w.tensors[i].size(); got != want {
+			w.Abort()
+			return fmt.Errorf("output: tensor %q has %d of %d bytes written", w.tensors[i].Name, got, want)
+		}
+	}
+	for _, sh := range w.shards {
+		if err := sh.tmp.Chmod(outputMode); err != nil {
+			w.Abort()
+			return fmt.Errorf("output %s: %w", sh.final, err)
+		}
+		if err := sh.tmp.Sync(); err != nil {
+			w.Abort()
+			return fmt.Errorf("output %s: sync: %w", sh.final, err)
+		}
+	}
+	var indexTmp string
+	if w.indexPath != "" {
+		p, err := w.writeIndexTemp()
+		if err != nil {
+			w.Abort()
+			return err
+		}
+		indexTmp = p
+	}
+	for _, sh := range w.shards {
+		if err := sh.tmp.Close(); err != nil {
+			w.Abort()
+			os.Remove(indexTmp)
+			return fmt.Errorf("output %s: %w", sh.final, err)
+		}
+	}
+	for _, sh := range w.shards {
+		if err := os.Rename(sh.tmpPath, sh.final); err != nil {
+			w.Abort()
+			os.Remove(indexTmp)
+			return fmt.Errorf("output %s: %w", sh.final, err)
+		}
+		sh.tmpPath = ""
+	}
+	if indexTmp != "" {
+		if err := os.Rename(indexTmp, w.indexPath); err != nil {
+			os.Remove(indexTmp)
+			w.finished = true
+			return fmt.Errorf("output %s: %w", w.indexPath, err)
+		}
+	}
+	w.finished = true
+	return syncDir(filepath.Dir(w.shards[0].final))
+}
+
+func (w *Writer) writeIndexTemp() (string, error) {
+	weightMap := map[string]string{}
+	for i, t := range w.tensors {
+		weightMap[t.Name] = filepath.Base(w.shards[w.shardOf[i]].final)
+	}
+	js, err := json.MarshalIndent(map[string]any{"metadata": w.indexMeta, "weight_map": weightMap}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(filepath.Dir(w.indexPath), "."+filepath.Base(w.indexPath)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", w.indexPath, err)
+	}
+	_, err = f.Write(append(js, '\n'))
+	if err == nil {
+		err = f.Chmod(outputMode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("output %s: %w", w.indexPath, err)
+	}
+	return f.Name(), nil
+}
+
+// outputMode is the permission of committed outputs: os.CreateTemp makes
+// its files 0600, which would hide a model from everyone but its writer.
+const outputMode = 0o644
+
+// Abort removes the temporary files. Safe to call more than once and after
+// a Commit (then it does nothing).
+func (w *Writer) Abort() {
+	if w.finished {
+		return
+	}
+	for _, sh := range w.shards {
+		if sh.tmpPath != "" {
+			sh.tmp.Close()
+			os.Remove(sh.tmpPath)
+			sh.tmpPath = ""
+		}
+	}
+	w.finished = true
+}
+
+// syncDir makes the renames in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package merge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/distac/distac/distac/checkpoint"
+)
+
+// Config is a merge described in YAML or JSON (JSON is YAML). Pointer fields
+// tell "absent" from zero, so that a file sets only what it names. Relative
+// paths are relative to the file's directory (to Dir for ParseConfig).
+//
+//	method: ties
+//	base: base.safetensors
+//	tasks: [mnist.safetensors, svhn.safetensors]
+//	alpha: 0.9
+//	k: 20
+//	out: merged.safetensors
+//
+// Besides the keys below, a config takes the parameters of the methods by
+// their keys (AllParams: k, lambda, min_agree, ...), a FloatList as one
+// number or a list.
+type Config struct {
+	Method    string
+	Base      string
+	Tasks     []string
+	Out       string
+	Alpha     *float64
+	Params    map[string]string // method parameters by key, as text (Param.Parse)
+	DType     string
+	ShardSize string // "5GB", "500MiB", bytes
+	Backend   string
+	Workers   *int
+	Force     *bool
+	Quiet     *bool
+	Dir       string // what relative paths are relative to ("": the working directory)
+}
+
+// LoadConfig reads a YAML or JSON merge configuration. Unknown keys are
+// errors, so a typo does not silently fall back to a default.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseConfig(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig reads a configuration from YAML or JSON text; relative paths
+// in it are relative to dir ("": the working directory).
+func ParseConfig(data []byte, dir string) (*Config, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	c := &Config{Params: map[string]string{}, Dir: dir}
+	if doc.Kind == 0 { // empty
+		return c, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: a merge config is a mapping of keys to values", root.Line)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		key := k.Value
+		if seen[key] {
+			return nil, fmt.Errorf("line %d: key %q given twice", k.Line, key)
+		}
+		seen[key] = true
+		if err := c.set(key, v); err != nil {
+			return nil, fmt.Errorf("line %d: %s: %w", k.Line, key, err)
+		}
+	}
+	return c, nil
+}
+
+// configKeys are the keys of a config besides the methods' parameters.
+var configKeys = []string{"method", "base", "tasks", "out", "alpha", "dtype", "shard_size", "backend", "workers", "force", "quiet"}
+
+// set decodes one key's value.
+func (c *Config) set(key string, v *yaml.Node) error {
+	switch key {
+	case "method":
+		return v.Decode(&c.Method)
+	case "base":
+		return v.Decode(&c.Base)
+	case "tasks":
+		return v.Decode(&c.Tasks)
+	case "out":
+		return v.Decode(&c.Out)
+	case "alpha":
+		return v.Decode(&c.Alpha)
+	case "dtype":
+		return v.Decode(&c.DType)
+	case "shard_size":
+		return v.Decode(&c.ShardSize)
+	case "backend":
+		return v.Decode(&c.Backend)
+	case "workers":
+		return v.Decode(&c.Workers)
+	case "force":
+		return v.Decode(&c.Force)
+	case "quiet":
+		return v.Decode(&c.Quiet)
+	}
+	i := slices.IndexFunc(AllParams(), func(p SharedParam) bool { return p.Key == key })
+	if i < 0 {
+		var params []string
+		for _, p := range AllParams() {
+			params = append(params, p.Key)
+		}
+		return fmt.Errorf("unknown key (a config takes %s, and the methods' parameters %s)",
+			strings.Join(configKeys, ", "), strings.Join(params, ", "))
+	}
+	text, err := paramText(v, AllParams()[i].Kind == FloatList)
+	if err != nil {
+		return err
+	}
+	c.Params[key] = text
+	return nil
+}
+
+// paramText is a parameter's value as Param.Parse reads it: a scalar as it
+// is, a list (where the kind takes one) joined with commas.
+func paramText(v *yaml.Node, list bool) (string, error) {
+	switch {
+	case v.Kind == yaml.ScalarNode:
+		return v.Value, nil
+	case v.Kind == yaml.SequenceNode && list:
+		var parts []string
+		for _, e := range v.Content {
+			if e.Kind != yaml.ScalarNode {
+				return "", errors.New("want a list of numbers")
+			}
+			parts = append(parts, e.Value)
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", errors.New("want a number")
+}
+
+// resolve makes a relative path relative to the config's directory.
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Dir == "" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// Apply copies the fields the config sets into o. Parameters are copied
+// whatever the method; Run refuses those the method does not have.
+func (c *Config) Apply(o *Options) error {
+	if c.Method != "" {
+		o.Method = strings.ToLower(c.Method)
+	}
+	if c.Base != "" {
+		o.Base = c.resolve(c.Base)
+	}
+	if len(c.Tasks) > 0 {
+		o.Tasks = nil
+		for _, t := range c.Tasks {
+			o.Tasks = append(o.Tasks, c.resolve(t))
+		}
+	}
+	if c.Out != "" {
+		o.Out = c.resolve(c.Out)
+	}
+	if c.Alpha != nil {
+		o.Alpha = *c.Alpha
+	}
+	for k, v := range c.Params {
+		if o.Params == nil {
+			o.Params = map[string]string{}
+		}
+		o.Params[k] = v
+	}
+	if c.DType != "" {
+		o.OutDType = c.DType
+	}
+	if c.ShardSize != "" {
+		n, err := checkpoint.ParseSize(c.ShardSize)
+		if err != nil {
+			return fmt.Errorf("shard_size: %w", err)
+		}
+		o.ShardSize = n
+	}
+	if c.Workers != nil {
+		o.Workers = *c.Workers
+	}
+	if c.Force != nil {
+		o.Force = *c.Force
+	}
+	return nil
+}

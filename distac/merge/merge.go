@@ -1,0 +1,123 @@
+package merge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/ffi"
+)
+
+// Options configures Run.
+type Options struct {
+	Method string   // a method's name (see Methods)
+	Base   string   // base checkpoint theta_0
+	Tasks  []string // fine-tuned checkpoints theta_t
+	Out    string   // output .safetensors (shards and an index beside it when sharded)
+	Alpha  float64  // theta = theta_0 + Alpha * delta
+	// Params holds the method's parameters by key, as text ("k": "20",
+	// "lambda": "0.3,0.4"); those absent take their defaults. A key the
+	// method does not have is an error.
+	Params map[string]string
+
+	OutDType  string // "", "f32", "f16" or "bf16" ("": each tensor keeps the base's dtype)
+	ShardSize int64  // bytes per output shard; <= 0: one file
+	Force     bool   // replace an existing output (never an input)
+
+	Backend    ffi.Backend             // where the element-wise work runs
+	Workers    int                     // concurrent tensors/chunks; <= 0: GOMAXPROCS
+	ChunkElems int                     // elements per streamed chunk; <= 0: the backend's choice
+	Progress   func(done, total int64) // called with bytes processed so far (any goroutine)
+
+	tiesSample int64 // tests: entries sampled per task for the TIES windows (0: tiesSampleSize)
+	tiesMiss   bool  // tests: place every TIES window where the threshold is not
+}
+
+// Report summarises a finished merge.
+type Report struct {
+	Outputs    []string      // files written (shards, then the index)
+	Tensors    int           // tensors written
+	Carried    int           // integer tensors copied from the base
+	TaskNorms  []float64     // ||tau_t||_2 over all float tensors
+	Thresholds []float32     // TIES: per-task magnitude thresholds
+	BytesIn    int64         // bytes of base and task tensors (one pass)
+	Elapsed    time.Duration // wall time of the merge
+	Params     Values        // the method's parameters, defaults filled in
+	// TIES: full passes over the task vectors spent on the thresholds, besides
+	// a small sample: 1 when every threshold fell in its predicted window, 3
+	// when some task needed the exact radix select.
+	ThresholdPasses int
+}
+
+// ErrCancelled is wrapped by the error of a merge stopped by its context.
+var ErrCancelled = errors.New("cancelled")
+
+// validate checks the options that do not need the files, and resolves the
+// method and its parameters.
+func (o *Options) validate() (*Method, Values, error) {
+	method, err := Lookup(o.Method)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case o.Base == "":
+		return nil, nil, errors.New("no base model")
+	case len(o.Tasks) == 0:
+		return nil, nil, errors.New("no task models")
+	case o.Out == "":
+		return nil, nil, errors.New("no output file")
+	case o.Backend == nil:
+		return nil, nil, errors.New("no backend")
+	case math.IsNaN(o.Alpha) || math.IsInf(o.Alpha, 0):
+		return nil, nil, fmt.Errorf("alpha %v is not finite", o.Alpha)
+	}
+	if _, _, err := checkpoint.ParseOutDType(o.OutDType); err != nil {
+		return nil, nil, err
+	}
+	v, err := method.Resolve(o.Params, len(o.Tasks))
+	if err != nil {
+		return nil, nil, err
+	}
+	return method, v, nil
+}
+
+// Run merges the task models into the base with opts.Method and writes the
+// result to opts.Out. Cancelling ctx stops it between chunks (the error
+// wraps ErrCancelled). On any error nothing is left at the output paths (an
+// existing output replaced with Force stays as it was).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	start := time.Now()
+	method, values, err := opts.validate()
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	base, err := checkpoint.Open(opts.Base)
+	if err != nil {
+		return nil, fmt.Errorf("merge: base: %w", err)
+	}
+	defer base.Close()
+	tasks := make([]*checkpoint.Checkpoint, len(opts.Tasks))
+	defer func() {
+		for _, c := range tasks {
+			c.Close()
+		}
+	}()
+	for i, p := range opts.Tasks {
+		if tasks[i], err = checkpoint.Open(p); err != nil {
+			return nil, fmt.Errorf("merge: task %d: %w", i, err)
+		}
+	}
+	m, err := newMerger(ctx, &opts, method, values, base, tasks)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	rep, err := m.run()
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}

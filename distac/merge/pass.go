@@ -1,0 +1,285 @@
+package merge
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/ffi"
+)
+
+// job is a unit of work: elements [lo, hi) of one item (the whole tensor
+// for kindMatrix), the n-th job of its pass.
+type job struct {
+	it     *item
+	lo, hi int
+	n      int
+}
+
+// bytes is what a job reads from the base and the tasks.
+func (j job) bytes() int64 {
+	return int64(j.hi-j.lo) * int64(j.it.base.ElemSize()) * int64(1+len(j.it.tasks))
+}
+
+// pass is one sweep of jobs over the inputs, run by the workers.
+//
+// Sums stay on the backend until a tensor is done: every job writes its
+// reductions (with check, first each task's sum of squares of tau) into its
+// own slots of one F64 buffer, and the worker that finishes the last job of
+// a tensor reads that tensor's slots back at once, checks the task vectors
+// for NaN and Inf, and adds the slots up in job order, so the sums do not
+// depend on which worker ran which job.
+type pass struct {
+	m     *merger
+	jobs  []job
+	check bool       // the pass checks the task vectors and sums their squares
+	slots int        // F64 sums per job (at least T when check)
+	sums  ffi.Buffer // F64, len(jobs)*slots; nil without slots
+	pages *checkpoint.Pages
+	first []int          // per item: its first job in jobs (-1: none)
+	count []int          // per item: its jobs in the pass (consecutive from first)
+	left  []atomic.Int64 // per item: jobs not yet done
+	done  [][]float64    // per item: its slots summed over its jobs, once done
+}
+
+// newPass numbers jobs and prepares their sums and page release.
+func (m *merger) newPass(jobs []job, check bool, slots int) (*pass, error) {
+	if check {
+		slots = max(slots, len(m.tasks))
+	}
+	p := &pass{m: m, jobs: jobs, check: check, slots: slots, pages: checkpoint.NewPages(),
+		first: make([]int, len(m.items)), count: make([]int, len(m.items)), left: make([]atomic.Int64, len(m.items)), done: make([][]float64, len(m.items))}
+	for i := range p.first {
+		p.first[i] = -1
+	}
+	for n := range jobs {
+		j := &jobs[n]
+		j.n = n
+		if p.first[j.it.idx] < 0 {
+			p.first[j.it.idx] = n
+		}
+		p.count[j.it.idx]++
+		p.left[j.it.idx].Add(1)
+		p.pages.Expect(j.it.base, j.lo, j.hi)
+		for _, t := range j.it.tasks {
+			p.pages.Expect(t, j.lo, j.hi)
+		}
+	}
+	if slots > 0 && len(jobs) > 0 {
+		var err error
+		if p.sums, err = m.be.Alloc(ffi.F64, len(jobs)*slots); err != nil {
+			return nil, fmt.Errorf("sums of %d chunks: %w", len(jobs), err)
+		}
+	}
+	return p, nil
+}
+
+// slot is job j's s-th sum.
+func (p *pass) slot(j job, s int) ffi.Vec {
+	return ffi.Vec{Buf: p.sums, Off: j.n*p.slots + s, N: 1}
+}
+
+func (p *pass) free() {
+	p.pages.Finish()
+	if p.sums != nil {
+		p.m.be.Free(p.sums)
+	}
+}
+
+// jobDone counts j as done; the worker that finishes a tensor's last job
+// reads its sums.
+func (p *pass) jobDone(wk *worker, j job) error {
+	if p.sums == nil || j.it.kind == kindCarry || p.left[j.it.idx].Add(-1) != 0 {
+		return nil
+	}
+	first, count := p.first[j.it.idx], p.count[j.it.idx]
+	vals, err := ffi.ReadF64(p.m.be, ffi.Vec{Buf: p.sums, Off: first * p.slots, N: count * p.slots})
+	if err != nil {
+		return fmt.Errorf("tensor %q: %w", j.it.base.Name, err)
+	}
+	sum := make([]float64, p.slots)
+	for k := range count {
+		for s, v := range vals[k*p.slots : (k+1)*p.slots] {
+			if p.check && s < len(p.m.tasks) && (math.IsNaN(v) || math.IsInf(v, 0)) {
+				return wk.nonFinite(p.jobs[first+k], s)
+			}
+			sum[s] += v
+		}
+	}
+	p.done[j.it.idx] = sum
+	return nil
+}
+
+// taskSums adds the per-task sums of squares of every item in item order.
+func (p *pass) taskSums() []float64 {
+	ss := make([]float64, len(p.m.tasks))
+	for _, d := range p.done {
+		for t := range ss {
+			if d != nil {
+				ss[t] += d[t]
+			}
+		}
+	}
+	return ss
+}
+
+// progress counts processed bytes for the caller's callback.
+type progress struct {
+	done, total atomic.Int64
+	fn          func(done, total int64)
+}
+
+func (p *progress) add(n int64) {
+	if p == nil || p.fn == nil {
+		return
+	}
+	p.fn(p.done.Add(n), p.total.Load())
+}
+
+// run executes the plan: the method's preparing passes (TIES: thresholds),
+// then the merge pass, then commits the output. The output is removed on
+// error.
+func (m *merger) run() (rep *Report, err error) {
+	defer func() {
+		if err != nil {
+			m.w.Abort()
+		}
+	}()
+	mergeJobs := m.jobs()
+	var passBytes int64
+	for _, j := range mergeJobs {
+		passBytes += j.bytes()
+	}
+	m.progress = &progress{fn: m.opts.Progress}
+	m.progress.total.Store(passBytes)
+	if m.method.prepare != nil {
+		if m.state, err = m.method.prepare(m); err != nil { // adds its passes to the progress total
+			return nil, err
+		}
+	}
+	p, err := m.newPass(mergeJobs, !m.checked, 0)
+	if err != nil {
+		return nil, err
+	}
+	err = m.parallel(p, func(wk *worker, j job) error {
+		switch j.it.kind {
+		case kindCarry:
+			return wk.carry(p, j)
+		case kindMatrix:
+			return wk.matrix(p, j)
+		}
+		return wk.elementwise(p, j)
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.check {
+		m.sumsq = p.taskSums()
+	}
+	if err := m.w.Commit(); err != nil {
+		return nil, err
+	}
+	rep = &Report{Outputs: m.w.Paths(), Tensors: len(m.items), ThresholdPasses: m.passes, BytesIn: passBytes,
+		Params: m.values}
+	if th, ok := m.state.([]float32); ok && m.method.Name == MethodTIES {
+		rep.Thresholds = th
+	}
+	for _, it := range m.items {
+		if it.kind == kindCarry {
+			rep.Carried++
+		}
+	}
+	for _, s := range m.sumsq {
+		rep.TaskNorms = append(rep.TaskNorms, math.Sqrt(s))
+	}
+	return rep, nil
+}
+
+// jobs cuts the plan into jobs, in file order: a whole tensor for each
+// matrix, chunks of m.chunk elements for everything else (one empty job for
+// an empty tensor). File order keeps few page blocks partly consumed (a
+// block shared by two tensors is released when both are done).
+func (m *merger) jobs() []job {
+	var jobs []job
+	for _, it := range m.items {
+		n := it.base.Numel
+		switch {
+		case it.kind == kindMatrix:
+			jobs = append(jobs, job{it: it, lo: 0, hi: n})
+		case n == 0:
+			jobs = append(jobs, job{it: it})
+		default:
+			for lo := 0; lo < n; lo += m.chunk {
+				jobs = append(jobs, job{it: it, lo: lo, hi: min(lo+m.chunk, n)})
+			}
+		}
+	}
+	return jobs
+}
+
+// parallel runs fn over the pass's jobs on m.workers workers; the first
+// error (or the context's end) stops the rest. After all jobs it syncs the
+// backend and calls done (if not nil) once per worker, serially, for the
+// worker's own reductions; then it frees the pass.
+func (m *merger) parallel(p *pass, fn func(*worker, job) error, done func(*worker) error) error {
+	defer p.free()
+	var (
+		failed   atomic.Bool
+		firstErr error
+		once     sync.Once
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		once.Do(func() { firstErr = err })
+		failed.Store(true)
+	}
+	ch := make(chan job)
+	workers := make([]*worker, min(m.workers, max(len(p.jobs), 1)))
+	for i := range workers {
+		workers[i] = newWorker(m)
+		wg.Add(1)
+		go func(wk *worker) {
+			defer wg.Done()
+			for j := range ch {
+				if failed.Load() {
+					continue
+				}
+				err := fn(wk, j)
+				if err == nil {
+					err = p.jobDone(wk, j)
+				}
+				if err != nil {
+					fail(err)
+					continue
+				}
+				m.progress.add(j.bytes())
+			}
+		}(workers[i])
+	}
+	for _, j := range p.jobs {
+		if failed.Load() {
+			break
+		}
+		if err := m.ctx.Err(); err != nil {
+			fail(fmt.Errorf("%w: %w", ErrCancelled, err))
+			break
+		}
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	if firstErr == nil {
+		if err := m.be.Sync(); err != nil {
+			firstErr = err
+		}
+	}
+	for _, wk := range workers {
+		if firstErr == nil && done != nil {
+			firstErr = done(wk)
+		}
+		wk.free()
+	}
+	return firstErr
+}

@@ -1,0 +1,185 @@
+package merge
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/ffi"
+)
+
+// itemKind says how a tensor is merged.
+type itemKind uint8
+
+const (
+	kindCarry  itemKind = iota // integer buffer: copied from the base
+	kindElem                   // float tensor merged element-wise, in chunks
+	kindMatrix                 // 2-D float weight of a matrix method, whole
+)
+
+// item is one output tensor and its inputs.
+type item struct {
+	kind  itemKind
+	idx   int // position in merger.items
+	base  *checkpoint.Tensor
+	tasks []*checkpoint.Tensor // same name in every task (nil for kindCarry)
+	out   int                  // index in the writer
+	outDT checkpoint.DType
+}
+
+// merger holds one merge's inputs, plan and output.
+type merger struct {
+	ctx     context.Context
+	opts    *Options
+	method  *Method
+	values  Values
+	be      ffi.Backend
+	base    *checkpoint.Checkpoint
+	tasks   []*checkpoint.Checkpoint
+	items   []*item
+	w       *checkpoint.Writer
+	workers int
+	chunk   int
+
+	alpha    float32
+	state    any  // what the method's prepare returned
+	checked  bool // a pass before the merge pass checked every task vector
+	passes   int  // TIES: full threshold passes run
+	progress *progress
+	sumsq    []float64 // per task: sum of squares of tau_t, from the checking pass
+}
+
+// newMerger plans the merge (newPlan) and creates the output.
+func newMerger(ctx context.Context, opts *Options, method *Method, v Values, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) (*merger, error) {
+	m, outs, err := newPlan(opts, method, base, tasks)
+	if err != nil {
+		return nil, err
+	}
+	m.ctx, m.values = ctx, v
+	meta := map[string]string{
+		"format":        "pt",
+		"distac.method": method.Name,
+		"distac.base":   displayName(opts.Base),
+		"distac.alpha":  fmtFloat(opts.Alpha),
+	}
+	// The merged model has the base's architecture: carry its description,
+	// so the training commands load the result without a config file.
+	for _, k := range []string{checkpoint.ModelConfigKey, checkpoint.KeyPrefixKey} {
+		for _, f := range base.Files {
+			if v, ok := f.Metadata[k]; ok {
+				meta[k] = v
+				break
+			}
+		}
+	}
+	var taskNames []string
+	for _, p := range opts.Tasks {
+		taskNames = append(taskNames, displayName(p))
+	}
+	meta["distac.tasks"] = strings.Join(taskNames, ",")
+	for k, x := range method.Metadata(v) {
+		meta[k] = x
+	}
+	w, err := checkpoint.Create(opts.Out, outs, meta, opts.ShardSize, opts.Force, m.inputPaths())
+	if err != nil {
+		return nil, err
+	}
+	m.w = w
+	return m, nil
+}
+
+// newPlan checks that every task has the base's float tensors with the same
+// dtypes and shapes, and plans one item per base tensor. method may be nil
+// (Diagnose): every float tensor is then element-wise.
+func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) (*merger, []checkpoint.OutTensor, error) {
+	outDT, keep, _ := checkpoint.ParseOutDType(opts.OutDType)
+	m := &merger{ctx: context.Background(), opts: opts, method: method, be: opts.Backend, base: base, tasks: tasks,
+		alpha: float32(opts.Alpha), workers: opts.Workers, chunk: opts.ChunkElems, sumsq: make([]float64, len(tasks))}
+	if m.workers <= 0 {
+		m.workers = runtime.GOMAXPROCS(0)
+	}
+	if m.chunk <= 0 {
+		m.chunk = m.be.ChunkElems()
+	}
+	var outs []checkpoint.OutTensor
+	for _, bt := range base.Tensors {
+		it := &item{idx: len(m.items), base: bt, out: len(outs), outDT: bt.DType}
+		switch {
+		case checkpoint.IsCarried(bt.DType):
+			it.kind = kindCarry
+		case checkpoint.IsComputeFloat(bt.DType):
+			it.kind = kindElem
+			if method != nil && method.matrix != nil && isMatrixWeight(bt) {
+				it.kind = kindMatrix
+			}
+			if !keep {
+				it.outDT = outDT
+			}
+		default:
+			return nil, nil, fmt.Errorf("base %s: tensor %q has dtype %s (want F32, F16, BF16 or an integer type)", bt.Path(), bt.Name, bt.DType)
+		}
+		if it.kind != kindCarry {
+			for _, tc := range tasks {
+				tt, ok := tc.Tensor(bt.Name)
+				if !ok {
+					return nil, nil, fmt.Errorf("task %s: tensor %q is missing (it is in the base %s)", tc.Path, bt.Name, base.Path)
+				}
+				if tt.DType != bt.DType {
+					return nil, nil, fmt.Errorf("task %s: tensor %q has dtype %s, the base %s has %s", tc.Path, bt.Name, tt.DType, base.Path, bt.DType)
+				}
+				if !sameShape(tt.Shape, bt.Shape) {
+					return nil, nil, fmt.Errorf("task %s: tensor %q has shape %v, the base %s has %v", tc.Path, bt.Name, tt.Shape, base.Path, bt.Shape)
+				}
+				it.tasks = append(it.tasks, tt)
+			}
+		}
+		m.items = append(m.items, it)
+		outs = append(outs, checkpoint.OutTensor{Name: bt.Name, DType: it.outDT, Shape: bt.Shape})
+	}
+	for _, tc := range tasks {
+		for _, tt := range tc.Tensors {
+			if _, ok := base.Tensor(tt.Name); !ok {
+				return nil, nil, fmt.Errorf("task %s: tensor %q is not in the base %s", tc.Path, tt.Name, base.Path)
+			}
+		}
+	}
+	return m, outs, nil
+}
+
+// isMatrixWeight reports whether a matrix method merges t as a matrix: every
+// 2-D float tensor except embeddings (biases, norms, embeddings and conv
+// kernels are averaged).
+func isMatrixWeight(t *checkpoint.Tensor) bool {
+	return len(t.Shape) == 2 && t.Shape[0] > 0 && t.Shape[1] > 0 &&
+		!strings.Contains(strings.ToLower(t.Name), "embed")
+}
+
+func sameShape(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// inputPaths lists every file the merge reads: the output may be none of them.
+func (m *merger) inputPaths() []string {
+	var ps []string
+	for _, c := range append([]*checkpoint.Checkpoint{m.base}, m.tasks...) {
+		ps = append(ps, c.Path)
+		for _, f := range c.Files {
+			ps = append(ps, f.Path)
+		}
+	}
+	return ps
+}
+
+// displayName is the file's base name, for metadata and messages.
+func displayName(path string) string { return filepath.Base(path) }

@@ -1,0 +1,236 @@
+package merge
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/distac/distac/ffi"
+	"gonum.org/v1/gonum/mat"
+)
+
+// taskMatrix yields tau_t of the current tensor as a float64 matrix.
+type taskMatrix func(t int) (*mat.Dense, error)
+
+// matrix merges one 2-D weight with a matrix method. The task vectors are
+// formed one at a time (Iso-CTS forms each twice) so that at most one tau_t,
+// the kept factors and the SVD's workspace are alive at once.
+func (wk *worker) matrix(p *pass, j job) error {
+	defer wk.shrink()
+	it := j.it
+	m, n := int(it.base.Shape[0]), int(it.base.Shape[1])
+	numel := m * n
+	baseRaw, err := wk.load(roleBase, 0, it.base, 0, numel)
+	if err != nil {
+		return err
+	}
+	counted := make([]bool, len(it.tasks))
+	// A method that reads every task twice (Iso-CTS) lets its pages go when
+	// the tensor is done.
+	rereads := wk.m.method.reads > 1
+	if rereads {
+		defer func() {
+			for _, tt := range it.tasks {
+				p.pages.Consumed(tt, 0, numel)
+			}
+		}()
+	}
+	tau := func(t int) (*mat.Dense, error) {
+		v, err := wk.taskVector(p, j, 0, t, baseRaw, p.check && !counted[t], !rereads)
+		if err != nil {
+			return nil, err
+		}
+		counted[t] = true
+		xs, err := wk.hostFloats(v)
+		if err != nil {
+			return nil, err
+		}
+		// The matrix is on the host now: check it before an SVD of NaN
+		// (which LAPACK may iterate on for a long time) rather than after.
+		if _, _, bad := firstBad(xs); bad {
+			return nil, wk.nonFinite(j, t)
+		}
+		// One float64 copy per worker, reused by every task: each use of a
+		// tau_t ends before the next is formed.
+		if cap(wk.f64) < numel {
+			wk.f64 = make([]float64, numel)
+		}
+		d := wk.f64[:numel]
+		for i, x := range xs {
+			d[i] = float64(x)
+		}
+		return mat.NewDense(m, n, d), nil
+	}
+	delta, err := wk.m.method.matrix(tau, len(it.tasks), m, n, wk.m.values)
+	if err != nil {
+		return fmt.Errorf("%s: tensor %q: %w", wk.m.method.Name, it.base.Name, err)
+	}
+	d32 := make([]float32, numel)
+	for i := 0; i < m; i++ {
+		for k, x := range delta.RawRowView(i) {
+			d32[i*n+k] = float32(x)
+		}
+	}
+	dv, err := wk.vec(bufKey{roleDelta, 0, ffi.F32}, numel)
+	if err != nil {
+		return err
+	}
+	if err := wk.be.Upload(dv, ffi.F32Bytes(d32)); err != nil {
+		return err
+	}
+	if err := wk.finish(it, baseRaw, dv, 0, numel); err != nil {
+		return err
+	}
+	p.pages.Consumed(it.base, 0, numel) // after finish: baseRaw may be a view of these pages
+	return nil
+}
+
+// sumTasks is M = sum_t tau_t in float64.
+func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
+	sum := mat.NewDense(m, n, nil)
+	for t := 0; t < T; t++ {
+		a, err := tau(t)
+		if err != nil {
+			return nil, err
+		}
+		sum.Add(sum, a)
+	}
+	return sum, nil
+}
+
+// tsvmMerge is TSV-M: per task the top k = floor(r/T) singular triplets go
+// into disjoint column blocks of U, entries of sigma and row blocks of Vt;
+// U and Vt are replaced by their polar factors; delta = U diag(sigma) Vt.
+// Only the T*k filled columns/rows are orthogonalised: the polar factor of
+// [B 0] restricted to B's columns is the polar factor of B, and the zero
+// sigma of the empty columns drop the rest. k = 0 (r < T) gives delta = 0.
+func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+	r := min(m, n)
+	k := r / T
+	if k == 0 {
+		return mat.NewDense(m, n, nil), nil
+	}
+	U := mat.NewDense(m, T*k, nil)
+	V := mat.NewDense(T*k, n, nil)
+	sigma := make([]float64, T*k)
+	for t := 0; t < T; t++ {
+		a, err := tau(t)
+		if err != nil {
+			return nil, err
+		}
+		u, s, v, err := svdThin(a)
+		if err != nil {
+			return nil, fmt.Errorf("task %d: %w", t, err)
+		}
+		cols(U, t*k, (t+1)*k).Copy(cols(u, 0, k))
+		rowsOf(V, t*k, (t+1)*k).Copy(cols(v, 0, k).T())
+		copy(sigma[t*k:], s[:k])
+	}
+	return spectralProduct(U, sigma, V)
+}
+
+// spectralProduct is polar(U) diag(sigma) polar(V).
+func spectralProduct(U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, error) {
+	pu, err := polar(U)
+	if err != nil {
+		return nil, fmt.Errorf("polar factor of U: %w", err)
+	}
+	pv, err := polar(V)
+	if err != nil {
+		return nil, fmt.Errorf("polar factor of V: %w", err)
+	}
+	scaleCols(pu, sigma)
+	m, _ := pu.Dims()
+	_, n := pv.Dims()
+	delta := mat.NewDense(m, n, nil)
+	delta.Mul(pu, pv)
+	return delta, nil
+}
+
+// isoCMerge is Iso-C: M = sum_t tau_t = U S Vt, delta = mean(S) U Vt.
+func isoCMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+	sum, err := sumTasks(tau, T, m, n)
+	if err != nil {
+		return nil, err
+	}
+	u, s, v, err := svdThin(sum)
+	if err != nil {
+		return nil, err
+	}
+	delta := mat.NewDense(m, n, nil)
+	delta.Mul(u, v.T())
+	delta.Scale(mean(s), delta)
+	return delta, nil
+}
+
+// isoCTSSplit returns Iso-CTS's common rank k_c and per-task rank s for
+// rank r and T tasks: k_c = r - round((r - floor(f r)) / T) * T (round half
+// to even, as Python's round), s = (r - k_c) / T.
+func isoCTSSplit(r, T int, f float64) (kc, s int) {
+	c0 := int(float64(r) * f)
+	kc = r - int(math.RoundToEven(float64(r-c0)/float64(T)))*T
+	kc = max(kc, 0)
+	return kc, (r - kc) / T
+}
+
+// isoCTSMerge is Iso-CTS: the top k_c singular triplets of the sum span the
+// common subspace; each task, with that subspace projected out
+// (tau_t - U_c U_c^T tau_t), adds its top s triplets; U and Vt of the
+// concatenation are replaced by their polar factors and every singular value
+// by their mean.
+func isoCTSMerge(tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) {
+	sum, err := sumTasks(tau, T, m, n)
+	if err != nil {
+		return nil, err
+	}
+	u, s, v, err := svdThin(sum)
+	if err != nil {
+		return nil, err
+	}
+	r := len(s)
+	kc, sp := isoCTSSplit(r, T, frac)
+	used := T*sp + kc
+	U := mat.NewDense(m, used, nil)
+	V := mat.NewDense(used, n, nil)
+	sigma := make([]float64, used)
+	var uc *mat.Dense
+	if kc > 0 {
+		uc = cols(u, 0, kc)
+	}
+	for t := 0; t < T && sp > 0; t++ {
+		a, err := tau(t)
+		if err != nil {
+			return nil, err
+		}
+		if uc != nil {
+			var c, p mat.Dense
+			c.Mul(uc.T(), a) // kc x n
+			p.Mul(uc, &c)    // m x n
+			a.Sub(a, &p)
+		}
+		ut, st, vt, err := svdThin(a)
+		if err != nil {
+			return nil, fmt.Errorf("task %d: %w", t, err)
+		}
+		cols(U, t*sp, (t+1)*sp).Copy(cols(ut, 0, sp))
+		rowsOf(V, t*sp, (t+1)*sp).Copy(cols(vt, 0, sp).T())
+		copy(sigma[t*sp:], st[:sp])
+	}
+	if kc > 0 {
+		cols(U, T*sp, used).Copy(uc)
+		rowsOf(V, T*sp, used).Copy(cols(v, 0, kc).T())
+		copy(sigma[T*sp:], s[:kc])
+	}
+	mu := mean(sigma)
+	for i := range sigma {
+		sigma[i] = mu
+	}
+	return spectralProduct(U, sigma, V)
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
