@@ -10,6 +10,7 @@ import (
 // A CPU without AVX-512 must never get the AVX-512 path: with the feature
 // masked out of cpuid, the choice falls back and forcing it is an error.
 func TestSelectionWithoutAVX512(t *testing.T) {
+	skipWithoutKernels(t)
 	had := cpuid.CPU.Supports(cpuid.AVX512F)
 	cpuid.CPU.Disable(cpuid.AVX512F)
 	defer func() {
@@ -41,6 +42,7 @@ func TestSelectionWithoutAVX512(t *testing.T) {
 }
 
 func TestSelectionEnv(t *testing.T) {
+	skipWithoutKernels(t)
 	for _, isa := range []string{ISAScalar, ISAAVX2, ISAAVX512} {
 		t.Setenv(EnvCPU, strings.ToUpper(isa))
 		be, err := Open("cpu", 0)
@@ -69,9 +71,32 @@ func TestSelectionEnv(t *testing.T) {
 
 // The kernels' own CPU check must agree with cpuid on this machine.
 func TestKernelCheckAgreesWithCPUID(t *testing.T) {
+	skipWithoutKernels(t)
 	for _, isa := range []string{ISAScalar, ISAAVX2, ISAAVX512} {
 		if CPUHas(isa) != KernelsSupport(isa) {
 			t.Errorf("%s: cpuid says %v, kernels say %v", isa, CPUHas(isa), KernelsSupport(isa))
 		}
+	}
+}
+
+// skipWithoutKernels skips a test of the CPU paths in a build without cgo.
+func skipWithoutKernels(t *testing.T) {
+	t.Helper()
+	if !KernelsBuilt() {
+		t.Skip("built without cgo: no C kernels to select")
+	}
+}
+
+// Without the kernels, auto is the reference backend and cpu says why not.
+func TestOpenWithoutKernels(t *testing.T) {
+	if KernelsBuilt() {
+		t.Skip("built with the C kernels")
+	}
+	be, err := Open("auto", 0)
+	if err != nil || be.Name() != "ref" {
+		t.Fatalf("auto without kernels: %v, %v", be, err)
+	}
+	if _, err := Open("cpu", 0); err == nil || !strings.Contains(err.Error(), "without cgo") {
+		t.Fatalf("cpu without kernels: %v", err)
 	}
 }

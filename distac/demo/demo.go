@@ -28,7 +28,7 @@ type Options struct {
 	Seed    uint64
 	Tasks   []string // built-in data sets; default all four
 	Recipe  Recipe
-	Backend string // "cpu" (default), or a named path
+	Backend string // "auto" (default: the best this binary has), or a named backend
 	// Log receives one line per stage and progress lines; Bar, if set,
 	// draws per-stage progress instead (stage, done, total).
 	Log io.Writer
@@ -71,7 +71,7 @@ func Run(o Options) (*Results, error) {
 		return nil, errors.New("demo: merging needs at least two tasks")
 	}
 	if o.Backend == "" {
-		o.Backend = "cpu"
+		o.Backend = "auto"
 	}
 	if o.Log == nil {
 		o.Log = io.Discard

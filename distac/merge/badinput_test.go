@@ -144,7 +144,7 @@ func TestBadInputs(t *testing.T) {
 			return bp, []string{tps[0], idx}
 		}, []string{"sharded.index.json", `tensor "nope" is not in shard taska.safetensors`}},
 	}
-	be := backends(t)[1]
+	be := best(t)
 	base, tasks := makeModels(21, 2, safetensors.F32)
 	for _, c := range cases {
 		for _, method := range []string{MethodTA, MethodTIES, MethodTSVM} {
@@ -174,7 +174,7 @@ func TestOutputSafety(t *testing.T) {
 	dir := t.TempDir()
 	base, tasks := makeModels(4, 2, safetensors.F32)
 	bp, tps := writeSet(t, dir, base, tasks)
-	be := backends(t)[1]
+	be := best(t)
 	out := filepath.Join(dir, "out.safetensors")
 	if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)

@@ -213,14 +213,22 @@ func writeSet(t testing.TB, dir string, base testModel, tasks []testModel) (stri
 
 // backends are the backends every merge test runs on: the reference and
 // the best CPU path of the module's test list (conformance.Backends), one
-// kernel thread each (the merge runs its workers in parallel).
+// kernel thread each (the merge runs its workers in parallel); the
+// reference alone in a build without the C kernels.
 func backends(t testing.TB) []ffi.Backend {
 	t.Helper()
 	all := conformance.Backends(t, 1)
 	if len(all) == 1 {
-		return []ffi.Backend{all[0], all[0]} // a build without the C kernels
+		return all
 	}
 	return []ffi.Backend{all[0], all[len(all)-1]}
+}
+
+// best is the last of backends: the fastest this machine and build run.
+func best(t testing.TB) ffi.Backend {
+	t.Helper()
+	bs := backends(t)
+	return bs[len(bs)-1]
 }
 
 // noFiles fails unless dir holds exactly the names in keep.

@@ -64,7 +64,7 @@ func TestMergeReleasesPages(t *testing.T) {
 		before := rssFileKiB(t)
 		var mu sync.Mutex
 		var peak int64
-		o := mergeOpts(method, base, []string{a, b}, filepath.Join(dir, method+".safetensors"), backends(t)[1])
+		o := mergeOpts(method, base, []string{a, b}, filepath.Join(dir, method+".safetensors"), best(t))
 		o.ChunkElems = 0 // the default streaming chunk
 		o.Workers = 2
 		o.Progress = func(done, total int64) {

@@ -19,7 +19,7 @@ func TestShardedRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	base, tasks := makeModels(17, 2, safetensors.F32)
 	bp, tps := writeSet(t, dir, base, tasks)
-	be := backends(t)[1]
+	be := best(t)
 	single := filepath.Join(dir, "single.safetensors")
 	o := mergeOpts(MethodTA, bp, tps, single, be)
 	if _, err := Run(context.Background(), o); err != nil {

@@ -58,7 +58,7 @@ func TestWriterLayout(t *testing.T) {
 	if hdr := int(data[0]); (8+hdr)%8 != 0 {
 		t.Errorf("header length %d is not 8-byte aligned", hdr)
 	}
-	o := mergeOpts(MethodTA, base, []string{task}, filepath.Join(dir, "out.safetensors"), backends(t)[1])
+	o := mergeOpts(MethodTA, base, []string{task}, filepath.Join(dir, "out.safetensors"), best(t))
 	o.OutDType, o.Alpha = "", 2
 	rep, err := Run(context.Background(), o)
 	if err != nil {
