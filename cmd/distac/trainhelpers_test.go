@@ -14,6 +14,7 @@ import (
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/google/go-cmp/cmp"
 )
 
 // Helpers for the training-command tests: tiny models, synthetic data sets
@@ -118,8 +119,8 @@ func mustFail(t *testing.T, dir string, fn func([]string) error, args []string, 
 			t.Errorf("%v: error %q lacks %q", args, err, w)
 		}
 	}
-	if after := listDir(t, dir); !slices.Equal(before, after) {
-		t.Errorf("%v: the failed command changed %s:\nbefore %q\nafter  %q", args, dir, before, after)
+	if d := cmp.Diff(before, listDir(t, dir)); d != "" {
+		t.Errorf("%v: the failed command changed %s (-before +after):\n%s", args, dir, d)
 	}
 }
 

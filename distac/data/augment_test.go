@@ -3,8 +3,9 @@ package data
 import (
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestRotate90: one turn moves the top-right corner to the top-left (numpy
@@ -22,7 +23,7 @@ func TestRotate90(t *testing.T) {
 	}
 	// np.rot90([[0,1,2],[3,4,5],[6,7,8]]) = [[2,5,8],[1,4,7],[0,3,6]]
 	want := []float32{2, 5, 8, 1, 4, 7, 0, 3, 6, 12, 15, 18, 11, 14, 17, 10, 13, 16}
-	if !reflect.DeepEqual(one, want) {
+	if !cmp.Equal(one, want) {
 		t.Fatalf("one turn: %v, want %v", one, want)
 	}
 	rot := func(src []float32, k int) []float32 {
@@ -33,19 +34,19 @@ func TestRotate90(t *testing.T) {
 		return out
 	}
 	two := rot(img, 2)
-	if !reflect.DeepEqual(two, rot(one, 1)) || two[0] != 8 || two[8] != 0 {
+	if !cmp.Equal(two, rot(one, 1)) || two[0] != 8 || two[8] != 0 {
 		t.Fatalf("two turns: %v", two)
 	}
 	for k := -5; k <= 5; k++ {
-		if !reflect.DeepEqual(rot(img, k), rot(img, k+4)) {
+		if !cmp.Equal(rot(img, k), rot(img, k+4)) {
 			t.Fatalf("k=%d and k=%d differ", k, k+4)
 		}
-		if !reflect.DeepEqual(rot(rot(img, k), -k), img) {
+		if !cmp.Equal(rot(rot(img, k), -k), img) {
 			t.Fatalf("k=%d then %d is not the identity", k, -k)
 		}
 	}
 	inPlace := append([]float32(nil), img...)
-	if err := Rotate90(inPlace, 2, 3, 3, 1, inPlace); err != nil || !reflect.DeepEqual(inPlace, want) {
+	if err := Rotate90(inPlace, 2, 3, 3, 1, inPlace); err != nil || !cmp.Equal(inPlace, want) {
 		t.Fatalf("in place: %v %v", err, inPlace)
 	}
 	wantErr(t, Rotate90(img, 1, 3, 6, 1, make([]float32, 18)), "square")
@@ -58,7 +59,7 @@ func TestMixup(t *testing.T) {
 	a, b := []float32{1, 0, 2}, []float32{0, 1, -2}
 	dst := make([]float32, 3)
 	lam, err := Mixup(nil, a, b, 0.25, dst)
-	if err != nil || lam != 0.25 || !reflect.DeepEqual(dst, []float32{0.25, 0.75, -1}) {
+	if err != nil || lam != 0.25 || !cmp.Equal(dst, []float32{0.25, 0.75, -1}) {
 		t.Fatalf("λ=0.25: %v %v %v", lam, dst, err)
 	}
 	for _, alpha := range []float64{0.2, 1, 4} {

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"reflect"
 	"runtime"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // drain reads up to max batches (stopping at io.EOF).
@@ -37,7 +38,7 @@ func checkBatch(t *testing.T, s *Set, b Batch) {
 		t.Fatalf("batch of %d: %d values, %d indices, %d labels", b.N, len(b.Images), len(b.Indices), len(b.Labels))
 	}
 	for k, i := range b.Indices {
-		if !reflect.DeepEqual(b.Images[k*size:(k+1)*size], s.Image(i)) {
+		if !cmp.Equal(b.Images[k*size:(k+1)*size], s.Image(i)) {
 			t.Fatalf("batch image %d is not set image %d", k, i)
 		}
 		if s.Labels != nil && b.Labels[k] != s.Labels[i] {
@@ -124,13 +125,13 @@ func TestLoaderShuffleEpochs(t *testing.T) {
 			}
 		}
 	}
-	if reflect.DeepEqual(orders[0], orders[1]) {
+	if cmp.Equal(orders[0], orders[1]) {
 		t.Fatal("epochs 0 and 1 in the same order")
 	}
-	if again := read(1, false); !reflect.DeepEqual(again, bs) {
+	if again := read(1, false); !cmp.Equal(again, bs) {
 		t.Fatal("same seed, different batches")
 	}
-	if other := read(2, false); reflect.DeepEqual(other[0].Indices, bs[0].Indices) {
+	if other := read(2, false); cmp.Equal(other[0].Indices, bs[0].Indices) {
 		t.Fatal("seeds 1 and 2 start with the same batch")
 	}
 	for _, b := range read(1, true) {
@@ -162,7 +163,7 @@ func TestLoaderNoAliasing(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(s.Images, orig) {
+	if !cmp.Equal(s.Images, orig) {
 		t.Fatal("writing to batches changed the set")
 	}
 
@@ -217,16 +218,16 @@ func TestLoaderAugment(t *testing.T) {
 		return out
 	}
 	a := noise(9)
-	if !reflect.DeepEqual(a, noise(9)) {
+	if !cmp.Equal(a, noise(9)) {
 		t.Fatal("same seed, different augmentation")
 	}
-	if reflect.DeepEqual(a, noise(10)) {
+	if cmp.Equal(a, noise(10)) {
 		t.Fatal("seeds 9 and 10 give the same augmentation")
 	}
-	if reflect.DeepEqual(a[0][0:4], a[0][4:8]) {
+	if cmp.Equal(a[0][0:4], a[0][4:8]) {
 		t.Fatal("two images of a batch got the same noise")
 	}
-	if !reflect.DeepEqual(s.Images, orig) {
+	if !cmp.Equal(s.Images, orig) {
 		t.Fatal("augmentation wrote to the set")
 	}
 }

@@ -2,9 +2,10 @@ package data
 
 import (
 	"math"
-	"reflect"
 	"sort"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // ids lists the image ids (synthSet index) of a set.
@@ -57,12 +58,12 @@ func TestSplitStratified(t *testing.T) {
 			}
 		}
 		a2, _ := s.Split(f, 42)
-		if !reflect.DeepEqual(ids(a), ids(a2)) {
+		if !cmp.Equal(ids(a), ids(a2)) {
 			t.Fatalf("f=%v: same seed, different split", f)
 		}
 		if f > 0 && f < 1 {
 			a3, _ := s.Split(f, 43)
-			if reflect.DeepEqual(ids(a), ids(a3)) {
+			if cmp.Equal(ids(a), ids(a3)) {
 				t.Fatalf("f=%v: seeds 42 and 43 give the same split", f)
 			}
 		}
@@ -81,7 +82,7 @@ func TestSplitStratified(t *testing.T) {
 func TestTake(t *testing.T) {
 	s := synthSet(60, 1, 1, 2, 3)
 	a, _ := s.Split(0.25, 7)
-	if got := s.Take(15, 7); !reflect.DeepEqual(ids(got), ids(a)) {
+	if got := s.Take(15, 7); !cmp.Equal(ids(got), ids(a)) {
 		t.Fatalf("Take(15) %v != Split(0.25).a %v", ids(got), ids(a))
 	}
 	for c, n := range s.Take(15, 7).ClassCounts() {
@@ -89,7 +90,7 @@ func TestTake(t *testing.T) {
 			t.Fatalf("class %d: %d of 15, want 5", c, n)
 		}
 	}
-	if all := s.Take(1000, 1); all.Len() != 60 || !reflect.DeepEqual(all.Images, s.Images) {
+	if all := s.Take(1000, 1); all.Len() != 60 || !cmp.Equal(all.Images, s.Images) {
 		t.Fatal("Take(n >= N) is not a copy of the set")
 	}
 	if none := s.Take(-3, 1); none.Len() != 0 || none.Labels == nil {
@@ -98,10 +99,10 @@ func TestTake(t *testing.T) {
 	u := synthSet(50, 1, 1, 1, 1)
 	u.Labels, u.Classes = nil, 0
 	x, y := u.Take(10, 3), u.Take(10, 3)
-	if x.Len() != 10 || x.Labels != nil || !reflect.DeepEqual(ids(x), ids(y)) {
+	if x.Len() != 10 || x.Labels != nil || !cmp.Equal(ids(x), ids(y)) {
 		t.Fatalf("unlabelled Take: %v vs %v", ids(x), ids(y))
 	}
-	if reflect.DeepEqual(ids(x), ids(u.Take(10, 4))) {
+	if cmp.Equal(ids(x), ids(u.Take(10, 4))) {
 		t.Fatal("unlabelled Take ignores the seed")
 	}
 }

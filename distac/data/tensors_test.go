@@ -5,9 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -27,7 +27,7 @@ func TestTensorsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, s) {
+	if !cmp.Equal(got, s) {
 		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, s)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -43,7 +43,7 @@ func TestTensorsRoundTrip(t *testing.T) {
 	if err := WriteTensors(p, u); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ReadTensors(p); err != nil || !reflect.DeepEqual(got, u) {
+	if got, err := ReadTensors(p); err != nil || !cmp.Equal(got, u) {
 		t.Fatalf("unlabelled round trip: %v, %+v", err, got)
 	}
 	// An inconsistent set is refused and the old file is left alone.
@@ -52,7 +52,7 @@ func TestTensorsRoundTrip(t *testing.T) {
 	if err := WriteTensors(p, bad); err == nil {
 		t.Fatal("label 5 of 2 classes written")
 	}
-	if got, err := ReadTensors(p); err != nil || !reflect.DeepEqual(got, u) {
+	if got, err := ReadTensors(p); err != nil || !cmp.Equal(got, u) {
 		t.Fatalf("failed write disturbed the existing file: %v", err)
 	}
 }
@@ -115,7 +115,7 @@ func TestTensorsDTypes(t *testing.T) {
 				t.Fatalf("%s: value %d = %v, want %v", c.name, i, v, c.want[i])
 			}
 		}
-		if s.Len() != 2 || s.ImageSize() != 3 || s.Classes != 4 || !reflect.DeepEqual(s.Labels, []int32{3, 1}) || s.Name != c.name+".safetensors" {
+		if s.Len() != 2 || s.ImageSize() != 3 || s.Classes != 4 || !cmp.Equal(s.Labels, []int32{3, 1}) || s.Name != c.name+".safetensors" {
 			t.Fatalf("%s: N=%d size %d classes %d labels %v name %q", c.name, s.Len(), s.ImageSize(), s.Classes, s.Labels, s.Name)
 		}
 	}
@@ -124,7 +124,7 @@ func TestTensorsDTypes(t *testing.T) {
 		"images": view(t, safetensors.U8, []uint64{3, 1, 1, 1}, []byte{1, 2, 3}),
 		"labels": view(t, safetensors.U8, []uint64{3}, []byte{2, 0, 9}),
 	}, map[string]string{"classes": "12"})
-	if s, err := ReadTensors(p); err != nil || !reflect.DeepEqual(s.Labels, []int32{2, 0, 9}) || s.Classes != 12 {
+	if s, err := ReadTensors(p); err != nil || !cmp.Equal(s.Labels, []int32{2, 0, 9}) || s.Classes != 12 {
 		t.Fatalf("u8 labels: %v %+v", err, s)
 	}
 }

@@ -2,12 +2,14 @@ package demo
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // TestQuickRunAndCache runs the whole pipeline at the quick recipe's sizes
@@ -72,10 +74,8 @@ func TestQuickRunAndCache(t *testing.T) {
 	if warm > cold/2 {
 		t.Errorf("warm run took %v, cold %v: the cache is not used", warm, cold)
 	}
-	a, _ := json.Marshal(r1.Columns)
-	b, _ := json.Marshal(r2.Columns)
-	if !bytes.Equal(a, b) {
-		t.Error("the cached run's results differ from the first run's")
+	if d := cmp.Diff(r1.Columns, r2.Columns, cmpopts.EquateNaNs()); d != "" {
+		t.Errorf("the cached run's results differ from the first run's (-first +cached):\n%s", d)
 	}
 	t.Logf("cold %v, warm %v", cold, warm)
 }

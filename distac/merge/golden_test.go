@@ -59,8 +59,8 @@ func TestGolden(t *testing.T) {
 							}
 							continue
 						}
-						if e := relErr(out.vals, gt.vals, bt.vals); !(e <= 1e-5) {
-							t.Errorf("%s: relative error %.3g vs PyTorch", gt.name, e)
+						if d := updateDiff(gt.vals, out.vals, bt.vals, 1e-5); d != "" {
+							t.Errorf("%s: update vs PyTorch (-torch +distac):\n%s", gt.name, d)
 						}
 					}
 				})

@@ -16,11 +16,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strconv"
 	"testing"
 
+	"github.com/distac/distac/internal/testutil"
+	"github.com/google/go-cmp/cmp"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -164,7 +165,7 @@ func (f *goldenFile) checkTensors(t *testing.T, want []goldenShaped) {
 			t.Errorf("%s: %s is %v, want F32", f.path, w.name, tv.DType())
 			continue
 		}
-		if !reflect.DeepEqual(tv.Shape(), w.shape) {
+		if !cmp.Equal(tv.Shape(), w.shape) {
 			t.Errorf("%s: %s has shape %v, want %v", f.path, w.name, tv.Shape(), w.shape)
 			continue
 		}
@@ -227,7 +228,7 @@ func TestGoldenForwardFiles(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			f := openGoldenFile(t, tc.file)
-			if !reflect.DeepEqual(f.cfg, tc.cfg) {
+			if !cmp.Equal(f.cfg, tc.cfg) {
 				t.Fatalf("config %s, want %+v", f.meta["config"], tc.cfg)
 			}
 			classes, batch := f.metaInt(t, "classes"), f.metaInt(t, "batch")
@@ -249,8 +250,8 @@ func TestGoldenForwardFiles(t *testing.T) {
 			head := f.values("head")
 			checkGoldenHeadScale(t, head, int(e))
 			zs, zt := f.values("logits.student"), f.values("logits.teacher")
-			if err := goldenRelErr(goldenZeroShot(f.values("features.student"), head, int(e)), zs); err > 1e-5 {
-				t.Errorf("logits.student vs normalize(features.student) @ head.T: rel err %.3g", err)
+			if d := testutil.ApproxDiff(zs, goldenZeroShot(f.values("features.student"), head, int(e)), 1e-5); d != "" {
+				t.Errorf("logits.student vs normalize(features.student) @ head.T (-stored +recomputed):\n%s", d)
 			}
 			loss := goldenDistacLoss(zt, zs, classes, tTcr, tStu)
 			if got := f.values("loss")[0]; math.Abs(got-loss) > 1e-5*math.Abs(loss) || !(loss > 0) {
@@ -265,7 +266,7 @@ func TestGoldenForwardFiles(t *testing.T) {
 
 func TestGoldenStepsFile(t *testing.T) {
 	f := openGoldenFile(t, "vit_steps_golden.safetensors")
-	if !reflect.DeepEqual(f.cfg, goldenQuick) {
+	if !cmp.Equal(f.cfg, goldenQuick) {
 		t.Fatalf("config %s, want %+v", f.meta["config"], goldenQuick)
 	}
 	steps, classes, batch := f.metaInt(t, "steps"), f.metaInt(t, "classes"), f.metaInt(t, "batch")
@@ -378,15 +379,6 @@ func goldenDistacLoss(zt, zs []float64, classes int, tTcr, tStu float64) float64
 		}
 	}
 	return tTcr * tStu * total / float64(rows)
-}
-
-func goldenRelErr(got, want []float64) float64 {
-	var d, n float64
-	for i := range want {
-		d += (got[i] - want[i]) * (got[i] - want[i])
-		n += want[i] * want[i]
-	}
-	return math.Sqrt(d / n)
 }
 
 func goldenMaxAbsDiff(a, b []float64) float64 {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
+	"github.com/google/go-cmp/cmp"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -39,8 +41,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := ffi.ReadF32(e, q.All())
-	if relDiff(got, want) != 0 {
-		t.Fatal("loaded parameters differ from the saved ones")
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("loaded parameters differ from the saved ones (-saved +loaded):\n%s", d)
 	}
 	if _, err := LoadParams(e, ck, l, ""); err == nil || !strings.Contains(err.Error(), "tensor conv1.weight is missing") {
 		t.Fatalf("wrong prefix: err = %v", err)
@@ -71,8 +73,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got2, _ := ffi.ReadF32(e, q2.All())
-	if d := relDiff(got2, want); d > 4e-3 || d == 0 {
-		t.Fatalf("bf16 round trip error %.3g", d)
+	if d := testutil.ApproxDiff(want, got2, 4e-3); d != "" || cmp.Equal(want, got2) {
+		t.Fatalf("bf16 round trip: not rounded, or rounded too far (-f32 +bf16):\n%s", d)
 	}
 	out := filepath.Join(dir, "carried.safetensors")
 	if err := SaveParams(e, c, p, out, SaveOptions{Prefix: "model.visual.", Like: lk}); err != nil {

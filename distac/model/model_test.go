@@ -8,6 +8,7 @@ import (
 
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/internal/testutil"
+	"github.com/google/go-cmp/cmp"
 )
 
 // engines returns the reference backend and every CPU path this machine runs.
@@ -209,22 +210,12 @@ func TestBackendsAgree(t *testing.T) {
 				if math.Abs(l-refLoss) > 1e-5*math.Abs(refLoss) {
 					t.Errorf("%s: loss %v, ref %v", e.Name(), l, refLoss)
 				}
-				if err := relDiff(gv, refGrad); !(err < 1e-5) {
-					t.Errorf("%s: gradients differ from ref by %.3g relative", e.Name(), err)
+				if d := testutil.ApproxDiff(refGrad, gv, 1e-5); d != "" {
+					t.Errorf("%s: gradients differ from ref (-ref +got):\n%s", e.Name(), d)
 				}
 			}
 		})
 	}
-}
-
-func relDiff(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestInferenceMatchesTraining: the inference workspace (one layer's
@@ -255,11 +246,11 @@ func TestInferenceMatchesTraining(t *testing.T) {
 			return out
 		}
 		tr, inf, short := feats(true, 4, 4), feats(false, 4, 4), feats(false, 8, 3)
-		if d := relDiff(inf, tr); d != 0 {
-			t.Errorf("%s: inference features differ from training ones by %.3g", e.Name(), d)
+		if d := cmp.Diff(tr, inf); d != "" {
+			t.Errorf("%s: inference features differ from training ones (-train +inference):\n%s", e.Name(), d)
 		}
-		if d := relDiff(short, tr[:3*c.EmbedDim]); d > 1e-6 {
-			t.Errorf("%s: a short batch differs by %.3g", e.Name(), d)
+		if d := testutil.ApproxDiff(tr[:3*c.EmbedDim], short, 1e-6); d != "" {
+			t.Errorf("%s: a short batch differs (-full +short):\n%s", e.Name(), d)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package train
 import (
 	"math"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // Schedule.At against open_clip's cosine_lr, which counts steps from 0:
@@ -29,10 +31,12 @@ func TestScheduleMatchesOpenCLIP(t *testing.T) {
 		}
 	}
 	// Without Cosine: the ramp, then constant (DisTaC's warm-up = steps is a pure ramp).
-	s := Schedule{LR: 1, Warmup: 4, Steps: 4}
-	for step, want := range []float64{0.25, 0.5, 0.75, 1} {
-		if got := s.At(step + 1); got != want {
-			t.Errorf("ramp: At(%d) = %g, want %g", step+1, got, want)
-		}
+	s := Schedule{LR: 1, Warmup: 4, Steps: 6}
+	var got []float64
+	for step := 1; step <= 6; step++ {
+		got = append(got, s.At(step))
+	}
+	if d := cmp.Diff([]float64{0.25, 0.5, 0.75, 1, 1, 1}, got); d != "" {
+		t.Errorf("ramp then constant (-want +got):\n%s", d)
 	}
 }

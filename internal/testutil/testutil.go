@@ -3,11 +3,14 @@
 package testutil
 
 import (
+	"math"
 	"testing"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/ffi/conformance"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // Backends is the module's one list of test backends (conformance.Backends):
@@ -25,4 +28,21 @@ func F32(t testing.TB, ck *checkpoint.Checkpoint, name string) []float32 {
 	out := make([]float32, tn.Numel)
 	copy(ffi.F32Bytes(out), tn.Bytes(0, tn.Numel))
 	return out
+}
+
+// ApproxDiff is cmp.Diff(want, got) up to tol: each element may differ by
+// tol relative to itself or tol times want's root mean square, whichever is
+// larger (cmpopts.EquateApprox(tol, tol*rms)), so elements near zero are
+// held to the scale of the whole vector, as a norm-wise relative error
+// would hold them. "" means close enough; NaN never is.
+func ApproxDiff[T float32 | float64](want, got []T, tol float64) string {
+	var ss float64
+	for _, w := range want {
+		ss += float64(w) * float64(w)
+	}
+	rms := 0.0
+	if len(want) > 0 {
+		rms = math.Sqrt(ss / float64(len(want)))
+	}
+	return cmp.Diff(want, got, cmpopts.EquateApprox(tol, tol*rms))
 }
