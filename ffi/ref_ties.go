@@ -138,29 +138,37 @@ func (r *Ref) TallConsensus(dst, counts Vec, xs []Vec, lambdas []float32, minAgr
 		return nil
 	}
 	for i := range n {
-		var mtl float32
-		for t := range in {
-			mtl += in[t][i]
-		}
-		agree := 0
-		for t := range in {
-			x := in[t][i]
-			if abs32(x) > lambdas[t]*abs32(mtl-x) {
-				agree++
-			}
-		}
+		merged, agree := TallAt(in, i, lambdas, minAgree)
 		if c != nil {
 			c[i] = byte(agree)
 		}
 		if d != nil {
-			if agree >= minAgree || mtl != mtl {
-				d[i] = mtl
-			} else {
-				d[i] = 0
-			}
+			d[i] = merged
 		}
 	}
 	return nil
+}
+
+// TallAt is TALL's rule for element i of the task vectors xs, the definition
+// the reference backend follows and the conformance suite holds every
+// backend to: mtl is the in-order float32 sum of the xs[t][i], agree counts
+// the tasks with |x_t| > lambdas[t] |mtl - x_t|, and merged is mtl where at
+// least minAgree agree (or mtl is NaN), else 0.
+func TallAt(xs [][]float32, i int, lambdas []float32, minAgree int) (merged float32, agree int) {
+	var mtl float32
+	for t := range xs {
+		mtl += xs[t][i]
+	}
+	for t := range xs {
+		x := xs[t][i]
+		if abs32(x) > lambdas[t]*abs32(mtl-x) {
+			agree++
+		}
+	}
+	if agree >= minAgree || mtl != mtl {
+		return mtl, agree
+	}
+	return 0, agree
 }
 
 func abs32(x float32) float32 { return float32(math.Abs(float64(x))) }

@@ -26,9 +26,12 @@ else
   trap 'rm -rf "$WORK"' EXIT
 fi
 
-/usr/bin/python3 - "$WORK" <<'PY'
+/usr/bin/python3 - "$WORK" "$(dirname "$0")/golden" <<'PY'
 import json, os, struct, sys
 import numpy as np
+
+sys.path.insert(0, sys.argv[2])
+from stfile import write  # noqa: E402
 
 work = sys.argv[1]
 rng = np.random.default_rng(1234)
@@ -57,22 +60,6 @@ def encode(x, dt):
     if dt == "F16":
         return x.astype("<f2").tobytes()
     return bf16(x)
-
-def write(path, tensors, meta=None):
-    header, off, blobs = {}, 0, []
-    if meta:
-        header["__metadata__"] = meta
-    for name, dt, shape, b in tensors:
-        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    js = json.dumps(header).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)))
-        f.write(js)
-        for b in blobs:
-            f.write(b)
 
 def models(tag, dt, extra):
     lay = layout + extra

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,11 +24,8 @@ flags:
 
 func runFinetune(args []string) error {
 	fs := newFlagSet("finetune", finetuneUsage)
-	mf := addModelFlags(fs)
+	mh := addModelHeadFlags(fs, "labelled training images", "output checkpoint")
 	def := train.DefaultFinetuneOptions()
-	headPath := fs.String("head", "", "frozen head (.safetensors with a \"head\" tensor)")
-	dataSpec := fs.String("data", "", "labelled training images")
-	maxImages := fs.Int("max-images", 0, "use a seeded stratified sample of this many images (0: all)")
 	lr := fs.Float64("lr", def.LR, "peak learning rate")
 	wd := fs.Float64("weight-decay", def.WeightDecay, "decoupled weight decay")
 	steps := fs.Int("steps", def.Steps, "optimiser steps")
@@ -39,27 +35,17 @@ func runFinetune(args []string) error {
 	mixup := fs.Float64("mixup", 0, "mixup alpha (Beta(alpha, alpha) weights); 0: off")
 	clip := fs.Float64("clip", def.Clip, "global gradient-norm clip (0: none)")
 	seed := fs.Uint64("seed", 0, "seed of the batch order and mixup")
-	out := fs.String("out", "", "output checkpoint")
 	dtype := fs.String("dtype", "", "output dtype: f32, f16, bf16 (default: the input's)")
-	force := fs.Bool("force", false, "replace an existing output")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if mf.path == "" || *headPath == "" || *dataSpec == "" || *out == "" {
-		fs.Usage()
-		return errors.New("--model, --head, --data and --out are required")
-	}
-	run, err := openModelHead(mf, *headPath, *dataSpec, *out, *force)
+	run, err := mh.open(fs, *seed)
 	if err != nil {
 		return err
 	}
 	defer run.close()
-	e, m, head := run.e, run.m, run.head
-	s, err := loadSet(*dataSpec, m.cfg, *maxImages, *seed)
-	if err != nil {
-		return err
-	}
+	e, m, head, s := run.e, run.m, run.head, run.set
 	o := def
 	o.LR, o.WeightDecay, o.Steps, o.Batch, o.Warmup = *lr, *wd, *steps, *batch, *warmup
 	o.LabelSmoothing, o.Mixup, o.Clip, o.Seed = float32(*ls), *mixup, *clip, *seed
@@ -73,12 +59,12 @@ func runFinetune(args []string) error {
 	}
 	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s max_images=%d lr=%g weight_decay=%g warmup=%d steps=%d "+
 		"batch=%d clip=%g label_smoothing=%g mixup=%g seed=%d",
-		*dataSpec, *maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
-	if err := model.SaveParams(e, m.cfg, p, *out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
-		Meta: meta, Force: *force, Inputs: run.inputs}); err != nil {
+		*mh.data, *mh.maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
+	if err := model.SaveParams(e, m.cfg, p, *mh.out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
+		Meta: meta, Force: *mh.force, Inputs: run.inputs}); err != nil {
 		return err
 	}
 	fmt.Printf("fine-tuned %d steps in %.1f s: loss %.4g -> %.4g\nwrote %s\n", len(losses), time.Since(start).Seconds(),
-		losses[0], losses[len(losses)-1], *out)
+		losses[0], losses[len(losses)-1], *mh.out)
 	return nil
 }

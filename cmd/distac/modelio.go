@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -194,12 +196,52 @@ func nonEmpty(paths ...string) []string {
 }
 
 // modelHeadRun is what finetune and predict open first: the model, its
-// head, with the output checked against every input before any work.
+// head and the images, with the output checked against every input before
+// any work.
 type modelHeadRun struct {
 	e      model.Engine
 	m      *loadedModel
 	head   *model.Head
+	set    *data.Set
 	inputs []string // files the output must never replace
+}
+
+// modelHeadFlags are the flags finetune and predict share: the model, the
+// head, the images and the output.
+type modelHeadFlags struct {
+	model           *modelFlags
+	head, data, out *string
+	maxImages       *int
+	force           *bool
+}
+
+func addModelHeadFlags(fs *flag.FlagSet, dataUsage, outUsage string) *modelHeadFlags {
+	return &modelHeadFlags{
+		model:     addModelFlags(fs),
+		head:      fs.String("head", "", "frozen head (.safetensors with a \"head\" tensor)"),
+		data:      fs.String("data", "", dataUsage),
+		maxImages: fs.Int("max-images", 0, "a seeded stratified sample of this many images (0: all)"),
+		out:       fs.String("out", "", outUsage),
+		force:     fs.Bool("force", false, "replace an existing output"),
+	}
+}
+
+// open checks that every flag is given, then opens the model, the head and
+// the images (a sample drawn with seed).
+func (f *modelHeadFlags) open(fs *flag.FlagSet, seed uint64) (*modelHeadRun, error) {
+	if f.model.path == "" || *f.head == "" || *f.data == "" || *f.out == "" {
+		fs.Usage()
+		return nil, errors.New("--model, --head, --data and --out are required")
+	}
+	run, err := openModelHead(f.model, *f.head, *f.data, *f.out, *f.force)
+	if err != nil {
+		return nil, err
+	}
+	if run.set, err = loadSet(*f.data, run.m.cfg, *f.maxImages, seed); err != nil {
+		run.close()
+		return nil, err
+	}
+	return run, nil
 }
 
 func (r *modelHeadRun) close() {

@@ -31,30 +31,18 @@ flags:
 
 func runPredict(args []string) error {
 	fs := newFlagSet("predict", predictUsage)
-	mf := addModelFlags(fs)
-	headPath := fs.String("head", "", "head .safetensors")
-	dataSpec := fs.String("data", "", "images")
-	maxImages := fs.Int("max-images", 0, "a seeded stratified sample of this many images (0: all)")
+	mh := addModelHeadFlags(fs, "images", "output .safetensors or .csv")
 	batch := fs.Int("batch", 256, "images per forward pass")
-	out := fs.String("out", "", "output .safetensors or .csv")
-	force := fs.Bool("force", false, "replace an existing output")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if mf.path == "" || *headPath == "" || *dataSpec == "" || *out == "" {
-		fs.Usage()
-		return errors.New("--model, --head, --data and --out are required")
-	}
-	run, err := openModelHead(mf, *headPath, *dataSpec, *out, *force)
+	run, err := mh.open(fs, 0)
 	if err != nil {
 		return err
 	}
 	defer run.close()
-	e, m, h := run.e, run.m, run.head
-	s, err := loadSet(*dataSpec, m.cfg, *maxImages, 0)
-	if err != nil {
-		return err
-	}
+	e, m, h, s := run.e, run.m, run.head, run.set
+	out, force := mh.out, mh.force
 	logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
 	if err != nil {
 		return err

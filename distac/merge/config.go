@@ -94,29 +94,9 @@ var configKeys = []string{"method", "base", "tasks", "out", "alpha", "dtype", "s
 
 // set decodes one key's value.
 func (c *Config) set(key string, v *yaml.Node) error {
-	switch key {
-	case "method":
-		return v.Decode(&c.Method)
-	case "base":
-		return v.Decode(&c.Base)
-	case "tasks":
-		return v.Decode(&c.Tasks)
-	case "out":
-		return v.Decode(&c.Out)
-	case "alpha":
-		return v.Decode(&c.Alpha)
-	case "dtype":
-		return v.Decode(&c.DType)
-	case "shard_size":
-		return v.Decode(&c.ShardSize)
-	case "backend":
-		return v.Decode(&c.Backend)
-	case "workers":
-		return v.Decode(&c.Workers)
-	case "force":
-		return v.Decode(&c.Force)
-	case "quiet":
-		return v.Decode(&c.Quiet)
+	fields := []any{&c.Method, &c.Base, &c.Tasks, &c.Out, &c.Alpha, &c.DType, &c.ShardSize, &c.Backend, &c.Workers, &c.Force, &c.Quiet}
+	if i := slices.Index(configKeys, key); i >= 0 {
+		return v.Decode(fields[i])
 	}
 	i := slices.IndexFunc(AllParams(), func(p SharedParam) bool { return p.Key == key })
 	if i < 0 {

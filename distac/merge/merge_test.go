@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -236,24 +235,13 @@ func TestMergeMetadata(t *testing.T) {
 	dir := t.TempDir()
 	base, tasks := makeModels(3, 2, safetensors.F32)
 	bp, tps := writeSet(t, dir, base, tasks)
-	o := mergeOpts(MethodTIES, bp, tps, filepath.Join(dir, "m.safetensors"), ffi.NewRef())
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-	f, err := checkpoint.OpenFile(o.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := mergedMetadata(t, mergeOpts(MethodTIES, bp, tps, filepath.Join(dir, "m.safetensors"), ffi.NewRef()))
 	want := map[string]string{"format": "pt", "distac.method": "ties", "distac.k": "20", "distac.alpha": "0.7",
 		"distac.base": "base.safetensors", "distac.tasks": "taska.safetensors,taskb.safetensors"}
 	for k, v := range want {
 		if f.Metadata[k] != v {
 			t.Errorf("metadata %s = %q, want %q", k, f.Metadata[k], v)
 		}
-	}
-	if _, err := os.Stat(o.Out); err != nil {
-		t.Fatal(err)
 	}
 	if _, ok := f.Metadata[checkpoint.ModelConfigKey]; ok {
 		t.Errorf("a base without a model config gave the merge one: %q", f.Metadata[checkpoint.ModelConfigKey])
@@ -273,7 +261,18 @@ func TestMergeCarriesModelConfig(t *testing.T) {
 		writeModel(t, p, m, nil)
 		tps = append(tps, p)
 	}
-	o := mergeOpts(MethodTA, bp, tps, filepath.Join(dir, "m.safetensors"), ffi.NewRef())
+	f := mergedMetadata(t, mergeOpts(MethodTA, bp, tps, filepath.Join(dir, "m.safetensors"), ffi.NewRef()))
+	if f.Metadata[checkpoint.ModelConfigKey] != `{"embed_dim": 4}` || f.Metadata[checkpoint.KeyPrefixKey] != "model.visual." || f.Metadata["distac.method"] != "ta" {
+		t.Errorf("merged metadata %v lacks the base's model config, prefix or the method", f.Metadata)
+	}
+	if _, ok := f.Metadata["other"]; ok {
+		t.Errorf("merged metadata carried an unrelated key of the base: %v", f.Metadata)
+	}
+}
+
+// mergedMetadata runs the merge o and opens its output (closed with the test).
+func mergedMetadata(t *testing.T, o Options) *checkpoint.File {
+	t.Helper()
 	if _, err := Run(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
@@ -281,11 +280,6 @@ func TestMergeCarriesModelConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if f.Metadata[checkpoint.ModelConfigKey] != `{"embed_dim": 4}` || f.Metadata[checkpoint.KeyPrefixKey] != "model.visual." || f.Metadata["distac.method"] != "ta" {
-		t.Errorf("merged metadata %v lacks the base's model config, prefix or the method", f.Metadata)
-	}
-	if _, ok := f.Metadata["other"]; ok {
-		t.Errorf("merged metadata carried an unrelated key of the base: %v", f.Metadata)
-	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }

@@ -84,6 +84,15 @@ func (wk *worker) matrix(p *pass, j job) error {
 	return nil
 }
 
+// sumSVD is the thin SVD of M = sum_t tau_t (sumTasks).
+func sumSVD(tau taskMatrix, T, m, n int) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
+	sum, err := sumTasks(tau, T, m, n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return svdThin(sum)
+}
+
 // sumTasks is M = sum_t tau_t in float64.
 func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
 	sum := mat.NewDense(m, n, nil)
@@ -109,9 +118,7 @@ func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
 	if k == 0 {
 		return mat.NewDense(m, n, nil), nil
 	}
-	U := mat.NewDense(m, T*k, nil)
-	V := mat.NewDense(T*k, n, nil)
-	sigma := make([]float64, T*k)
+	p := newTriplets(m, n, T*k)
 	for t := 0; t < T; t++ {
 		a, err := tau(t)
 		if err != nil {
@@ -121,11 +128,27 @@ func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", t, err)
 		}
-		cols(U, t*k, (t+1)*k).Copy(cols(u, 0, k))
-		rowsOf(V, t*k, (t+1)*k).Copy(cols(v, 0, k).T())
-		copy(sigma[t*k:], s[:k])
+		p.put(t*k, k, u, s, v)
 	}
-	return spectralProduct(U, sigma, V)
+	return spectralProduct(p.U, p.sigma, p.V)
+}
+
+// triplets gathers singular triplets into the columns of U (m x used), the
+// entries of sigma and the rows of V (used x n).
+type triplets struct {
+	U, V  *mat.Dense
+	sigma []float64
+}
+
+func newTriplets(m, n, used int) *triplets {
+	return &triplets{U: mat.NewDense(m, used, nil), V: mat.NewDense(used, n, nil), sigma: make([]float64, used)}
+}
+
+// put places the top k triplets of u diag(s) v^T at position at.
+func (p *triplets) put(at, k int, u *mat.Dense, s []float64, v *mat.Dense) {
+	cols(p.U, at, at+k).Copy(cols(u, 0, k))
+	rowsOf(p.V, at, at+k).Copy(cols(v, 0, k).T())
+	copy(p.sigma[at:], s[:k])
 }
 
 // spectralProduct is polar(U) diag(sigma) polar(V).
@@ -148,11 +171,7 @@ func spectralProduct(U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, e
 
 // isoCMerge is Iso-C: M = sum_t tau_t = U S Vt, delta = mean(S) U Vt.
 func isoCMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
-	sum, err := sumTasks(tau, T, m, n)
-	if err != nil {
-		return nil, err
-	}
-	u, s, v, err := svdThin(sum)
+	u, s, v, err := sumSVD(tau, T, m, n)
 	if err != nil {
 		return nil, err
 	}
@@ -178,20 +197,14 @@ func isoCTSSplit(r, T int, f float64) (kc, s int) {
 // concatenation are replaced by their polar factors and every singular value
 // by their mean.
 func isoCTSMerge(tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) {
-	sum, err := sumTasks(tau, T, m, n)
-	if err != nil {
-		return nil, err
-	}
-	u, s, v, err := svdThin(sum)
+	u, s, v, err := sumSVD(tau, T, m, n)
 	if err != nil {
 		return nil, err
 	}
 	r := len(s)
 	kc, sp := isoCTSSplit(r, T, frac)
 	used := T*sp + kc
-	U := mat.NewDense(m, used, nil)
-	V := mat.NewDense(used, n, nil)
-	sigma := make([]float64, used)
+	p := newTriplets(m, n, used)
 	var uc *mat.Dense
 	if kc > 0 {
 		uc = cols(u, 0, kc)
@@ -202,29 +215,25 @@ func isoCTSMerge(tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) 
 			return nil, err
 		}
 		if uc != nil {
-			var c, p mat.Dense
+			var c, pr mat.Dense
 			c.Mul(uc.T(), a) // kc x n
-			p.Mul(uc, &c)    // m x n
-			a.Sub(a, &p)
+			pr.Mul(uc, &c)   // m x n
+			a.Sub(a, &pr)
 		}
 		ut, st, vt, err := svdThin(a)
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", t, err)
 		}
-		cols(U, t*sp, (t+1)*sp).Copy(cols(ut, 0, sp))
-		rowsOf(V, t*sp, (t+1)*sp).Copy(cols(vt, 0, sp).T())
-		copy(sigma[t*sp:], st[:sp])
+		p.put(t*sp, sp, ut, st, vt)
 	}
 	if kc > 0 {
-		cols(U, T*sp, used).Copy(uc)
-		rowsOf(V, T*sp, used).Copy(cols(v, 0, kc).T())
-		copy(sigma[T*sp:], s[:kc])
+		p.put(T*sp, kc, u, s, v)
 	}
-	mu := mean(sigma)
-	for i := range sigma {
-		sigma[i] = mu
+	mu := mean(p.sigma)
+	for i := range p.sigma {
+		p.sigma[i] = mu
 	}
-	return spectralProduct(U, sigma, V)
+	return spectralProduct(p.U, p.sigma, p.V)
 }
 
 func mean(xs []float64) float64 {

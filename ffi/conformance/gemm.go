@@ -226,7 +226,12 @@ func gemmCases(rng *rand.Rand) []gemmCase {
 
 func testGemm(t *testing.T, be ffi.Backend) {
 	rng := newRNG(t)
-	for _, g := range gemmCases(rng) {
+	runGemm(t, be, rng, gemmCases(rng))
+}
+
+// runGemm runs every case as a subtest on guarded, poisoned operands.
+func runGemm(t *testing.T, be ffi.Backend, rng *rand.Rand, cases []gemmCase) {
+	for _, g := range cases {
 		t.Run(g.String(), func(t *testing.T) {
 			o := newGemmOperands(t, be, rng, g, 1, 0, 0)
 			if err := be.Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha,
@@ -249,17 +254,7 @@ func testGemmDegenerate(t *testing.T, be ffi.Backend) {
 		{m: 0, n: 7, k: 3, alpha: 1, beta: 1},
 		{m: 7, n: 0, k: 3, alpha: 1, beta: 1, transA: true, transB: true},
 	}
-	rng := newRNG(t)
-	for _, g := range cases {
-		t.Run(g.String(), func(t *testing.T) {
-			o := newGemmOperands(t, be, rng, g, 1, 0, 0)
-			if err := be.Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha,
-				o.ra.Mat(o.lda), o.rb.Mat(o.ldb), g.beta, o.rc.Mat(o.ldc)); err != nil {
-				t.Fatal(err)
-			}
-			o.check(t, g, 1)
-		})
-	}
+	runGemm(t, be, newRNG(t), cases)
 }
 
 func testGemmStridedBatched(t *testing.T, be ffi.Backend) {

@@ -239,3 +239,65 @@ func (r *region) U64(t *testing.T) []uint64 {
 	}
 	return out
 }
+
+// errorCase is a call that must fail.
+type errorCase struct {
+	name string
+	run  func() error
+}
+
+// expectErrors runs every case: each must fail, and none may change any of
+// regions (guards included).
+func expectErrors(t *testing.T, regions []*region, cases []errorCase) {
+	t.Helper()
+	unchanged := snapshot(t, regions)
+	for _, c := range cases {
+		if err := c.run(); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	unchanged(t)
+}
+
+// snapshot records the bytes of regions; the function it returns fails the
+// test if any has changed since.
+func snapshot(t *testing.T, regions []*region) func(t *testing.T) {
+	t.Helper()
+	before := make([][]byte, len(regions))
+	for i, r := range regions {
+		before[i] = r.bytes(t)
+	}
+	return func(t *testing.T) {
+		t.Helper()
+		for i, r := range regions {
+			if string(r.bytes(t)) != string(before[i]) {
+				t.Fatalf("region %d changed by a call that should not write", i)
+			}
+		}
+	}
+}
+
+// fdData uploads and reads the small dense matrices of the finite
+// difference tests.
+type fdData struct {
+	t  *testing.T
+	be ffi.Backend
+}
+
+// mat uploads x as a matrix of cols columns.
+func (f fdData) mat(x []float32, cols int) ffi.Mat {
+	b, err := ffi.NewF32(f.be, x)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ffi.Mat{Buf: b, LD: cols}
+}
+
+// read downloads the first n elements of m.
+func (f fdData) read(m ffi.Mat, n int) []float32 {
+	x, err := ffi.ReadF32(f.be, ffi.Vec{Buf: m.Buf, N: n})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return x
+}

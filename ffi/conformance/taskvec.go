@@ -100,18 +100,7 @@ func refConvert(dt, st ffi.DType, src []byte) []byte {
 			wide[i] = half.BF16ToF32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
 		}
 	}
-	if dt == ffi.F32 {
-		return ffi.F32Bytes(wide)
-	}
-	h := make([]uint16, n)
-	for i, f := range wide {
-		if dt == ffi.F16 {
-			h[i] = half.F32ToF16(f)
-		} else {
-			h[i] = half.F32ToBF16(f)
-		}
-	}
-	return ffi.U16Bytes(h)
+	return tvBytes(dt, wide)
 }
 
 func firstDiff(a, b []byte, size int) int {

@@ -308,21 +308,8 @@ func testAbsHistogram(t *testing.T, be ffi.Backend) {
 func tallRef(vals [][]float32, lambdas []float32, minAgree, n int) ([]float32, []byte) {
 	dst, counts := make([]float32, n), make([]byte, n)
 	for i := range n {
-		var mtl float32
-		for t := range vals {
-			mtl += vals[t][i]
-		}
-		c := 0
-		for t := range vals {
-			x := vals[t][i]
-			if abs32(x) > lambdas[t]*abs32(mtl-x) {
-				c++
-			}
-		}
-		counts[i] = byte(c)
-		if c >= minAgree || mtl != mtl {
-			dst[i] = mtl
-		}
+		merged, agree := ffi.TallAt(vals, i, lambdas, minAgree)
+		dst[i], counts[i] = merged, byte(agree)
 	}
 	return dst, counts
 }

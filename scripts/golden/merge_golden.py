@@ -20,13 +20,14 @@ Conventions shared with distac's merge methods:
     tensors (a product within rounding of an integer counts as that integer), with the
     threshold test |x| >= threshold.
 """
-import json
 import math
 import os
-import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stfile  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -47,25 +48,16 @@ DTYPE_NAMES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16
 
 
 def save(path, tensors, metadata):
-    """Writes a safetensors file (header JSON padded to 8 bytes, then the data)."""
-    header = {"__metadata__": metadata}
-    blobs, off = [], 0
+    """Writes a safetensors file of (name, tensor) pairs (stfile.py)."""
+    entries = []
     for name, t in tensors:
         t = t.contiguous()
         if t.dtype in (torch.bfloat16, torch.float16):
             raw = t.view(torch.int16).numpy().tobytes()
         else:
             raw = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    js = json.dumps(header, separators=(",", ":")).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)))
-        f.write(js)
-        for b in blobs:
-            f.write(b)
+        entries.append((name, DTYPE_NAMES[t.dtype], t.shape, raw))
+    stfile.write(path, entries, metadata)
 
 
 def make_models(gen):

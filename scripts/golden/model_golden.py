@@ -33,13 +33,15 @@ absolute bound, not against these values.
 import json
 import math
 import os
-import struct
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "peers"))
 import vit_torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stfile  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -227,23 +229,12 @@ DTYPE_NAMES = {torch.float32: "F32"}
 
 
 def save(path, tensors, metadata):
-    """Writes a safetensors file: 8-byte little-endian header length, the JSON header
-    (padded with spaces to a multiple of 8), then the raw little-endian data."""
-    header = {"__metadata__": metadata}
-    blobs, off = [], 0
+    """Writes a safetensors file of (name, tensor) pairs as F32 (stfile.py)."""
+    entries = []
     for name, t in tensors:
         t = t.detach().float().contiguous()
-        raw = t.numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    js = json.dumps(header, separators=(",", ":")).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)))
-        f.write(js)
-        for b in blobs:
-            f.write(b)
+        entries.append((name, DTYPE_NAMES[t.dtype], t.shape, t.numpy().astype("<f4").tobytes()))
+    stfile.write(path, entries, metadata)
 
 
 def named(prefix, model):
