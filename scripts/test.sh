@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # distac's test command: formatting, vet, the Go test suite on every CPU path
-# this machine has, the C kernel tests under ctest (plain and ASan+UBSan), a
-# smoke run of the benchmarks, and bounded fuzzing of the checkpoint parsers.
+# this machine has, the build and tests without cgo and for arm64, the C
+# kernel tests under ctest (plain and ASan+UBSan), a smoke run of the
+# benchmarks, and bounded fuzzing of the checkpoint parsers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -30,6 +31,14 @@ if go run ./cmd/distac hw -no-check | grep -q '^backend *avx512'; then
   step "go test -short with DISTAC_CPU=avx2"
   DISTAC_CPU=avx2 go test -short -count=1 ./cmd/... $(go list ./distac/... 2>/dev/null)
 fi
+
+step "build without cgo, and for arm64 (the reference backend alone)"
+CGO_ENABLED=0 go build ./...
+CGO_ENABLED=0 GOARCH=arm64 go build ./...
+CGO_ENABLED=0 go vet ./...
+
+step "go test without cgo (the exported conformance suite on the reference backend)"
+CGO_ENABLED=0 go test -short -count=1 ./ffi/... ./internal/... ./distac/...
 
 step "distac hw"
 go run ./cmd/distac hw

@@ -164,8 +164,17 @@ func runMerge(args []string) error {
 	}
 	// Ctrl-C or a TERM (a scheduler's) stops the merge between chunks, and
 	// it removes its temporary output on the way out.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		signal.Stop(sigs) // a second signal kills at once
+		fmt.Fprintln(os.Stderr, "distac merge: stopping after the current chunk or SVD (signal again to kill)")
+		cancel()
+	}()
 	rep, err := merge.Run(ctx, opts)
 	bar.finish()
 	if err != nil {

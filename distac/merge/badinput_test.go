@@ -3,6 +3,7 @@ package merge
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -222,4 +223,24 @@ func TestOutputSafety(t *testing.T) {
 func rawFile(header string, data []byte) []byte {
 	b := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
 	return append(append(b, header...), data...)
+}
+
+// TestCancel: a cancelled context stops the merge (element-wise or matrix
+// methods) and Diagnose with ErrCancelled, and the merge leaves nothing.
+func TestCancel(t *testing.T) {
+	dir := t.TempDir()
+	base, tasks := makeModels(4, 2, safetensors.F32)
+	bp, tps := writeSet(t, dir, base, tasks)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, method := range []string{MethodTA, MethodTIES, MethodTSVM} {
+		o := mergeOpts(method, bp, tps, filepath.Join(dir, method+".safetensors"), best(t))
+		if _, err := Run(ctx, o); !errors.Is(err, ErrCancelled) {
+			t.Errorf("%s: err = %v, want ErrCancelled", method, err)
+		}
+	}
+	if _, err := Diagnose(ctx, bp, tps, best(t), 2); !errors.Is(err, ErrCancelled) {
+		t.Errorf("diagnose: err = %v, want ErrCancelled", err)
+	}
+	onlyFiles(t, dir, filepath.Base(bp), filepath.Base(tps[0]), filepath.Base(tps[1]))
 }

@@ -35,6 +35,10 @@ func (wk *worker) matrix(p *pass, j job) error {
 		}()
 	}
 	tau := func(t int) (*mat.Dense, error) {
+		// An SVD takes long on a large matrix: stop between them when asked.
+		if err := wk.m.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
+		}
 		v, err := wk.taskVector(p, j, 0, t, baseRaw, p.check && !counted[t], !rereads)
 		if err != nil {
 			return nil, err
