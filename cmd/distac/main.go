@@ -6,8 +6,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
+
+	"github.com/distac/distac/distac/checkpoint"
 )
 
 // command is one subcommand: run gets the arguments after its name.
@@ -49,10 +53,28 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	cleanUpOnSignals()
 	if err := cmd.run(os.Args[2:]); err != nil {
 		// Library errors often start with the operation's name already.
 		msg := strings.TrimPrefix(err.Error(), os.Args[1]+": ")
 		fmt.Fprintf(os.Stderr, "distac %s: %s\n", os.Args[1], msg)
 		os.Exit(1)
 	}
+}
+
+// cleanUpOnSignals makes SIGINT, SIGTERM (a scheduler's preemption) and
+// SIGHUP remove the temporary outputs of every command before it exits with
+// 128 + the signal's number, as a shell reports a killed process: an
+// interrupted run leaves nothing beside its targets. An output being moved
+// into place is finished first, so it is either whole or absent. A second
+// signal meanwhile is ignored.
+func cleanUpOnSignals() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		removed := checkpoint.RemoveTemporaries()
+		fmt.Fprintf(os.Stderr, "distac %s: %s: stopped; removed %d temporary output file(s)\n", os.Args[1], sig, len(removed))
+		os.Exit(128 + int(sig.(syscall.Signal)))
+	}()
 }

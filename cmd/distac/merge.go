@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -162,20 +160,7 @@ func runMerge(args []string) error {
 		bar = &progressBar{desc: opts.Method}
 		opts.Progress = bar.update
 	}
-	// Ctrl-C or a TERM (a scheduler's) stops the merge between chunks, and
-	// it removes its temporary output on the way out.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		<-sigs
-		signal.Stop(sigs) // a second signal kills at once
-		fmt.Fprintln(os.Stderr, "distac merge: stopping after the current chunk or SVD (signal again to kill)")
-		cancel()
-	}()
-	rep, err := merge.Run(ctx, opts)
+	rep, err := merge.Run(context.Background(), opts)
 	bar.finish()
 	if err != nil {
 		return err

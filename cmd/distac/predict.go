@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/nlpodyssey/safetensors"
@@ -83,9 +82,6 @@ func writeLogits(path string, logits []float32, classes int, labels []int32, for
 // writeLogitsCSV writes one row per image: the logits, then the label when
 // the set has labels.
 func writeLogitsCSV(path string, logits []float32, classes int, labels []int32, force bool, inputs []string) error {
-	if err := checkpoint.CheckOutput(path, force, inputs); err != nil {
-		return err
-	}
 	var b strings.Builder
 	for j := range classes {
 		if j > 0 {
@@ -109,34 +105,7 @@ func writeLogitsCSV(path string, logits []float32, classes int, labels []int32, 
 		}
 		b.WriteByte('\n')
 	}
-	return writeFileAtomic(path, []byte(b.String()))
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place, so path is either the old file or the whole new one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("output %s: %w", path, err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("output %s: %w", path, err)
-	}
-	return nil
+	return checkpoint.WriteFileAtomic(path, []byte(b.String()), force, inputs)
 }
 
 const evalUsage = `usage: distac eval --model M --head HEAD --data SET [--head HEAD --data SET ...] [flags]

@@ -71,7 +71,9 @@ type Tensor struct {
 // ElemSize is the size in bytes of one element.
 func (t *Tensor) ElemSize() int { return int(t.DType.Size()) }
 
-// Bytes returns the mapped bytes of elements [lo, hi).
+// Bytes returns the mapped bytes of elements [lo, hi). Reading them faults,
+// and crashes the process, if the file shrinks meanwhile: View turns that
+// into an error.
 func (t *Tensor) Bytes(lo, hi int) []byte {
 	s := int64(t.ElemSize())
 	return t.file.data[t.begin+int64(lo)*s : t.begin+int64(hi)*s]

@@ -143,6 +143,7 @@ type File struct {
 	data     []byte // the whole file, mapped read-only
 	hdr      *header
 	Metadata map[string]string
+	stamp    fileStamp // the file when it was opened (Changed)
 }
 
 // OpenFile maps path and validates its header. Every error names the file.
@@ -166,12 +167,13 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	hdr, err := parseHeader(data)
-	if err != nil {
+	file := &File{Path: path, data: data, stamp: stampOf(st)}
+	if err := file.guard(func() error { file.hdr, err = parseHeader(data); return err }); err != nil {
 		unmap(data)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &File{Path: path, data: data, hdr: hdr, Metadata: hdr.metadata}, nil
+	file.Metadata = file.hdr.metadata
+	return file, nil
 }
 
 // Close unmaps the file.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +35,8 @@ type Writer struct {
 	shards    []*outShard
 	indexPath string // "" for a single file
 	indexMeta map[string]any
+	replace   bool     // force: the final renames may replace existing files
+	previous  []string // an earlier output's files the new one does not overwrite
 	finished  bool
 }
 
@@ -82,46 +83,40 @@ func outputPaths(out string, tensors []OutTensor, shardSize int64) (files []stri
 	return files, groups, filepath.Join(dir, stem+".safetensors.index.json")
 }
 
-// CheckOutput is Create's check of an unsharded output, for commands
-// to run before long work: out's directory exists, out is not a directory
-// (a directory stands for DIR/model.safetensors), never one of inputs
-// (even with force), and replaces an existing file only with force.
-func CheckOutput(out string, force bool, inputs []string) error {
-	if st, err := os.Stat(out); err == nil && st.IsDir() {
-		out = filepath.Join(out, "model.safetensors")
-	}
-	dir := filepath.Dir(out)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("output directory %s does not exist", dir)
-	}
-	return checkOutputPath(out, force, inputs)
-}
-
-// Create starts writing tensors to out (see outputPaths for sharding).
-// It refuses to replace an existing file unless force is set, and never
-// replaces any of inputs. meta goes into every shard's __metadata__ (and
-// the index's "metadata").
+// Create starts writing tensors to out (see outputPaths for sharding; a
+// directory stands for DIR/model.safetensors, a symbolic link for its
+// target). It refuses to replace an existing file unless force is set, also
+// at the final rename (a concurrent writer of the same output loses rather
+// than overwrites), and never replaces any of inputs. With force, the files
+// of an earlier output to the same target that the new one does not
+// overwrite (old shards) are removed once it is in place. meta goes into
+// every shard's __metadata__ (and the index's "metadata").
 func Create(out string, tensors []OutTensor, meta map[string]string, shardSize int64, force bool, inputs []string) (*Writer, error) {
-	if st, err := os.Stat(out); err == nil && st.IsDir() {
-		out = filepath.Join(out, "model.safetensors")
+	out, err := resolveOut(out)
+	if err != nil {
+		return nil, err
 	}
 	files, groups, index := outputPaths(out, tensors, shardSize)
 	finals := append([]string(nil), files...)
 	if index != "" {
 		finals = append(finals, index)
 	}
-	dir := filepath.Dir(out)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("output directory %s does not exist", dir)
+	if err := checkDir(filepath.Dir(out)); err != nil {
+		return nil, err
 	}
-	for _, p := range finals {
+	previous := previousOutputs(out, finals)
+	for _, p := range append(finals, previous...) {
 		if err := checkOutputPath(p, force, inputs); err != nil {
 			return nil, err
 		}
 	}
+	if err := checkModelName(out); err != nil {
+		return nil, err
+	}
 	w := &Writer{
 		tensors: tensors, byName: map[string]int{}, shardOf: make([]int, len(tensors)),
 		offset: make([]int64, len(tensors)), written: make([]atomic.Int64, len(tensors)), indexPath: index,
+		replace: force, previous: previous,
 	}
 	for i, t := range tensors {
 		if _, dup := w.byName[t.Name]; dup {
@@ -139,7 +134,7 @@ func Create(out string, tensors []OutTensor, meta map[string]string, shardSize i
 		for k, ti := range g {
 			w.shardOf[ti], w.offset[ti] = si, offs[k]
 		}
-		tmp, err := os.CreateTemp(dir, "."+filepath.Base(files[si])+".tmp-*")
+		tmp, err := createTemp(files[si])
 		if err != nil {
 			w.Abort()
 			return nil, fmt.Errorf("output: %w", err)
@@ -163,30 +158,6 @@ func Create(out string, tensors []OutTensor, meta map[string]string, shardSize i
 		}
 	}
 	return w, nil
-}
-
-// checkOutputPath refuses to overwrite an input, and an existing file
-// without force.
-func checkOutputPath(p string, force bool, inputs []string) error {
-	st, err := os.Stat(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("output %s: %w", p, err)
-	}
-	for _, in := range inputs {
-		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
-			return fmt.Errorf("output %s is an input (%s); refusing to overwrite it", p, in)
-		}
-	}
-	if st.IsDir() {
-		return fmt.Errorf("output %s is a directory", p)
-	}
-	if !force {
-		return fmt.Errorf("output %s already exists (use --force to replace it)", p)
-	}
-	return nil
 }
 
 // encodeHeader lays out tensors g of a shard: the header bytes (length,
@@ -245,6 +216,20 @@ func (w *Writer) WriteAt(ti int, off int64, b []byte) error {
 	return nil
 }
 
+// ReadAt reads back len(b) bytes at byte off of tensor ti's data, as
+// written so far.
+func (w *Writer) ReadAt(ti int, off int64, b []byte) error {
+	t := w.tensors[ti]
+	if off < 0 || off+int64(len(b)) > t.size() {
+		return fmt.Errorf("output: read of %d bytes at %d overruns tensor %q (%d bytes)", len(b), off, t.Name, t.size())
+	}
+	sh := w.shards[w.shardOf[ti]]
+	if _, err := sh.tmp.ReadAt(b, w.offset[ti]+off); err != nil {
+		return fmt.Errorf("output %s: tensor %q: %w", sh.final, t.Name, err)
+	}
+	return nil
+}
+
 // Paths returns the final paths of the output (shards, then the index).
 func (w *Writer) Paths() []string {
 	var ps []string
@@ -255,125 +240,4 @@ func (w *Writer) Paths() []string {
 		ps = append(ps, w.indexPath)
 	}
 	return ps
-}
-
-// Commit checks that every tensor was written in full, syncs the files and
-// renames them into place (shards first, the index last). On error the
-// temporary files are removed.
-func (w *Writer) Commit() error {
-	if w.finished {
-		return errors.New("output: already finished")
-	}
-	for i := range w.tensors {
-		if got, want := w.written[i].Load(), w.tensors[i].size(); got != want {
-			w.Abort()
-			return fmt.Errorf("output: tensor %q has %d of %d bytes written", w.tensors[i].Name, got, want)
-		}
-	}
-	for _, sh := range w.shards {
-		if err := sh.tmp.Chmod(outputMode); err != nil {
-			w.Abort()
-			return fmt.Errorf("output %s: %w", sh.final, err)
-		}
-		if err := sh.tmp.Sync(); err != nil {
-			w.Abort()
-			return fmt.Errorf("output %s: sync: %w", sh.final, err)
-		}
-	}
-	var indexTmp string
-	if w.indexPath != "" {
-		p, err := w.writeIndexTemp()
-		if err != nil {
-			w.Abort()
-			return err
-		}
-		indexTmp = p
-	}
-	for _, sh := range w.shards {
-		if err := sh.tmp.Close(); err != nil {
-			w.Abort()
-			os.Remove(indexTmp)
-			return fmt.Errorf("output %s: %w", sh.final, err)
-		}
-	}
-	for _, sh := range w.shards {
-		if err := os.Rename(sh.tmpPath, sh.final); err != nil {
-			w.Abort()
-			os.Remove(indexTmp)
-			return fmt.Errorf("output %s: %w", sh.final, err)
-		}
-		sh.tmpPath = ""
-	}
-	if indexTmp != "" {
-		if err := os.Rename(indexTmp, w.indexPath); err != nil {
-			os.Remove(indexTmp)
-			w.finished = true
-			return fmt.Errorf("output %s: %w", w.indexPath, err)
-		}
-	}
-	w.finished = true
-	return syncDir(filepath.Dir(w.shards[0].final))
-}
-
-func (w *Writer) writeIndexTemp() (string, error) {
-	weightMap := map[string]string{}
-	for i, t := range w.tensors {
-		weightMap[t.Name] = filepath.Base(w.shards[w.shardOf[i]].final)
-	}
-	js, err := json.MarshalIndent(map[string]any{"metadata": w.indexMeta, "weight_map": weightMap}, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(filepath.Dir(w.indexPath), "."+filepath.Base(w.indexPath)+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("output %s: %w", w.indexPath, err)
-	}
-	_, err = f.Write(append(js, '\n'))
-	if err == nil {
-		err = f.Chmod(outputMode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("output %s: %w", w.indexPath, err)
-	}
-	return f.Name(), nil
-}
-
-// outputMode is the permission of committed outputs: os.CreateTemp makes
-// its files 0600, which would hide a model from everyone but its writer.
-const outputMode = 0o644
-
-// Abort removes the temporary files. Safe to call more than once and after
-// a Commit (then it does nothing).
-func (w *Writer) Abort() {
-	if w.finished {
-		return
-	}
-	for _, sh := range w.shards {
-		if sh.tmpPath != "" {
-			sh.tmp.Close()
-			os.Remove(sh.tmpPath)
-			sh.tmpPath = ""
-		}
-	}
-	w.finished = true
-}
-
-// syncDir makes the renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

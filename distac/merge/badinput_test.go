@@ -126,6 +126,28 @@ func TestBadInputs(t *testing.T) {
 			m.get("blocks.0.mlp.c_proj.weight").vals[3] = math.Inf(-1)
 			return m
 		}), []string{"taskb.safetensors", `tensor "blocks.0.mlp.c_proj.weight"`, "-Inf at element 3"}},
+		{"nan-in-base", func(t *testing.T, dir string, base testModel, tasks []testModel) (string, []string) {
+			base = cloneModel(base)
+			base.get("long").vals[7] = math.NaN()
+			return writeSet(t, dir, base, tasks)
+		}, []string{"base", "base.safetensors", `tensor "long" is NaN at element 7`}},
+		{"integer-tensor-missing", writeTask1(func(m testModel) testModel { return without(m, "num_batches_tracked") }),
+			[]string{"taskb.safetensors", `tensor "num_batches_tracked" is missing`}},
+		{"integer-tensor-shape", writeTask1(func(m testModel) testModel {
+			m.get("num_batches_tracked").shape = []uint64{1, 3}
+			return m
+		}), []string{"taskb.safetensors", `tensor "num_batches_tracked" has shape [1 3]`}},
+		{"integer-tensor-dtype", writeTask1(func(m testModel) testModel {
+			it := m.get("num_batches_tracked")
+			it.dtype, it.shape = safetensors.I32, []uint64{6}
+			return m
+		}), []string{"taskb.safetensors", `tensor "num_batches_tracked" has dtype I32`}},
+		{"float-stored-as-integer-in-base", func(t *testing.T, dir string, base testModel, tasks []testModel) (string, []string) {
+			base = cloneModel(base)
+			l := base.get("ln_post.weight") // 16 floats become 16 I32s
+			l.raw, l.vals, l.dtype = make([]byte, 64), nil, safetensors.I32
+			return writeSet(t, dir, base, tasks)
+		}, []string{"taska.safetensors", `tensor "ln_post.weight" has dtype F32`, "I32"}},
 		{"index-missing-shard", func(t *testing.T, dir string, base testModel, tasks []testModel) (string, []string) {
 			bp, tps := writeSet(t, dir, base, tasks)
 			idx := filepath.Join(dir, "sharded.index.json")

@@ -87,7 +87,7 @@ func Diagnose(ctx context.Context, base string, tasks []string, be ffi.Backend, 
 	}
 	// Slots per chunk: |tau_t|^2 for every t, then |tau_a - tau_b|^2 for a < b.
 	pairs := pairIndex(T)
-	p, err := m.newPass(jobs, true, T+T*(T-1)/2)
+	p, err := m.newPass(jobs, true, T*(T-1)/2)
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: %w", err)
 	}

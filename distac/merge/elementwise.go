@@ -33,7 +33,7 @@ func (wk *worker) elementwise(p *pass, j job) error {
 	if err := wk.m.method.chunk(c); err != nil {
 		return fmt.Errorf("%s: tensor %q: %w", wk.m.method.Name, it.base.Name, err)
 	}
-	if err := wk.finish(it, baseRaw, delta, lo, hi); err != nil {
+	if err := wk.finish(p, j, baseRaw, delta); err != nil {
 		return err
 	}
 	p.pages.Consumed(it.base, lo, hi) // after finish: baseRaw may be a view of these pages

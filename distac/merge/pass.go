@@ -35,7 +35,9 @@ type pass struct {
 	m     *merger
 	jobs  []job
 	check bool       // the pass checks the task vectors and sums their squares
-	slots int        // F64 sums per job (at least T when check)
+	slots int        // F64 sums per job: T when check, then the extra ones
+	extra int        // the first extra slot (T when check, else 0)
+	out   bool       // the first extra slot is the output's sum of squares, checked finite
 	sums  ffi.Buffer // F64, len(jobs)*slots; nil without slots
 	pages *checkpoint.Pages
 	first []int          // per item: its first job in jobs (-1: none)
@@ -44,12 +46,14 @@ type pass struct {
 	done  [][]float64    // per item: its slots summed over its jobs, once done
 }
 
-// newPass numbers jobs and prepares their sums and page release.
-func (m *merger) newPass(jobs []job, check bool, slots int) (*pass, error) {
+// newPass numbers jobs and prepares their sums (with check, T per job for
+// the task vectors; then extra more) and page release.
+func (m *merger) newPass(jobs []job, check bool, extra int) (*pass, error) {
+	slots := extra
 	if check {
-		slots = max(slots, len(m.tasks))
+		slots += len(m.tasks)
 	}
-	p := &pass{m: m, jobs: jobs, check: check, slots: slots, pages: checkpoint.NewPages(),
+	p := &pass{m: m, jobs: jobs, check: check, slots: slots, extra: slots - extra, pages: checkpoint.NewPages(),
 		first: make([]int, len(m.items)), count: make([]int, len(m.items)), left: make([]atomic.Int64, len(m.items)), done: make([][]float64, len(m.items))}
 	for i := range p.first {
 		p.first[i] = -1
@@ -102,8 +106,12 @@ func (p *pass) jobDone(wk *worker, j job) error {
 	sum := make([]float64, p.slots)
 	for k := range count {
 		for s, v := range vals[k*p.slots : (k+1)*p.slots] {
-			if p.check && s < len(p.m.tasks) && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			bad := math.IsNaN(v) || math.IsInf(v, 0)
+			switch {
+			case bad && p.check && s < p.extra:
 				return wk.nonFinite(p.jobs[first+k], s)
+			case bad && p.out && s == p.extra:
+				return wk.outputNonFinite(p.jobs[first+k])
 			}
 			sum[s] += v
 		}
@@ -112,9 +120,20 @@ func (p *pass) jobDone(wk *worker, j job) error {
 	return nil
 }
 
+// inputsChanged is an error naming the first input file truncated or
+// rewritten in place since it was opened.
+func (m *merger) inputsChanged() error {
+	for _, c := range append([]*checkpoint.Checkpoint{m.base}, m.tasks...) {
+		if err := c.Changed(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // taskSums adds the per-task sums of squares of every item in item order.
 func (p *pass) taskSums() []float64 {
-	ss := make([]float64, len(p.m.tasks))
+	ss := make([]float64, p.extra)
 	for _, d := range p.done {
 		for t := range ss {
 			if d != nil {
@@ -159,8 +178,12 @@ func (m *merger) run() (rep *Report, err error) {
 			return nil, err
 		}
 	}
-	p, err := m.newPass(mergeJobs, !m.checked, 0)
+	p, err := m.newPass(mergeJobs, !m.checked, 1)
 	if err != nil {
+		return nil, err
+	}
+	p.out = true // every merged tensor is checked finite in its output dtype
+	if err := m.inputsChanged(); err != nil {
 		return nil, err
 	}
 	err = m.parallel(p, func(wk *worker, j job) error {
@@ -177,6 +200,11 @@ func (m *merger) run() (rep *Report, err error) {
 	}
 	if p.check {
 		m.sumsq = p.taskSums()
+	}
+	// An input rewritten in place while it was read gives an output that is
+	// neither version's: refuse to commit it.
+	if err := m.inputsChanged(); err != nil {
+		return nil, err
 	}
 	if err := m.w.Commit(); err != nil {
 		return nil, err

@@ -121,18 +121,21 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 		default:
 			return nil, nil, fmt.Errorf("base %s: tensor %q has dtype %s (want F32, F16, BF16 or an integer type)", bt.Path(), bt.Name, bt.DType)
 		}
-		if it.kind != kindCarry {
-			for _, tc := range tasks {
-				tt, ok := tc.Tensor(bt.Name)
-				if !ok {
-					return nil, nil, fmt.Errorf("task %s: tensor %q is missing (it is in the base %s)", tc.Path, bt.Name, base.Path)
-				}
-				if tt.DType != bt.DType {
-					return nil, nil, fmt.Errorf("task %s: tensor %q has dtype %s, the base %s has %s", tc.Path, bt.Name, tt.DType, base.Path, bt.DType)
-				}
-				if !sameShape(tt.Shape, bt.Shape) {
-					return nil, nil, fmt.Errorf("task %s: tensor %q has shape %v, the base %s has %v", tc.Path, bt.Name, tt.Shape, base.Path, bt.Shape)
-				}
+		// Integer buffers are copied from the base, but every task must have
+		// them as the base does: another dtype (a float stored as I64, say)
+		// or shape means the models are not one architecture.
+		for _, tc := range tasks {
+			tt, ok := tc.Tensor(bt.Name)
+			if !ok {
+				return nil, nil, fmt.Errorf("task %s: tensor %q is missing (it is in the base %s)", tc.Path, bt.Name, base.Path)
+			}
+			if tt.DType != bt.DType {
+				return nil, nil, fmt.Errorf("task %s: tensor %q has dtype %s, the base %s has %s", tc.Path, bt.Name, tt.DType, base.Path, bt.DType)
+			}
+			if !sameShape(tt.Shape, bt.Shape) {
+				return nil, nil, fmt.Errorf("task %s: tensor %q has shape %v, the base %s has %v", tc.Path, bt.Name, tt.Shape, base.Path, bt.Shape)
+			}
+			if it.kind != kindCarry {
 				it.tasks = append(it.tasks, tt)
 			}
 		}

@@ -81,7 +81,7 @@ func (wk *worker) matrix(p *pass, j job) error {
 	if err := wk.be.Upload(dv, ffi.F32Bytes(d32)); err != nil {
 		return err
 	}
-	if err := wk.finish(it, baseRaw, dv, 0, numel); err != nil {
+	if err := wk.finish(p, j, baseRaw, dv); err != nil {
 		return err
 	}
 	p.pages.Consumed(it.base, 0, numel) // after finish: baseRaw may be a view of these pages

@@ -89,22 +89,23 @@ func (wk *worker) free() {
 	wk.counts = nil
 }
 
-// load returns elements [lo, hi) of t on the backend: on a host backend a
-// read-only view of the mapped file itself (no copy: the kernels read the
-// page cache directly, which one pass of a merge is mostly made of), else a
-// copy in the scratch buffer (role, idx). A view stays valid while the
-// checkpoint is open, but its pages may be released once the pass has
-// consumed them, so read it before calling the pass's pages.Consumed.
+// load returns elements [lo, hi) of t on the backend, a copy in the scratch
+// buffer (role, idx). The copy is made in Go from the mapped file, where a
+// fault (the file shrank under us) becomes an error naming it (see
+// checkpoint.Tensor.View); the kernels, which could not recover from one,
+// only ever read the copy. It costs little: the chunk passes through the
+// cache on its way to the kernels either way.
 func (wk *worker) load(role byte, idx int, t *checkpoint.Tensor, lo, hi int) (ffi.Vec, error) {
-	if v, ok := ffi.HostView(wk.be, checkpoint.ComputeType(t.DType), t.Bytes(lo, hi)); ok {
-		return v, nil
-	}
 	v, err := wk.vec(bufKey{role, idx, checkpoint.ComputeType(t.DType)}, hi-lo)
 	if err != nil {
 		return v, err
 	}
-	if err := wk.be.Upload(v, t.Bytes(lo, hi)); err != nil {
-		return v, fmt.Errorf("%s: tensor %q: %w", t.Path(), t.Name, err)
+	var upErr error
+	if err := t.View(lo, hi, func(b []byte) error { upErr = wk.be.Upload(v, b); return nil }); err != nil {
+		return v, err // names the file and tensor
+	}
+	if upErr != nil {
+		return v, fmt.Errorf("%s: tensor %q: %w", t.Path(), t.Name, upErr)
 	}
 	return v, nil
 }
@@ -229,18 +230,41 @@ func firstBad(xs []float32) (int, float32, bool) {
 	return 0, 0, false
 }
 
+// outputNonFinite builds the error for job j's merged values, of which the
+// output holds a NaN or Inf: it reads them back from the output and names
+// the first.
+func (wk *worker) outputNonFinite(j job) error {
+	it := j.it
+	why := fmt.Sprintf("(alpha %g; a smaller alpha, or a wider --dtype than %s, may fit)", wk.m.opts.Alpha, it.outDT)
+	b := make([]byte, (j.hi-j.lo)*int(it.outDT.Size()))
+	if err := wk.m.w.ReadAt(it.out, int64(j.lo)*int64(it.outDT.Size()), b); err == nil {
+		if xs, err := checkpoint.DecodeFloats(it.outDT, b); err == nil {
+			if i, x, ok := firstBad(xs); ok {
+				return fmt.Errorf("tensor %q: the merged value at element %d is %v in %s %s", it.base.Name, j.lo+i, x, it.outDT, why)
+			}
+		}
+	}
+	return fmt.Errorf("tensor %q: merged values in elements [%d, %d) are not finite in %s %s", it.base.Name, j.lo, j.hi, it.outDT, why)
+}
+
 // carry copies elements [lo, hi) of an integer tensor from the base.
 func (wk *worker) carry(p *pass, j job) error {
 	bt := j.it.base
-	err := wk.m.w.WriteAt(j.it.out, int64(j.lo)*int64(bt.ElemSize()), bt.Bytes(j.lo, j.hi))
+	err := bt.View(j.lo, j.hi, func(b []byte) error {
+		return wk.m.w.WriteAt(j.it.out, int64(j.lo)*int64(bt.ElemSize()), b)
+	})
 	p.pages.Consumed(bt, j.lo, j.hi)
 	return err
 }
 
-// finish writes theta = base + alpha * delta for elements [lo, hi) of the
-// item, converted to the output dtype. baseRaw holds the base elements in
-// their own dtype and is overwritten unless it is a read-only view or not f32.
-func (wk *worker) finish(it *item, baseRaw, delta ffi.Vec, lo, hi int) error {
+// finish writes theta = base + alpha * delta for job j's elements,
+// converted to the output dtype, and the sum of squares of what it writes
+// into the job's output slot of the pass (checked finite when the tensor is
+// done: an alpha or values too large for the output dtype are an error, not
+// a model of Infs). baseRaw holds the base elements in their own dtype and
+// is overwritten unless it is a read-only view or not f32.
+func (wk *worker) finish(p *pass, j job, baseRaw, delta ffi.Vec) error {
+	it, lo, hi := j.it, j.lo, j.hi
 	theta := baseRaw
 	var err error
 	switch {
@@ -269,6 +293,20 @@ func (wk *worker) finish(it *item, baseRaw, delta ffi.Vec, lo, hi int) error {
 			return err
 		}
 		if err := wk.be.Convert(out, theta); err != nil {
+			return fmt.Errorf("tensor %q: %w", it.base.Name, err)
+		}
+	}
+	if p.out {
+		written := theta
+		if out != theta { // the values as stored: back from the output dtype
+			if written, err = wk.vec(bufKey{roleTheta, 1, ffi.F32}, hi-lo); err == nil {
+				err = wk.be.Convert(written, out)
+			}
+		}
+		if err == nil {
+			err = wk.be.SumSq(written, p.slot(j, p.extra))
+		}
+		if err != nil {
 			return fmt.Errorf("tensor %q: %w", it.base.Name, err)
 		}
 	}

@@ -1,14 +1,12 @@
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
-	"github.com/distac/distac/internal/half"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -67,19 +65,15 @@ func LoadHead(be ffi.Backend, path string) (*Head, error) {
 		return nil, fmt.Errorf("head %s: tensor %q has shape %v, want (classes, embed_dim)", path, HeadTensor, t.Shape)
 	}
 	classes, dim := int(t.Shape[0]), int(t.Shape[1])
-	w := make([]float32, classes*dim)
-	raw := t.Bytes(0, classes*dim)
-	for i := range w {
-		switch t.DType {
-		case safetensors.F32:
-			w[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		case safetensors.F16:
-			w[i] = half.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
-		case safetensors.BF16:
-			w[i] = half.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
-		default:
-			return nil, fmt.Errorf("head %s: dtype %s, want F32, F16 or BF16", path, t.DType)
-		}
+	if !checkpoint.IsComputeFloat(t.DType) {
+		return nil, fmt.Errorf("head %s: dtype %s, want F32, F16 or BF16", path, t.DType)
+	}
+	var w []float32
+	if err := t.View(0, classes*dim, func(raw []byte) (err error) {
+		w, err = checkpoint.DecodeFloats(t.DType, raw)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("head %s: %w", path, err)
 	}
 	for i, v := range w {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {

@@ -76,7 +76,7 @@ func loadTensor(be ffi.Backend, ck *checkpoint.Checkpoint, p *Params, s ParamSpe
 	}
 	dst := ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}
 	if dt == ffi.F32 {
-		if err := be.Upload(dst, t.Bytes(0, s.N)); err != nil {
+		if err := t.View(0, s.N, func(b []byte) error { return be.Upload(dst, b) }); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 		}
 		return nil
@@ -86,7 +86,7 @@ func loadTensor(be ffi.Backend, ck *checkpoint.Checkpoint, p *Params, s ParamSpe
 		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 	}
 	defer be.Free(tmp)
-	if err := be.Upload(ffi.All(tmp), t.Bytes(0, s.N)); err != nil {
+	if err := t.View(0, s.N, func(b []byte) error { return be.Upload(ffi.All(tmp), b) }); err != nil {
 		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 	}
 	if err := be.Convert(dst, ffi.All(tmp)); err != nil {
@@ -169,14 +169,13 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 		return fmt.Errorf("save %s: %w", out, err)
 	}
 	for i, t := range tensors {
-		var data []byte
 		if s, ok := own[t.Name]; ok {
-			data, err = encodeParam(be, p, s, t.DType)
+			var data []byte
+			if data, err = encodeParam(be, p, s, t.DType); err == nil {
+				err = w.WriteAt(i, 0, data)
+			}
 		} else {
-			data = carried[i].Bytes(0, carried[i].Numel)
-		}
-		if err == nil {
-			err = w.WriteAt(i, 0, data)
+			err = carried[i].View(0, carried[i].Numel, func(b []byte) error { return w.WriteAt(i, 0, b) })
 		}
 		if err != nil {
 			w.Abort()
