@@ -35,7 +35,7 @@ func runDemo(args []string) error {
 	workdir := fs.String("workdir", "distac-demo", "work directory for models, results.json and report.html")
 	seed := fs.Uint64("seed", 0, "seed of splits, initialisation, batches and mixup")
 	tasks := fs.String("tasks", strings.Join(demo.DefaultTasks, ","), "built-in data sets to merge (comma-separated)")
-	steps := fs.Int("steps", 0, "DisTaC steps per task (0: the recipe's)")
+	steps := intFlag(fs, "steps", 0, 0, "DisTaC steps per task (0: the recipe's)")
 	quick := fs.Bool("quick", false, "tiny sizes: a smoke test of the pipeline, not the real numbers")
 	recipe := fs.String("recipe", "", "JSON file overriding settings of the recipe (the \"recipe\" object of results.json)")
 	backend := addBackendFlag(fs)

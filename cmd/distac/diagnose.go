@@ -37,9 +37,9 @@ flags:
 	base := fs.String("base", "", "base model theta_0")
 	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
 	perTensor := fs.Bool("per-tensor", false, "also print every tensor's task-vector norms")
-	warnRatio := fs.Float64("warn-ratio", 2, "warn when max/min norm exceeds this")
+	warnRatio := floatFlag(fs, "warn-ratio", 2, nonNegative, "warn when max/min norm exceeds this")
 	backend := addBackendFlag(fs)
-	workers := fs.Int("workers", 0, "chunks processed at once (0: one per CPU)")
+	workers := intFlag(fs, "workers", 0, 0, "chunks processed at once (0: one per CPU)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

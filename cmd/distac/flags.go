@@ -4,10 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/distac/distac/distac/checkpoint"
 	"golang.org/x/term"
 )
 
@@ -82,3 +84,131 @@ func (f *textFlag) Set(s string) error { f.value = s; return nil }
 
 // isTerminal reports whether f is a terminal (progress bars are off otherwise).
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// Numeric flags are checked when they are parsed, before any work, by one
+// set of rules: the error names the flag and the rule ("invalid value "-1"
+// for flag -warmup: want an integer >= 0").
+
+// intValue is an int flag that must be at least min.
+type intValue struct {
+	v   *int
+	min int
+}
+
+func (f *intValue) String() string {
+	if f.v == nil {
+		return "0"
+	}
+	return strconv.Itoa(*f.v)
+}
+
+func (f *intValue) Set(s string) error {
+	x, err := strconv.ParseInt(strings.TrimSpace(s), 0, strconv.IntSize)
+	if err != nil || int(x) < f.min {
+		return fmt.Errorf("want an integer >= %d", f.min)
+	}
+	*f.v = int(x)
+	return nil
+}
+
+// intFlag defines an int flag of at least min.
+func intFlag(fs *flag.FlagSet, name string, def, min int, usage string) *int {
+	v := def
+	fs.Var(&intValue{&v, min}, name, usage)
+	return &v
+}
+
+// rule is the range a float flag's value must lie in; every value must be
+// finite (NaN and Inf are never accepted).
+type rule struct {
+	lo, hi         float64
+	loOpen, hiOpen bool // the end itself is excluded
+}
+
+var (
+	finite      = rule{lo: math.Inf(-1), hi: math.Inf(1)}
+	nonNegative = rule{lo: 0, hi: math.Inf(1)}
+	positive    = rule{lo: 0, hi: math.Inf(1), loOpen: true}
+	unit        = rule{lo: 0, hi: 1} // [0, 1]
+)
+
+func (r rule) String() string {
+	switch r {
+	case finite:
+		return "a finite number"
+	case nonNegative:
+		return "a finite number >= 0"
+	case positive:
+		return "a finite number > 0"
+	}
+	l, h := "[", "]"
+	if r.loOpen {
+		l = "("
+	}
+	if r.hiOpen {
+		h = ")"
+	}
+	return fmt.Sprintf("a number in %s%g, %g%s", l, r.lo, r.hi, h)
+}
+
+func (r rule) holds(x float64) bool {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return false
+	}
+	return (x > r.lo || !r.loOpen && x == r.lo) && (x < r.hi || !r.hiOpen && x == r.hi)
+}
+
+// floatValue is a float64 flag within a rule.
+type floatValue struct {
+	v *float64
+	r rule
+}
+
+func (f *floatValue) String() string {
+	if f.v == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*f.v, 'g', -1, 64)
+}
+
+func (f *floatValue) Set(s string) error {
+	x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || !f.r.holds(x) {
+		return fmt.Errorf("want %s", f.r)
+	}
+	*f.v = x
+	return nil
+}
+
+// floatFlag defines a float64 flag within r.
+func floatFlag(fs *flag.FlagSet, name string, def float64, r rule, usage string) *float64 {
+	v := def
+	fs.Var(&floatValue{&v, r}, name, usage)
+	return &v
+}
+
+// dtypeValue is an output dtype flag, checked when parsed: "" (the input's),
+// f32, f16 or bf16.
+type dtypeValue struct{ v *string }
+
+func (f *dtypeValue) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+
+func (f *dtypeValue) Set(s string) error {
+	if _, _, err := checkpoint.ParseOutDType(s); err != nil {
+		return errors.New("want f32, f16 or bf16")
+	}
+	*f.v = s
+	return nil
+}
+
+// dtypeFlag defines --dtype.
+func dtypeFlag(fs *flag.FlagSet, usage string) *string {
+	var v string
+	fs.Var(&dtypeValue{&v}, "dtype", usage)
+	return &v
+}

@@ -25,7 +25,7 @@ against the reference backend; it exits non-zero if any disagrees.
 flags:
 `)
 	backend := addBackendFlag(fs)
-	threads := fs.Int("threads", 0, "kernel threads (0: one per CPU)")
+	threads := intFlag(fs, "threads", 0, 0, "kernel threads (0: one per CPU)")
 	noCheck := fs.Bool("no-check", false, "skip the self-check")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err

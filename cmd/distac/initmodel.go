@@ -82,8 +82,8 @@ func runHead(args []string) error {
 	fs := newFlagSet("head", headUsage)
 	mf := addModelFlags(fs)
 	dataSpec := fs.String("data", "", "labelled images")
-	perClass := fs.Int("examples", 1000, "images used (a seeded stratified sample; 0: all)")
-	scale := fs.Float64("scale", 20, "logit scale: the rows' norm")
+	perClass := intFlag(fs, "examples", 1000, 0, "images used (a seeded stratified sample; 0: all)")
+	scale := floatFlag(fs, "scale", 20, positive, "logit scale: the rows' norm")
 	seed := fs.Uint64("seed", 0, "sample seed")
 	out := fs.String("out", "", "output head .safetensors")
 	force := fs.Bool("force", false, "replace an existing output")
@@ -139,7 +139,7 @@ func addEngineFlags(fs *flag.FlagSet, m *modelFlags) {
 	fs.StringVar(&m.config, "model-config", "", "model config JSON (default: the one in the checkpoint's metadata)")
 	fs.StringVar(&m.prefix, "prefix", "-", "key prefix of the encoder's tensors (default: the one recorded in the checkpoint)")
 	fs.StringVar(&m.backend, "backend", "auto", backendUsage)
-	fs.IntVar(&m.threads, "threads", 0, "threads for the kernels (0: one per CPU)")
+	fs.Var(&intValue{&m.threads, 0}, "threads", "threads for the kernels (0: one per CPU)")
 }
 
 func (m *modelFlags) open() (model.Engine, *loadedModel, error) {

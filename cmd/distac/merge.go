@@ -55,7 +55,7 @@ func runMerge(args []string) error {
 	method := fs.String("method", merge.MethodTA, "merge method: "+strings.Join(merge.MethodNames(), ", "))
 	base := fs.String("base", "", "base model theta_0")
 	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
-	alpha := fs.Float64("alpha", 1, "scale of the merged task vector")
+	alpha := floatFlag(fs, "alpha", 1, finite, "scale of the merged task vector")
 	params := map[string]*textFlag{} // flag name -> value, every method's parameters
 	keyOf := map[string]string{}     // flag name -> parameter key
 	for _, p := range merge.AllParams() {
@@ -63,11 +63,11 @@ func runMerge(args []string) error {
 		params[p.Flag()], keyOf[p.Flag()] = f, p.Key
 		fs.Var(f, p.Flag(), strings.Join(p.Methods, ", ")+": "+p.Usage)
 	}
-	dtype := fs.String("dtype", "", "output dtype of float tensors: f32, f16 or bf16 (default: the base model's)")
+	dtype := dtypeFlag(fs, "output dtype of float tensors: f32, f16 or bf16 (default: the base model's)")
 	shard := fs.String("shard-size", "0", "split the output into shards of at most this size (e.g. 5GB, 500MiB; 0: one file)")
 	backend := addBackendFlag(fs)
-	workers := fs.Int("workers", 0, "tensors or chunks processed at once (0: one per CPU)")
-	chunk := fs.Int("chunk", 0, "elements per streamed chunk of a tensor (0: the backend's choice, 1<<16 on a CPU)")
+	workers := intFlag(fs, "workers", 0, 0, "tensors or chunks processed at once (0: one per CPU)")
+	chunk := intFlag(fs, "chunk", 0, 0, "elements per streamed chunk of a tensor (0: the backend's choice, 1<<16 on a CPU)")
 	force := fs.Bool("force", false, "replace an existing output file")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	out := fs.String("out", "", "output .safetensors file")

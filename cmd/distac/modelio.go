@@ -220,7 +220,7 @@ func addModelHeadFlags(fs *flag.FlagSet, dataUsage, outUsage string) *modelHeadF
 		model:     addModelFlags(fs),
 		head:      fs.String("head", "", "frozen head (.safetensors with a \"head\" tensor)"),
 		data:      fs.String("data", "", dataUsage),
-		maxImages: fs.Int("max-images", 0, "a seeded stratified sample of this many images (0: all)"),
+		maxImages: intFlag(fs, "max-images", 0, 0, "a seeded stratified sample of this many images (0: all)"),
 		out:       fs.String("out", "", outUsage),
 		force:     fs.Bool("force", false, "replace an existing output"),
 	}

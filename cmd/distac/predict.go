@@ -31,7 +31,7 @@ flags:
 func runPredict(args []string) error {
 	fs := newFlagSet("predict", predictUsage)
 	mh := addModelHeadFlags(fs, "images", "output .safetensors or .csv")
-	batch := fs.Int("batch", 256, "images per forward pass")
+	batch := intFlag(fs, "batch", 256, 1, "images per forward pass")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -128,8 +128,8 @@ func runEval(args []string) error {
 	fs.Var(&cals, "calibrate", "labelled validation images for temperature scaling (repeat per task)")
 	var refAcc floatsFlag
 	fs.Var(&refAcc, "ref-acc", "accuracies (0..1) of the fine-tuned models, comma-separated per task, for normalized accuracy")
-	maxImages := fs.Int("max-images", 0, "a seeded stratified sample of this many images per set (0: all)")
-	batch := fs.Int("batch", 256, "images per forward pass")
+	maxImages := intFlag(fs, "max-images", 0, 0, "a seeded stratified sample of this many images per set (0: all)")
+	batch := intFlag(fs, "batch", 256, 1, "images per forward pass")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
