@@ -61,6 +61,13 @@ func loadModel(e model.Engine, path, configPath, prefix string) (*loadedModel, e
 	if prefix != "-" {
 		pre = prefix
 	}
+	if cfg.Preprocess == nil {
+		// No silent default: an accuracy read off unnormalised inputs of a
+		// model trained on normalised ones is wrong without a sign.
+		fmt.Fprintf(os.Stderr, "distac: warning: %s records no preprocess_cfg: images go in as loaded (pixels in [0, 1]); "+
+			"if the model was trained on normalised images, give --model-config with its preprocess_cfg "+
+			"(mean [0] and std [1] say none)\n", path)
+	}
 	p, err := model.LoadParams(e, ck, model.LayoutOf(cfg), pre)
 	if err != nil {
 		ck.Close()
@@ -83,6 +90,9 @@ func loadSet(spec string, cfg *model.Config, max int, seed uint64) (*data.Set, e
 	s, err := readSet(spec, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if s.Len() == 0 {
+		return nil, fmt.Errorf("%s holds no images", spec)
 	}
 	ch, h, w := cfg.Input()
 	if s.C != ch || s.H != h || s.W != w {

@@ -196,3 +196,23 @@ func decodeJSON(t *testing.T, text string, v any) {
 		t.Fatalf("output is not JSON: %v\n%s", err, text)
 	}
 }
+
+// saveValues writes a checkpoint of cfg's model with the parameter values vals.
+func saveValues(t *testing.T, path string, cfg *model.Config, vals []float32) {
+	t.Helper()
+	e, err := openEngine("ref", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := model.NewParams(e, model.LayoutOf(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Free(e)
+	if err := e.Upload(p.All(), ffi.F32Bytes(vals)); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.SaveParams(e, cfg, p, path, model.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -117,7 +117,7 @@ func (p *pipeline) run() error {
 	if p.e, err = p.engine(0); err != nil {
 		return err
 	}
-	if p.cfg, err = model.ParseConfig([]byte(p.r.Model)); err != nil {
+	if p.cfg, err = modelConfig(p.r); err != nil {
 		return err
 	}
 	p.enc = model.New(p.cfg)
@@ -194,4 +194,17 @@ func (p *pipeline) parallel(n int, job func(e model.Engine, i int) error) error 
 	close(next)
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// modelConfig is the recipe's model with the normalisation its images get
+// (the recipe's mean and std) as preprocess_cfg: every model the demo writes
+// records it, so distac eval, predict and merge of those files normalise
+// their inputs as the demo did.
+func modelConfig(r Recipe) (*model.Config, error) {
+	cfg, err := model.ParseConfig([]byte(r.Model))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Preprocess = &model.PreprocessConfig{Mean: []float32{r.Mean}, Std: []float32{r.Std}}
+	return model.ParseConfig([]byte(cfg.JSON())) // checks the preprocess_cfg too
 }

@@ -23,9 +23,10 @@ func describeTasks(ts []*task) string {
 
 // pretrain builds (or reuses) the rotation-pretrained base.
 func (p *pipeline) pretrain() error {
-	// The test sample does not change what is trained: it stays out of the key.
+	// The test sample does not change what is trained: it stays out of the
+	// key. base/v3: models record their preprocess_cfg.
 	trained := [2]int{p.r.Splits.Train, p.r.Splits.Val}
-	a := p.artifact("base", ".safetensors", "base/v2", p.r.Model, p.r.Mean, p.r.Std, trained, p.r.Pretrain, p.o.Tasks, p.o.Seed)
+	a := p.artifact("base", ".safetensors", "base/v3", p.r.Model, p.r.Mean, p.r.Std, trained, p.r.Pretrain, p.o.Tasks, p.o.Seed)
 	p.baseKey, p.basePath = a.Key, a.Path
 	if !a.exists() {
 		pool := pooled(p.tasks, p.r.Pretrain.PoolPerTask, p.o.Seed)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/ffi"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -145,4 +147,54 @@ func equalValue(a, b any) bool {
 		return true
 	}
 	return a == b
+}
+
+// Tasks whose recorded preprocess_cfg differs from the base's are refused
+// (the merge would carry the base's and silently mis-normalise); the same
+// preprocessing is carried into the merged model.
+func TestMergePreprocessing(t *testing.T) {
+	dir := t.TempDir()
+	base, tasks := makeModels(33, 2, safetensors.F32)
+	cfg := func(pp string) map[string]string {
+		return map[string]string{checkpoint.ModelConfigKey: `{"embed_dim": 4` + pp + `}`}
+	}
+	a, b := `, "preprocess_cfg": {"mean": [0.2], "std": [0.3]}`, `, "preprocess_cfg": {"std": [0.25], "mean": [0.5]}`
+	write := func(name string, m testModel, meta map[string]string) string {
+		p := filepath.Join(dir, name)
+		writeModel(t, p, m, meta)
+		return p
+	}
+	bp := write("base.safetensors", base, cfg(a))
+	same := write("same.safetensors", tasks[0], cfg(`, "preprocess_cfg": {"std": [0.3], "mean": [0.2]}`))
+	other := write("other.safetensors", tasks[1], cfg(b))
+	none := write("none.safetensors", tasks[1], cfg(""))
+	unknown := write("unknown.safetensors", tasks[1], nil)
+	for _, c := range []struct {
+		task string
+		ok   bool
+	}{{other, false}, {none, false}, {unknown, true}, {same, true}} {
+		o := mergeOpts(MethodTA, bp, []string{same, c.task}, filepath.Join(dir, "m.safetensors"), ffi.NewRef())
+		o.Force = true
+		_, err := Run(context.Background(), o)
+		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "preprocess_cfg")) {
+			t.Errorf("%s: %v", filepath.Base(c.task), err)
+		}
+		if err == nil {
+			f := mergedFile(t, o.Out)
+			if !strings.Contains(f.Metadata[checkpoint.ModelConfigKey], `"mean": [0.2]`) {
+				t.Errorf("the merged model lost the base's preprocess_cfg: %q", f.Metadata[checkpoint.ModelConfigKey])
+			}
+		}
+	}
+}
+
+// mergedFile opens a merge's output (closed with the test).
+func mergedFile(t *testing.T, path string) *checkpoint.File {
+	t.Helper()
+	f, err := checkpoint.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -149,7 +150,62 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 			}
 		}
 	}
+	if method != nil { // a merge, not Diagnose
+		if err := samePreprocessing(base, tasks); err != nil {
+			return nil, nil, err
+		}
+	}
 	return m, outs, nil
+}
+
+// samePreprocessing refuses tasks whose recorded input normalisation (the
+// preprocess_cfg of their model config) differs from the base's: the merge
+// carries the base's config, so it would silently feed the merged model
+// images normalised for other weights. Checkpoints without a recorded
+// config are not compared.
+func samePreprocessing(base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) error {
+	bp, bok := preprocessOf(base)
+	for _, tc := range tasks {
+		tp, tok := preprocessOf(tc)
+		if bok && tok && tp != bp {
+			return fmt.Errorf("task %s normalises its inputs with preprocess_cfg %s, the base %s with %s: merge models of one preprocessing",
+				tc.Path, orNone(tp), base.Path, orNone(bp))
+		}
+	}
+	return nil
+}
+
+// preprocessOf is the compact JSON of the preprocess_cfg in c's model
+// config ("" when the config has none), and whether c records a config.
+func preprocessOf(c *checkpoint.Checkpoint) (string, bool) {
+	for _, f := range c.Files {
+		s, ok := f.Metadata[checkpoint.ModelConfigKey]
+		if !ok {
+			continue
+		}
+		var cfg map[string]json.RawMessage
+		if json.Unmarshal([]byte(s), &cfg) != nil {
+			return "", false
+		}
+		raw, ok := cfg["preprocess_cfg"]
+		if !ok || string(raw) == "null" {
+			return "", true
+		}
+		var v any
+		if json.Unmarshal(raw, &v) != nil {
+			return string(raw), true
+		}
+		b, _ := json.Marshal(v) // compact, keys sorted
+		return string(b), true
+	}
+	return "", false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // isMatrixWeight reports whether a matrix method merges t as a matrix: every

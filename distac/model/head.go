@@ -98,6 +98,11 @@ func SaveHead(path string, w []float32, classes, dim int, names []string, force 
 	if len(w) != classes*dim {
 		return fmt.Errorf("save head %s: %d values for %d x %d", path, len(w), classes, dim)
 	}
+	for i, v := range w {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("save head %s: the value of class %d, feature %d is %v (a model of non-finite weights, or a scale too large?)", path, i/dim, i%dim, v)
+		}
+	}
 	meta := map[string]string{}
 	if len(names) > 0 {
 		meta[headNamesKey] = strings.Join(names, ",")

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -36,6 +37,10 @@ func softmaxRow(z []float32, T float64, p []float64) float64 {
 	return mx + math.Log(s)
 }
 
+// ErrNoImages is the error of Evaluate on no predictions: an accuracy of
+// nothing is not 0%.
+var ErrNoImages = errors.New("evaluate: no images")
+
 // Evaluate computes Metrics of logits (n x classes, row-major) at
 // temperature T (1: as they are). labels may be nil: then only the entropy
 // and confidence are filled in.
@@ -50,10 +55,10 @@ func Evaluate(logits []float32, classes int, labels []int32, T float64) (Metrics
 	if !(T > 0) || math.IsInf(T, 0) {
 		return Metrics{}, fmt.Errorf("evaluate: temperature %v must be positive and finite", T)
 	}
-	m := Metrics{N: n, Labelled: labels != nil}
 	if n == 0 {
-		return m, nil
+		return Metrics{}, ErrNoImages
 	}
+	m := Metrics{N: n, Labelled: labels != nil}
 	p := make([]float64, classes)
 	var binConf, binAcc [ECEBins]float64
 	var binN [ECEBins]int

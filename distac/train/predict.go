@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
@@ -41,6 +42,13 @@ func predictWith(e model.Engine, net *model.Net, p *model.Params, images []float
 		}
 		if err := e.Download(ffi.F32Bytes(out[lo*classes:hi*classes]), ffi.Vec{Buf: z.Buf, Off: z.Off, N: (hi - lo) * classes}); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
+		}
+	}
+	// Logits of NaN weights (or a NaN head) are no prediction: say so
+	// rather than write or score them.
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("predict: the logit of image %d, class %d is %v: the model or head holds non-finite values", i/classes, i%classes, v)
 		}
 	}
 	return out, nil
