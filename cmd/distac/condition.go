@@ -241,8 +241,15 @@ func printConditionSummary(w io.Writer, res []*train.ConditionResult, paths []st
 				acc = fmt.Sprintf("%.2f / %.2f / %.2f", 100*r.Teacher.Accuracy, 100*r.Scaled.Accuracy, 100*r.Student.Accuracy)
 			}
 		}
-		fmt.Fprintf(w, "%-20s %6.3f %9.4g -> %-9.4g %9.4g %26s %24s\n", shorten(r.Name, 20), r.Kappa, r.NormBefore, r.NormAfter,
-			r.Losses[len(r.Losses)-1], ent, acc)
+		kl := "-"
+		if len(r.Losses) > 0 {
+			kl = fmt.Sprintf("%.4g", r.Losses[len(r.Losses)-1])
+		}
+		fmt.Fprintf(w, "%-20s %6.3f %9.4g -> %-9.4g %9s %26s %24s\n", shorten(r.Name, 20), r.Kappa, r.NormBefore, r.NormAfter,
+			kl, ent, acc)
+		if r.Skipped != "" {
+			fmt.Fprintf(w, "  not distilled: %s\n", r.Skipped)
+		}
 		fmt.Fprintf(w, "  wrote %s\n", paths[i])
 	}
 }

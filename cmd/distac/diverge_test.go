@@ -23,7 +23,8 @@ func TestTrainingDivergence(t *testing.T) {
 	mustFail(t, w.dir, runFinetune, ft("1e30", "5"), "finetune step 2", "loss diverged")
 	mustFail(t, w.dir, runFinetune, ft("3.4e38", "1"), "finetune step 1", "weights are not finite")
 	mustFail(t, w.dir, runFinetune, ft("1e39", "1"), "learning rate 1e+39")
-	mustFail(t, w.dir, runCondition, cond("1e30", "5"), "condition a: step 2", "condition b: step 2", "loss diverged")
+	// a has the shorter task vector: kappa 1, not distilled (nothing to diverge).
+	mustFail(t, w.dir, runCondition, cond("1e30", "5"), "condition b: step 2", "loss diverged")
 	mustFail(t, w.dir, runCondition, cond("3.4e38", "1"), "condition b: step 1", "weights are not finite")
 	mustFail(t, w.dir, runCondition, cond("1e39", "1"), "learning rate 1e+39")
 }

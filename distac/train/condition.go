@@ -69,7 +69,12 @@ type ConditionResult struct {
 	// the conditioned student (nil without Eval).
 	Teacher, Scaled, Student *Metrics
 	Losses                   []float64 // KL loss of every step
-	Params                   *model.Params
+	// Skipped says why the task was not distilled (empty: it was): with
+	// kappa 1 and equal temperatures the student starts as its teacher, the
+	// loss and its gradient are 0, and steps could only add rounding noise
+	// (which Adam would turn into full steps). Params is then the teacher.
+	Skipped string
+	Params  *model.Params
 	Elapsed                  time.Duration
 }
 
@@ -203,6 +208,9 @@ func taskNorm(e model.Engine, base, ft *model.Params) (float64, error) {
 func conditionOne(e model.Engine, enc model.Encoder, base *model.Params, t Task, ti int, kappa, norm float64, o ConditionOptions) (*ConditionResult, error) {
 	start := time.Now()
 	res := &ConditionResult{Name: t.Name, Kappa: kappa, NormBefore: norm}
+	if kappa == 1 && o.TTcr == o.TStu {
+		return keepTeacher(e, enc, t, res, norm, o, start)
+	}
 	// Student: theta_0 + kappa * tau_t; it is also the anchor's theta_init.
 	student, err := scaledModel(e, base, t.Params, kappa)
 	if err != nil {
@@ -242,6 +250,26 @@ func conditionOne(e model.Engine, enc model.Encoder, base *model.Params, t Task,
 		}
 	}
 	res.Params, res.Elapsed, ok = student, time.Since(start), true
+	return res, nil
+}
+
+// keepTeacher is the result of a task that needs no distillation: its
+// teacher unchanged, with the teacher's metrics for every stage.
+func keepTeacher(e model.Engine, enc model.Encoder, t Task, res *ConditionResult, norm float64, o ConditionOptions, start time.Time) (*ConditionResult, error) {
+	p, err := t.Params.Copy(e)
+	if err != nil {
+		return nil, err
+	}
+	res.Skipped = "kappa 1 and equal temperatures: the student would start as its teacher, so it is kept as it is"
+	res.NormAfter = norm
+	if t.Eval != nil {
+		if res.Teacher, err = evalOn(e, enc, p, t.Head, t.Eval, o.EvalBatch); err != nil {
+			p.Free(e)
+			return nil, fmt.Errorf("teacher: %w", err)
+		}
+		res.Scaled, res.Student = res.Teacher, res.Teacher
+	}
+	res.Params, res.Elapsed = p, time.Since(start)
 	return res, nil
 }
 
