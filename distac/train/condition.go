@@ -75,7 +75,7 @@ type ConditionResult struct {
 	// (which Adam would turn into full steps). Params is then the teacher.
 	Skipped string
 	Params  *model.Params
-	Elapsed                  time.Duration
+	Elapsed time.Duration
 }
 
 // Condition runs DisTaC on every task against base, tasks in parallel.
