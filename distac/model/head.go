@@ -46,9 +46,6 @@ func (h *Head) Free(be ffi.Backend) {
 	}
 }
 
-// Values downloads W.
-func (h *Head) Values(be ffi.Backend) ([]float32, error) { return ffi.ReadF32(be, ffi.All(h.W)) }
-
 // LoadHead reads a head file: one tensor "head" (classes x dim, F32/F16/BF16)
 // and, optionally, class names in the metadata ("distac.classes", comma separated).
 func LoadHead(be ffi.Backend, path string) (*Head, error) {
@@ -192,9 +189,6 @@ func (n *Net) Forward(p *Params, images []float32, count int) (ffi.Mat, error) {
 	}
 	return n.logits, nil
 }
-
-// Features are the normalized features of the last Forward (count x dim).
-func (n *Net) Features() ffi.Mat { return n.fhat }
 
 // Backward adds the gradient of the loss to grads given dlogits (count x
 // classes). When dHead has a buffer the head's own gradient dlogits^T fhat
