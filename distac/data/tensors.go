@@ -54,19 +54,13 @@ func decodeTensors(buf []byte) (*Set, error) {
 	if !ok {
 		return nil, fmt.Errorf(`no tensor "images"`)
 	}
-	s := &Set{}
-	var count int
-	switch len(img.Shape) {
-	case 4:
-		count, s.C, s.H, s.W = int(img.Shape[0]), int(img.Shape[1]), int(img.Shape[2]), int(img.Shape[3])
-	case 3:
-		count, s.C, s.H, s.W = int(img.Shape[0]), 1, int(img.Shape[1]), int(img.Shape[2])
-	default:
-		return nil, fmt.Errorf(`tensor "images" has shape %v, want (N, C, H, W) or (N, H, W)`, img.Shape)
+	// The shape is checked before any arithmetic on it: with N = 0 the
+	// library's byte count is 0 whatever C, H and W claim.
+	count, c, h, w, err := imagesShape(img.Shape)
+	if err != nil {
+		return nil, fmt.Errorf(`tensor "images" has shape %v: %w`, img.Shape, err)
 	}
-	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
-		return nil, fmt.Errorf(`tensor "images" has shape %v: empty images`, img.Shape)
-	}
+	s := &Set{C: c, H: h, W: w}
 	raw := body[img.DataOffsets[0]:img.DataOffsets[1]]
 	if s.Images, err = decodeFloats(raw, img.DType); err != nil {
 		return nil, fmt.Errorf(`tensor "images": %w`, err)
@@ -78,7 +72,7 @@ func decodeTensors(buf []byte) (*Set, error) {
 	}
 
 	if lab, ok := infos["labels"]; ok {
-		if len(lab.Shape) != 1 || int(lab.Shape[0]) != count {
+		if len(lab.Shape) != 1 || lab.Shape[0] != uint64(count) {
 			return nil, fmt.Errorf(`tensor "labels" has shape %v, want (%d) to match "images" %v`, lab.Shape, count, img.Shape)
 		}
 		if s.Labels, err = decodeLabels(body[lab.DataOffsets[0]:lab.DataOffsets[1]], lab.DType); err != nil {

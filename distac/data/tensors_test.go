@@ -185,3 +185,32 @@ func TestTensorsMalformed(t *testing.T) {
 	err = WriteTensors(filepath.Join(dir, "no", "such", "dir.safetensors"), synthSet(1, 1, 1, 1, 1))
 	wantErr(t, err, "write tensors")
 }
+
+// TestTensorsHugeShape: a shape whose sizes overflow or exceed the limits is
+// an error naming the file and the tensor, even with no data behind it (N =
+// 0 makes the library's byte count 0, so only our own checks see it).
+func TestTensorsHugeShape(t *testing.T) {
+	dir := t.TempDir()
+	for _, shape := range [][]uint64{
+		{0, 1 << 32, 1 << 32, 1}, // C*H*W wraps to exactly 0 in 64 bits
+		{0, 1 << 63, 1, 1},       // negative as an int
+		{0, 1 << 31, 1 << 31},    // (N, H, W): 2^62 values per image
+		{0, 3, 1 << 40, 1 << 20}, // fits in int, past the per-image limit
+		{1 << 63, 0, 1, 1},       // zero channels, N negative as an int
+	} {
+		p := filepath.Join(dir, "huge.safetensors")
+		writeRaw(t, p, map[string]safetensors.TensorView{"images": view(t, safetensors.F32, shape, nil)}, nil)
+		_, err := ReadTensors(p)
+		wantErr(t, err, p, `tensor "images"`)
+	}
+	// An empty set of sane geometry is still read.
+	p := filepath.Join(dir, "empty.safetensors")
+	writeRaw(t, p, map[string]safetensors.TensorView{"images": view(t, safetensors.F32, []uint64{0, 3, 4, 5}, nil)}, nil)
+	s, err := ReadTensors(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{0, 3, 4, 5}, []int{s.Len(), s.C, s.H, s.W}); diff != "" {
+		t.Errorf("empty set N, C, H, W (-want +got):\n%s", diff)
+	}
+}
