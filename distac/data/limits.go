@@ -17,6 +17,14 @@ const (
 	// of float32, far past any model's input; it fits an int everywhere and
 	// a batch size times it still fits a 64-bit one.
 	MaxImageValues = 1<<31 - 1
+
+	// MaxClasses bounds the number of classes a set declares (its Classes,
+	// from a file's metadata or its largest label), unless it has more
+	// labelled images than that: a file holds at most one class per
+	// labelled image, plus, up to this limit, classes it has no image of (a
+	// sample of a bigger label set). 65536 is three times ImageNet-21k's
+	// label set; a head of that many classes x 768 features is 200 MB.
+	MaxClasses = 1 << 16
 )
 
 // errEmptyImages is imageValues' error for a zero size.
@@ -62,4 +70,17 @@ func imagesShape(shape []uint64) (n, c, h, w int, err error) {
 	}
 	// Each size is at most MaxImageValues (< MaxInt) now: the conversions are exact.
 	return int(shape[0]), int(chw[0]), int(chw[1]), int(chw[2]), nil
+}
+
+// checkClasses bounds a class count by MaxClasses, or by the number of
+// labelled images when that is larger, before anything is allocated per
+// class.
+func checkClasses(classes, labelled int) error {
+	switch {
+	case classes < 0:
+		return fmt.Errorf("%d classes", classes)
+	case classes > max(MaxClasses, labelled):
+		return fmt.Errorf("%d classes is past the limit of %d (or one per labelled image, %d)", classes, MaxClasses, labelled)
+	}
+	return nil
 }

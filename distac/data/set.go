@@ -38,8 +38,8 @@ func (s *Set) Labelled() bool { return s.Labels != nil }
 
 // Validate checks that the fields agree: positive geometry of at most
 // MaxImageValues values per image, len(Images) a multiple of C*H*W, one label
-// per image, labels in [0, Classes), and ClassNames empty or of length
-// Classes.
+// per image, labels in [0, Classes), Classes within MaxClasses (or the
+// number of labels), and ClassNames empty or of length Classes.
 func (s *Set) Validate() error {
 	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
 		return fmt.Errorf("set %q: geometry %dx%dx%d must be positive", s.Name, s.C, s.H, s.W)
@@ -51,6 +51,9 @@ func (s *Set) Validate() error {
 	}
 	if len(s.Images)%per != 0 {
 		return fmt.Errorf("set %q: %d values is not a whole number of %dx%dx%d images", s.Name, len(s.Images), s.C, s.H, s.W)
+	}
+	if err := checkClasses(s.Classes, len(s.Labels)); err != nil {
+		return fmt.Errorf("set %q: %w", s.Name, err)
 	}
 	n := s.Len()
 	if s.Labels != nil {

@@ -54,6 +54,9 @@ func TestValidate(t *testing.T) {
 		// C*H*W wraps to 0 in int arithmetic: an error, not a divide by zero.
 		"overflow": func(s *Set) { s.C, s.H, s.W = 1<<32, 1<<32, 1 },
 		"too big":  func(s *Set) { s.C, s.H, s.W = 1<<20, 1<<20, 1<<20 },
+		// ClassCounts (and a head) allocate Classes entries.
+		"negative classes": func(s *Set) { s.Labels, s.Classes = nil, -1 },
+		"too many classes": func(s *Set) { s.Classes = MaxClasses + 1 },
 	}
 	for name, mut := range cases {
 		s := synthSet(4, 1, 2, 2, 3)

@@ -26,7 +26,8 @@ const (
 // scaled to [0, 1]), and optionally "labels" of shape (N), dtype I32, I64 or
 // U8. Image values must be finite and labels non-negative. Classes comes from
 // the "classes" metadata when present (else max label + 1), class names from
-// "class_names" (a JSON array).
+// "class_names" (a JSON array); either way it is at most MaxClasses, or the
+// number of labelled images when that is larger.
 func ReadTensors(path string) (*Set, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
@@ -78,9 +79,14 @@ func decodeTensors(buf []byte) (*Set, error) {
 		if s.Labels, err = decodeLabels(body[lab.DataOffsets[0]:lab.DataOffsets[1]], lab.DType); err != nil {
 			return nil, fmt.Errorf(`tensor "labels": %w`, err)
 		}
+		top := int32(-1)
 		for _, l := range s.Labels {
-			s.Classes = max(s.Classes, int(l)+1)
+			top = max(top, l)
 		}
+		if err := checkClasses(int(top)+1, len(s.Labels)); err != nil {
+			return nil, fmt.Errorf(`tensor "labels": label %d: %w`, top, err)
+		}
+		s.Classes = int(top) + 1
 	}
 
 	meta := md.Metadata()
@@ -89,6 +95,9 @@ func decodeTensors(buf []byte) (*Set, error) {
 		c, err := strconv.Atoi(v)
 		if err != nil || c < s.Classes {
 			return nil, fmt.Errorf("metadata classes %q: want an integer at least max label + 1 = %d", v, s.Classes)
+		}
+		if err := checkClasses(c, len(s.Labels)); err != nil {
+			return nil, fmt.Errorf("metadata classes %q: %w", v, err)
 		}
 		s.Classes = c
 	}

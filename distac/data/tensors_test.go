@@ -2,6 +2,7 @@ package data
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -212,5 +213,49 @@ func TestTensorsHugeShape(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int{0, 3, 4, 5}, []int{s.Len(), s.C, s.H, s.W}); diff != "" {
 		t.Errorf("empty set N, C, H, W (-want +got):\n%s", diff)
+	}
+}
+
+// TestTensorsClassesBound: a class count is bounded by what the file can
+// hold, whether the metadata or a label states it, so a tiny file cannot
+// make a head of classes x features allocate gigabytes.
+func TestTensorsClassesBound(t *testing.T) {
+	dir := t.TempDir()
+	two := view(t, safetensors.U8, []uint64{2, 1, 1, 1}, []byte{0, 1})
+	for name, c := range map[string]struct {
+		tensors map[string]safetensors.TensorView
+		meta    map[string]string
+		msg     string
+	}{
+		"metadata": {map[string]safetensors.TensorView{"images": two, "labels": view(t, safetensors.U8, []uint64{2}, []byte{0, 1})},
+			map[string]string{"classes": "2000000000"}, `metadata classes "2000000000"`},
+		"unlabelled": {map[string]safetensors.TensorView{"images": two},
+			map[string]string{"classes": "2000000000"}, `metadata classes "2000000000"`},
+		"label": {map[string]safetensors.TensorView{"images": two, "labels": view(t, safetensors.I32, []uint64{2}, binary.LittleEndian.AppendUint32([]byte{0, 0, 0, 0}, 2e9))},
+			nil, `tensor "labels": label 2000000000`},
+	} {
+		p := filepath.Join(dir, name+".safetensors")
+		writeRaw(t, p, c.tensors, c.meta)
+		_, err := ReadTensors(p)
+		t.Run(name, func(t *testing.T) { wantErr(t, err, p, c.msg, "65536") })
+	}
+
+	// Past MaxClasses, one class per labelled image is still a set.
+	n := MaxClasses + 10
+	lab := make([]byte, 0, 4*n)
+	for i := range n {
+		lab = binary.LittleEndian.AppendUint32(lab, uint32(i))
+	}
+	p := filepath.Join(dir, "many.safetensors")
+	writeRaw(t, p, map[string]safetensors.TensorView{
+		"images": view(t, safetensors.U8, []uint64{uint64(n), 1, 1}, make([]byte, n)),
+		"labels": view(t, safetensors.I32, []uint64{uint64(n)}, lab),
+	}, map[string]string{"classes": fmt.Sprint(n)})
+	s, err := ReadTensors(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{n, n}, []int{s.Len(), s.Classes}); diff != "" {
+		t.Errorf("N, classes (-want +got):\n%s", diff)
 	}
 }
