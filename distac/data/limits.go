@@ -25,6 +25,11 @@ const (
 	// sample of a bigger label set). 65536 is three times ImageNet-21k's
 	// label set; a head of that many classes x 768 features is 200 MB.
 	MaxClasses = 1 << 16
+
+	// DefaultMaxPixels is the largest width x height of an image file that
+	// ReadImageFolder decodes unless Preprocess.MaxPixels says otherwise:
+	// 64 Mi pixels (8192 x 8192), past any photo a classifier is trained on.
+	DefaultMaxPixels = 64 << 20
 )
 
 // errEmptyImages is imageValues' error for a zero size.

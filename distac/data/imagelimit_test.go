@@ -1,0 +1,76 @@
+package data
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// pngClaiming is a 1 x 1 gray PNG whose header is rewritten to claim w x h
+// pixels (CRC fixed): a few dozen bytes that a decoder would allocate w*h
+// bytes for before finding the data short.
+func pngClaiming(t testing.TB, w, h uint32) []byte {
+	t.Helper()
+	b := pngBytes(t, grayImage(1, 1, 7))
+	// 8-byte signature, then IHDR: length (4), type (4) at 12, width and
+	// height at 16 and 20, 5 more bytes, CRC over type and data at 29.
+	binary.BigEndian.PutUint32(b[16:], w)
+	binary.BigEndian.PutUint32(b[20:], h)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	return b
+}
+
+// allocated runs f and returns the bytes the heap grew by meanwhile.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestImagePixelLimit: an image whose header states more pixels than the
+// limit is refused before it is decoded (naming the file, its size and the
+// option that raises the limit); the default limit is DefaultMaxPixels and
+// MaxPixels raises or lowers it. opencv-digits' sheet is checked the same
+// way against its one valid size.
+func TestImagePixelLimit(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.png")
+	writeFile(t, huge, pngClaiming(t, 20000, 20000))
+	var err error
+	if n := allocated(func() { _, err = ReadImageFolder(dir, Preprocess{Size: 8, Channels: 1}) }); n > 16<<20 {
+		t.Errorf("a %d-pixel header made the reader allocate %d MB", 20000*20000, n>>20)
+	}
+	wantErr(t, err, huge, "20000x20000", fmt.Sprint(DefaultMaxPixels), "MaxPixels")
+	if err := os.Remove(huge); err != nil {
+		t.Fatal(err)
+	}
+
+	// 40 x 30 = 1200 pixels: over a limit of 1000, within one of 1200.
+	writeFile(t, filepath.Join(dir, "a.png"), pngBytes(t, grayImage(40, 30, 255)))
+	_, err = ReadImageFolder(dir, Preprocess{Size: 8, Channels: 1, MaxPixels: 1000})
+	wantErr(t, err, "a.png", "40x30", "1000")
+	s, err := ReadImageFolder(dir, Preprocess{Size: 8, Channels: 1, MaxPixels: 1200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{1, 1, 8, 8}, []int{s.Len(), s.C, s.H, s.W}); diff != "" {
+		t.Errorf("N, C, H, W (-want +got):\n%s", diff)
+	}
+	_, err = ReadImageFolder(dir, Preprocess{Size: 8, Channels: 1, MaxPixels: -1})
+	wantErr(t, err, "MaxPixels -1")
+
+	oc := t.TempDir()
+	writeFile(t, filepath.Join(oc, opencvDigitsFile), pngClaiming(t, 20000, 20000))
+	if n := allocated(func() { _, _, err = Load("opencv-digits", LoadOptions{Root: oc}) }); n > 16<<20 {
+		t.Errorf("a %d-pixel digits.png header made the reader allocate %d MB", 20000*20000, n>>20)
+	}
+	wantErr(t, err, filepath.Join(oc, opencvDigitsFile), "20000x20000", "2000x1000")
+}
