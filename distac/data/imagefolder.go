@@ -204,8 +204,8 @@ func preprocessImage(r io.ReadSeeker, p Preprocess, dst []float32) error {
 	} else if w < h {
 		rh = max(p.Size, int(float64(h)*float64(p.Size)/float64(w)+0.5))
 	}
-	ys := triangleWeights(h, rh).window((rh-p.Size)/2, p.Size)
-	xs := triangleWeights(w, rw).window((rw-p.Size)/2, p.Size)
+	ys := triangleWindow(h, rh, (rh-p.Size)/2, p.Size)
+	xs := triangleWindow(w, rw, (rw-p.Size)/2, p.Size)
 	n := p.Size * p.Size
 	for c := 0; c < p.Channels; c++ {
 		out := dst[c*n : (c+1)*n]

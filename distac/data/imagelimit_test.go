@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // pngClaiming is a 1 x 1 gray PNG whose header is rewritten to claim w x h
@@ -73,4 +74,40 @@ func TestImagePixelLimit(t *testing.T) {
 		t.Errorf("a %d-pixel digits.png header made the reader allocate %d MB", 20000*20000, n>>20)
 	}
 	wantErr(t, err, filepath.Join(oc, opencvDigitsFile), "20000x20000", "2000x1000")
+}
+
+// TestImageExtremeAspect: a 200000 x 1 strip, within the pixel limit, is
+// resized to 3200000 x 16 and cropped to 16 x 16: only the crop's filter
+// taps are computed, not 3.2 million of them.
+func TestImageExtremeAspect(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "strip.png"), pngBytes(t, grayImage(200000, 1, 51)))
+	var s *Set
+	var err error
+	if n := allocated(func() { s, err = ReadImageFolder(dir, Preprocess{Size: 16, Channels: 1}) }); n > 16<<20 {
+		t.Errorf("a 200000 x 1 image made the reader allocate %d MB", n>>20)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, 16*16)
+	for i := range want {
+		want[i] = 51.0 / 255
+	}
+	if diff := cmp.Diff(want, s.Image(0), cmpopts.EquateApprox(0, 1e-6)); diff != "" {
+		t.Errorf("a uniform strip resized (-want +got):\n%s", diff)
+	}
+}
+
+// TestTriangleWindow: a window's taps are exactly those of the same outputs
+// of the full resize.
+func TestTriangleWindow(t *testing.T) {
+	for _, c := range [][4]int{{8, 28, 0, 28}, {28, 8, 2, 4}, {1000, 28, 27, 1}, {3, 90, 40, 3}, {1, 5, 1, 3}} {
+		in, out, from, n := c[0], c[1], c[2], c[3]
+		full := triangleWeights(in, out)
+		want := axisWeights{start: full.start[from : from+n], w: full.w[from : from+n]}
+		if diff := cmp.Diff(want, triangleWindow(in, out, from, n), cmp.AllowUnexported(axisWeights{})); diff != "" {
+			t.Errorf("%v (-full resize +window):\n%s", c, diff)
+		}
+	}
 }
