@@ -35,8 +35,8 @@ const (
 // opencvTrainFraction gives the documented 4000/1000 split (400/100 per digit).
 const opencvTrainFraction = 0.8
 
-func readOpenCVDigitsSplit(dir, hint string, opt LoadOptions) (train, test *Set, err error) {
-	path, err := findFile(dir, opencvDigitsFile, hint)
+func readOpenCVDigitsSplit(loc location, opt LoadOptions) (train, test *Set, err error) {
+	path, err := findFile(loc, opencvDigitsFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,8 +95,8 @@ const (
 	sklearnTotal = 1797
 )
 
-func readSklearnDigitsSplit(dir, hint string, opt LoadOptions) (train, test *Set, err error) {
-	path, err := findFile(dir, sklearnDigitsCSV, hint)
+func readSklearnDigitsSplit(loc location, opt LoadOptions) (train, test *Set, err error) {
+	path, err := findFile(loc, sklearnDigitsCSV)
 	if err != nil {
 		return nil, nil, err
 	}
