@@ -1,9 +1,11 @@
 package data
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"image/color"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -110,4 +112,32 @@ func TestTriangleWindow(t *testing.T) {
 			t.Errorf("%v (-full resize +window):\n%s", c, diff)
 		}
 	}
+}
+
+// FuzzPreprocessImage: arbitrary bytes never panic the image decode path
+// (header check, decode, colour conversion, resize), and an image it accepts
+// gives Size x Size values per channel in [0, 1]. The pixel limit is low so
+// that a mutated header cannot make one run allocate much.
+func FuzzPreprocessImage(f *testing.F) {
+	f.Add(pngBytes(f, grayImage(7, 3, 200)), false)
+	f.Add(pngBytes(f, rgbaImage(2, 9, color.NRGBA{10, 200, 30, 128})), true)
+	f.Add(jpegBytes(f, rgbaImage(12, 12, color.NRGBA{250, 5, 5, 255})), true)
+	f.Add(pngBytes(f, grayImage(3000, 1, 9)), false) // a strip: most of the resize is cropped away
+	f.Add(pngClaiming(f, 20000, 20000), false)
+	f.Add([]byte("\x89PNG\r\n\x1a\n"), true)
+	f.Fuzz(func(t *testing.T, b []byte, rgb bool) {
+		p := Preprocess{Size: 5, Channels: 1, MaxPixels: 1 << 16}
+		if rgb {
+			p.Channels = 3
+		}
+		dst := make([]float32, p.Channels*p.Size*p.Size)
+		if err := preprocessImage(bytes.NewReader(b), p, dst); err != nil {
+			return
+		}
+		for i, v := range dst {
+			if !(v >= 0 && v <= 1) {
+				t.Fatalf("value %d is %v, want [0, 1]", i, v)
+			}
+		}
+	})
 }

@@ -61,14 +61,20 @@ func TestTensorsRoundTrip(t *testing.T) {
 // writeRaw writes a safetensors file with the given tensors via the library.
 func writeRaw(t *testing.T, path string, tensors map[string]safetensors.TensorView, meta map[string]string) {
 	t.Helper()
+	writeFile(t, path, rawTensors(t, tensors, meta))
+}
+
+// rawTensors is the bytes of a safetensors file with the given tensors.
+func rawTensors(t testing.TB, tensors map[string]safetensors.TensorView, meta map[string]string) []byte {
+	t.Helper()
 	b, err := safetensors.Serialize(tensors, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, b)
+	return b
 }
 
-func view(t *testing.T, dt safetensors.DType, shape []uint64, data []byte) safetensors.TensorView {
+func view(t testing.TB, dt safetensors.DType, shape []uint64, data []byte) safetensors.TensorView {
 	t.Helper()
 	v, err := safetensors.NewTensorView(dt, shape, data)
 	if err != nil {
@@ -258,4 +264,32 @@ func TestTensorsClassesBound(t *testing.T) {
 	if diff := cmp.Diff([]int{n, n}, []int{s.Len(), s.Classes}); diff != "" {
 		t.Errorf("N, classes (-want +got):\n%s", diff)
 	}
+}
+
+// FuzzDecodeTensors: arbitrary bytes never panic the safetensors data-set
+// decoder (nor make it allocate past a small multiple of their length), and
+// what it accepts is a valid set holding exactly the images its shape states.
+func FuzzDecodeTensors(f *testing.F) {
+	type tv = map[string]safetensors.TensorView
+	u8 := view(f, safetensors.U8, []uint64{2, 1, 1, 2}, []byte{0, 1, 2, 255})
+	f.Add(rawTensors(f, tv{"images": u8, "labels": view(f, safetensors.U8, []uint64{2}, []byte{1, 0})},
+		map[string]string{"name": "s", "classes": "3", "class_names": `["a","b","c"]`}))
+	f.Add(rawTensors(f, tv{"images": view(f, safetensors.F16, []uint64{1, 2, 1}, []byte{0, 0x3c, 0, 0xc0})}, nil))
+	f.Add(rawTensors(f, tv{"images": view(f, safetensors.F32, []uint64{0, 1 << 32, 1 << 32, 1}, nil)}, nil))
+	f.Add(rawTensors(f, tv{"images": u8}, map[string]string{"classes": "2000000000"}))
+	f.Add(rawTensors(f, tv{"images": u8, "labels": view(f, safetensors.I64, []uint64{2}, make([]byte, 16))}, nil))
+	f.Add([]byte{})
+	f.Add([]byte{8, 0, 0, 0, 0, 0, 0, 0, '{', '}'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeTensors(b)
+		if err != nil {
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted an invalid set: %v", err)
+		}
+		if n := s.Len(); len(s.Images) != n*s.ImageSize() || len(s.Images) > len(b) || (s.Labels != nil && len(s.Labels) != n) {
+			t.Fatalf("%d values, %d labels for N=%d of %dx%dx%d from %d bytes", len(s.Images), len(s.Labels), n, s.C, s.H, s.W, len(b))
+		}
+	})
 }
