@@ -239,8 +239,8 @@ func decodeImage(r io.ReadSeeker, check func(w, h int) error) (image.Image, erro
 	if err != nil {
 		return nil, err
 	}
-	// The decoders take the size from the same header, but the resampling
-	// below trusts it: make sure.
+	// The decoders take the size from the same header, but the check was
+	// of the header's size and the callers index by the image's: make sure.
 	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
 		return nil, fmt.Errorf("decoded as %dx%d, header says %dx%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height)
 	}
