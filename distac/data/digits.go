@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"fmt"
-	"image/png"
 	"os"
 	"strconv"
 	"strings"
@@ -36,8 +35,8 @@ const (
 // opencvTrainFraction gives the documented 4000/1000 split (400/100 per digit).
 const opencvTrainFraction = 0.8
 
-func readOpenCVDigitsSplit(dir, hint string, opt LoadOptions) (train, test *Set, err error) {
-	path, err := findFile(dir, opencvDigitsFile, hint)
+func readOpenCVDigitsSplit(loc location, opt LoadOptions) (train, test *Set, err error) {
+	path, err := findFile(loc, opencvDigitsFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,15 +56,17 @@ func readOpenCVDigits(path string) (*Set, error) {
 		return nil, fmt.Errorf("opencv-digits: %w", err)
 	}
 	defer f.Close()
-	img, err := png.Decode(f)
+	// The sheet has one valid size: check the header's before decoding.
+	img, err := decodeImage(f, func(w, h int) error {
+		if w != opencvCols*opencvCell || h != opencvRows*opencvCell {
+			return fmt.Errorf("image is %dx%d, want %dx%d", w, h, opencvCols*opencvCell, opencvRows*opencvCell)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opencv-digits %s: %w", path, err)
 	}
 	b := img.Bounds()
-	if b.Dx() != opencvCols*opencvCell || b.Dy() != opencvRows*opencvCell {
-		return nil, fmt.Errorf("opencv-digits %s: image is %dx%d, want %dx%d", path, b.Dx(), b.Dy(),
-			opencvCols*opencvCell, opencvRows*opencvCell)
-	}
 	gray := toPlanes(img, 1) // the sheet is 8-bit gray: toPlanes copies it exactly
 	sheetW := b.Dx()
 	n := opencvCols * opencvRows
@@ -94,8 +95,8 @@ const (
 	sklearnTotal = 1797
 )
 
-func readSklearnDigitsSplit(dir, hint string, opt LoadOptions) (train, test *Set, err error) {
-	path, err := findFile(dir, sklearnDigitsCSV, hint)
+func readSklearnDigitsSplit(loc location, opt LoadOptions) (train, test *Set, err error) {
+	path, err := findFile(loc, sklearnDigitsCSV)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -31,10 +31,13 @@ func ReadIDX(imagesPath, labelsPath string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{Name: filepath.Base(imagesPath), C: 1, H: dims[1], W: dims[2], Images: bytesToUnit(pix)}
-	if dims[1] == 0 || dims[2] == 0 {
-		return nil, fmt.Errorf("idx %s: images of %dx%d pixels", imagesPath, dims[1], dims[2])
+	// The per-dimension limit keeps the header's sizes from overflowing,
+	// but with N = 0 there is no payload to bound their product: check it
+	// as every reader does.
+	if _, err := imageValues(1, uint64(dims[1]), uint64(dims[2])); err != nil {
+		return nil, fmt.Errorf("idx %s: images of %dx%d pixels: %w", imagesPath, dims[1], dims[2], err)
 	}
+	s := &Set{Name: filepath.Base(imagesPath), C: 1, H: dims[1], W: dims[2], Images: bytesToUnit(pix)}
 	if labelsPath == "" {
 		return s, nil
 	}

@@ -73,6 +73,9 @@ func TestIDXMalformed(t *testing.T) {
 		{"dims too big", idxBytes(0x803, []uint32{1, 1 << 20, 1 << 20}, nil), goodLabels, "images", "too big"},
 		{"count too big", idxBytes(0x803, []uint32{1 << 30, 28, 28}, nil), goodLabels, "images", "too big"},
 		{"zero width", idxBytes(0x803, []uint32{2, 2, 0}, nil), goodLabels, "images", "2x0"},
+		// No data, so within the payload limit, but 2^32 values per image:
+		// past what any other reader (and Validate) accepts.
+		{"image too big", idxBytes(0x803, []uint32{0, 1 << 16, 1 << 16}, nil), idxBytes(0x801, []uint32{0}, nil), "images", "past the limit"},
 	}
 	for _, c := range cases {
 		for _, gz := range []bool{false, true} {

@@ -5,6 +5,7 @@ import (
 	"image"
 	_ "image/jpeg" // registers the JPEG decoder with image.Decode
 	_ "image/png"  // registers the PNG decoder with image.Decode
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +20,13 @@ type Preprocess struct {
 	Channels int       // 1 (gray, ITU-R 601 luma) or 3 (RGB)
 	Mean     []float32 // optional per-channel (or single) mean, applied with Std after scaling to [0, 1]
 	Std      []float32
+	// MaxPixels bounds the width x height an image file's header may state;
+	// a larger image is an error naming the file, before any of it is
+	// decoded (a PNG of 20000 x 20000 zeros compresses to 400 KB and would
+	// decode to 1.6 GB). 0 means DefaultMaxPixels (64 Mi pixels, 8192 x
+	// 8192); set it higher for bigger photos. Each image being decoded costs
+	// about 16 bytes a pixel, and GOMAXPROCS of them are decoded at once.
+	MaxPixels int
 }
 
 // imageExts are the file name endings ReadImageFolder reads (any case).
@@ -49,6 +57,12 @@ func ReadImageFolder(dir string, p Preprocess) (*Set, error) {
 	}
 	if p.Channels != 1 && p.Channels != 3 {
 		return nil, fmt.Errorf("image folder %s: channels %d, want 1 (gray) or 3 (RGB)", dir, p.Channels)
+	}
+	if p.MaxPixels < 0 {
+		return nil, fmt.Errorf("image folder %s: MaxPixels %d must not be negative (0 means %d)", dir, p.MaxPixels, DefaultMaxPixels)
+	}
+	if p.MaxPixels == 0 {
+		p.MaxPixels = DefaultMaxPixels
 	}
 	if (p.Mean == nil) != (p.Std == nil) {
 		return nil, fmt.Errorf("image folder %s: give both mean and std, or neither", dir)
@@ -160,15 +174,26 @@ func decodeInto(path string, p Preprocess, dst []float32) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
+	if err := preprocessImage(f, p, dst); err != nil {
 		return fmt.Errorf("image %s: %w", path, err)
+	}
+	return nil
+}
+
+// preprocessImage decodes a PNG or JPEG of at most p.MaxPixels pixels from r
+// and writes its preprocessed C x Size x Size values to dst.
+func preprocessImage(r io.ReadSeeker, p Preprocess, dst []float32) error {
+	img, err := decodeImage(r, func(w, h int) error {
+		if int64(w)*int64(h) > int64(p.MaxPixels) {
+			return fmt.Errorf("%dx%d is %d pixels, past the limit of %d (Preprocess.MaxPixels)", w, h, int64(w)*int64(h), p.MaxPixels)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	b := img.Bounds()
 	h, w := b.Dy(), b.Dx()
-	if h == 0 || w == 0 {
-		return fmt.Errorf("image %s: empty (%dx%d)", path, w, h)
-	}
 	planes := toPlanes(img, p.Channels)
 
 	// Shorter side to Size, the other in proportion (at least Size), then
@@ -179,8 +204,8 @@ func decodeInto(path string, p Preprocess, dst []float32) error {
 	} else if w < h {
 		rh = max(p.Size, int(float64(h)*float64(p.Size)/float64(w)+0.5))
 	}
-	ys := triangleWeights(h, rh).window((rh-p.Size)/2, p.Size)
-	xs := triangleWeights(w, rw).window((rw-p.Size)/2, p.Size)
+	ys := triangleWindow(h, rh, (rh-p.Size)/2, p.Size)
+	xs := triangleWindow(w, rw, (rw-p.Size)/2, p.Size)
 	n := p.Size * p.Size
 	for c := 0; c < p.Channels; c++ {
 		out := dst[c*n : (c+1)*n]
@@ -190,6 +215,36 @@ func decodeInto(path string, p Preprocess, dst []float32) error {
 		}
 	}
 	return nil
+}
+
+// decodeImage decodes a registered format (PNG, JPEG) from r once check has
+// accepted the width and height its header states: a decoder allocates the
+// whole image before it reads the pixel data, so the header must be checked
+// first. An empty image is an error.
+func decodeImage(r io.ReadSeeker, check func(w, h int) error) (image.Image, error) {
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("empty (%dx%d)", cfg.Width, cfg.Height)
+	}
+	if err := check(cfg.Width, cfg.Height); err != nil {
+		return nil, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	img, _, err := image.Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	// The decoders take the size from the same header, but the check was
+	// of the header's size and the callers index by the image's: make sure.
+	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		return nil, fmt.Errorf("decoded as %dx%d, header says %dx%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height)
+	}
+	return img, nil
 }
 
 // toPlanes converts img to c planes (1: luma 0.299 R + 0.587 G + 0.114 B, as

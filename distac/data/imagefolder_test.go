@@ -30,7 +30,7 @@ func rgbaImage(w, h int, c color.NRGBA) *image.NRGBA {
 	return m
 }
 
-func pngBytes(t *testing.T, m image.Image) []byte {
+func pngBytes(t testing.TB, m image.Image) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := png.Encode(&b, m); err != nil {
@@ -39,7 +39,7 @@ func pngBytes(t *testing.T, m image.Image) []byte {
 	return b.Bytes()
 }
 
-func jpegBytes(t *testing.T, m image.Image) []byte {
+func jpegBytes(t testing.TB, m image.Image) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: 100}); err != nil {

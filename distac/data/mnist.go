@@ -27,14 +27,21 @@ const (
 // built-in set is brought to so that one model can see all of them.
 const side = GoMNIST.Width
 
-func readMNIST(dir, hint string, _ LoadOptions) (train, test *Set, err error) {
-	if train, err = idxPair(dir, "train", hint); err != nil {
+func readMNIST(loc location, _ LoadOptions) (train, test *Set, err error) {
+	if train, err = idxPair(loc, "train"); err != nil {
 		return nil, nil, err
 	}
-	if test, err = idxPair(dir, "t10k", hint); err != nil {
+	if test, err = idxPair(loc, "t10k"); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// mnistLocation is mnistDir, an installed location unless $DISTAC_MNIST_DIR
+// chose it.
+func mnistLocation() (string, bool, error) {
+	d, err := mnistDir()
+	return d, os.Getenv(mnistEnv) == "", err
 }
 
 // mnistDir finds the GoMNIST data directory: $DISTAC_MNIST_DIR if set, else
@@ -77,9 +84,9 @@ func mnistDir() (string, error) {
 		}
 	}
 	if len(tried) == 0 {
-		return "", fmt.Errorf("mnist: no Go module cache found (set GOMODCACHE or %s); %s", mnistEnv, mnistHint)
+		return "", fmt.Errorf("%w: mnist: no Go module cache found (set GOMODCACHE or %s); %s", ErrNotInstalled, mnistEnv, mnistHint)
 	}
-	return "", fmt.Errorf("mnist: module data not found (looked in %s); %s", strings.Join(tried, ", "), mnistHint)
+	return "", fmt.Errorf("%w: mnist: module data not found (looked in %s); %s", ErrNotInstalled, strings.Join(tried, ", "), mnistHint)
 }
 
 // moduleCaches lists the candidate module cache directories, without repeats.

@@ -15,12 +15,17 @@ type axisWeights struct {
 // contributes (antialiasing, as PIL's BILINEAR does); when enlarging it is
 // plain bilinear interpolation, with edge taps that fall outside the image
 // dropped and the rest renormalised (the same as clamping to the edge).
-func triangleWeights(in, out int) axisWeights {
+func triangleWeights(in, out int) axisWeights { return triangleWindow(in, out, 0, out) }
+
+// triangleWindow computes the taps of outputs [from, from+n) of
+// triangleWeights(in, out) alone: a centre crop of a resize needs no more,
+// and the full resize of a long, thin image can have billions of outputs.
+func triangleWindow(in, out, from, n int) axisWeights {
 	scale := float64(in) / float64(out)
 	support := math.Max(scale, 1) // triangle radius 1, stretched when shrinking
-	aw := axisWeights{start: make([]int, out), w: make([][]float32, out)}
-	for i := 0; i < out; i++ {
-		center := (float64(i) + 0.5) * scale
+	aw := axisWeights{start: make([]int, n), w: make([][]float32, n)}
+	for j := 0; j < n; j++ {
+		center := (float64(from+j) + 0.5) * scale
 		lo := max(int(math.Floor(center-support+0.5)), 0)
 		hi := min(int(math.Floor(center+support+0.5)), in)
 		ws := make([]float64, 0, hi-lo)
@@ -31,18 +36,13 @@ func triangleWeights(in, out int) axisWeights {
 			ws = append(ws, w)
 			sum += w
 		}
-		aw.start[i] = lo
-		aw.w[i] = make([]float32, len(ws))
+		aw.start[j] = lo
+		aw.w[j] = make([]float32, len(ws))
 		for k, w := range ws {
-			aw.w[i][k] = float32(w / sum)
+			aw.w[j][k] = float32(w / sum)
 		}
 	}
 	return aw
-}
-
-// window keeps outputs [from, from+n) of a resampling (a centre crop).
-func (aw axisWeights) window(from, n int) axisWeights {
-	return axisWeights{start: aw.start[from : from+n], w: aw.w[from : from+n]}
 }
 
 // resamplePlane resamples one sh x sw plane to len(ys.w) x len(xs.w): a

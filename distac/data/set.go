@@ -36,15 +36,24 @@ func (s *Set) Image(i int) []float32 {
 // Labelled reports whether the set carries labels.
 func (s *Set) Labelled() bool { return s.Labels != nil }
 
-// Validate checks that the fields agree: positive geometry, len(Images) a
-// multiple of C*H*W, one label per image, labels in [0, Classes), and
-// ClassNames empty or of length Classes.
+// Validate checks that the fields agree: positive geometry of at most
+// MaxImageValues values per image, len(Images) a multiple of C*H*W, one label
+// per image, labels in [0, Classes), Classes within MaxClasses (or the
+// number of labels), and ClassNames empty or of length Classes.
 func (s *Set) Validate() error {
 	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
 		return fmt.Errorf("set %q: geometry %dx%dx%d must be positive", s.Name, s.C, s.H, s.W)
 	}
-	if len(s.Images)%s.ImageSize() != 0 {
+	// Checked before the modulo: C*H*W can wrap to 0 in int.
+	per, err := imageValues(uint64(s.C), uint64(s.H), uint64(s.W))
+	if err != nil {
+		return fmt.Errorf("set %q: geometry %dx%dx%d: %w", s.Name, s.C, s.H, s.W, err)
+	}
+	if len(s.Images)%per != 0 {
 		return fmt.Errorf("set %q: %d values is not a whole number of %dx%dx%d images", s.Name, len(s.Images), s.C, s.H, s.W)
+	}
+	if err := checkClasses(s.Classes, len(s.Labels)); err != nil {
+		return fmt.Errorf("set %q: %w", s.Name, err)
 	}
 	n := s.Len()
 	if s.Labels != nil {

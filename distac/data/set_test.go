@@ -51,6 +51,12 @@ func TestValidate(t *testing.T) {
 		"label range": func(s *Set) { s.Labels[0] = 3 },
 		"negative":    func(s *Set) { s.Labels[0] = -1 },
 		"class names": func(s *Set) { s.ClassNames = []string{"only one"} },
+		// C*H*W wraps to 0 in int arithmetic: an error, not a divide by zero.
+		"overflow": func(s *Set) { s.C, s.H, s.W = 1<<32, 1<<32, 1 },
+		"too big":  func(s *Set) { s.C, s.H, s.W = 1<<20, 1<<20, 1<<20 },
+		// ClassCounts (and a head) allocate Classes entries.
+		"negative classes": func(s *Set) { s.Labels, s.Classes = nil, -1 },
+		"too many classes": func(s *Set) { s.Classes = MaxClasses + 1 },
 	}
 	for name, mut := range cases {
 		s := synthSet(4, 1, 2, 2, 3)

@@ -26,7 +26,8 @@ const (
 // scaled to [0, 1]), and optionally "labels" of shape (N), dtype I32, I64 or
 // U8. Image values must be finite and labels non-negative. Classes comes from
 // the "classes" metadata when present (else max label + 1), class names from
-// "class_names" (a JSON array).
+// "class_names" (a JSON array); either way it is at most MaxClasses, or the
+// number of labelled images when that is larger.
 func ReadTensors(path string) (*Set, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
@@ -54,19 +55,13 @@ func decodeTensors(buf []byte) (*Set, error) {
 	if !ok {
 		return nil, fmt.Errorf(`no tensor "images"`)
 	}
-	s := &Set{}
-	var count int
-	switch len(img.Shape) {
-	case 4:
-		count, s.C, s.H, s.W = int(img.Shape[0]), int(img.Shape[1]), int(img.Shape[2]), int(img.Shape[3])
-	case 3:
-		count, s.C, s.H, s.W = int(img.Shape[0]), 1, int(img.Shape[1]), int(img.Shape[2])
-	default:
-		return nil, fmt.Errorf(`tensor "images" has shape %v, want (N, C, H, W) or (N, H, W)`, img.Shape)
+	// The shape is checked before any arithmetic on it: with N = 0 the
+	// library's byte count is 0 whatever C, H and W claim.
+	count, c, h, w, err := imagesShape(img.Shape)
+	if err != nil {
+		return nil, fmt.Errorf(`tensor "images" has shape %v: %w`, img.Shape, err)
 	}
-	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
-		return nil, fmt.Errorf(`tensor "images" has shape %v: empty images`, img.Shape)
-	}
+	s := &Set{C: c, H: h, W: w}
 	raw := body[img.DataOffsets[0]:img.DataOffsets[1]]
 	if s.Images, err = decodeFloats(raw, img.DType); err != nil {
 		return nil, fmt.Errorf(`tensor "images": %w`, err)
@@ -78,15 +73,20 @@ func decodeTensors(buf []byte) (*Set, error) {
 	}
 
 	if lab, ok := infos["labels"]; ok {
-		if len(lab.Shape) != 1 || int(lab.Shape[0]) != count {
+		if len(lab.Shape) != 1 || lab.Shape[0] != uint64(count) {
 			return nil, fmt.Errorf(`tensor "labels" has shape %v, want (%d) to match "images" %v`, lab.Shape, count, img.Shape)
 		}
 		if s.Labels, err = decodeLabels(body[lab.DataOffsets[0]:lab.DataOffsets[1]], lab.DType); err != nil {
 			return nil, fmt.Errorf(`tensor "labels": %w`, err)
 		}
+		top := int32(-1)
 		for _, l := range s.Labels {
-			s.Classes = max(s.Classes, int(l)+1)
+			top = max(top, l)
 		}
+		if err := checkClasses(int(top)+1, len(s.Labels)); err != nil {
+			return nil, fmt.Errorf(`tensor "labels": label %d: %w`, top, err)
+		}
+		s.Classes = int(top) + 1
 	}
 
 	meta := md.Metadata()
@@ -95,6 +95,9 @@ func decodeTensors(buf []byte) (*Set, error) {
 		c, err := strconv.Atoi(v)
 		if err != nil || c < s.Classes {
 			return nil, fmt.Errorf("metadata classes %q: want an integer at least max label + 1 = %d", v, s.Classes)
+		}
+		if err := checkClasses(c, len(s.Labels)); err != nil {
+			return nil, fmt.Errorf("metadata classes %q: %w", v, err)
 		}
 		s.Classes = c
 	}

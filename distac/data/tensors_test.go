@@ -2,6 +2,7 @@ package data
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -60,14 +61,20 @@ func TestTensorsRoundTrip(t *testing.T) {
 // writeRaw writes a safetensors file with the given tensors via the library.
 func writeRaw(t *testing.T, path string, tensors map[string]safetensors.TensorView, meta map[string]string) {
 	t.Helper()
+	writeFile(t, path, rawTensors(t, tensors, meta))
+}
+
+// rawTensors is the bytes of a safetensors file with the given tensors.
+func rawTensors(t testing.TB, tensors map[string]safetensors.TensorView, meta map[string]string) []byte {
+	t.Helper()
 	b, err := safetensors.Serialize(tensors, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, b)
+	return b
 }
 
-func view(t *testing.T, dt safetensors.DType, shape []uint64, data []byte) safetensors.TensorView {
+func view(t testing.TB, dt safetensors.DType, shape []uint64, data []byte) safetensors.TensorView {
 	t.Helper()
 	v, err := safetensors.NewTensorView(dt, shape, data)
 	if err != nil {
@@ -184,4 +191,105 @@ func TestTensorsMalformed(t *testing.T) {
 	wantErr(t, err, filepath.Join(dir, "absent"))
 	err = WriteTensors(filepath.Join(dir, "no", "such", "dir.safetensors"), synthSet(1, 1, 1, 1, 1))
 	wantErr(t, err, "write tensors")
+}
+
+// TestTensorsHugeShape: a shape whose sizes overflow or exceed the limits is
+// an error naming the file and the tensor, even with no data behind it (N =
+// 0 makes the library's byte count 0, so only our own checks see it).
+func TestTensorsHugeShape(t *testing.T) {
+	dir := t.TempDir()
+	for _, shape := range [][]uint64{
+		{0, 1 << 32, 1 << 32, 1}, // C*H*W wraps to exactly 0 in 64 bits
+		{0, 1 << 63, 1, 1},       // negative as an int
+		{0, 1 << 31, 1 << 31},    // (N, H, W): 2^62 values per image
+		{0, 3, 1 << 40, 1 << 20}, // fits in int, past the per-image limit
+		{1 << 63, 0, 1, 1},       // zero channels, N negative as an int
+	} {
+		p := filepath.Join(dir, "huge.safetensors")
+		writeRaw(t, p, map[string]safetensors.TensorView{"images": view(t, safetensors.F32, shape, nil)}, nil)
+		_, err := ReadTensors(p)
+		wantErr(t, err, p, `tensor "images"`)
+	}
+	// An empty set of sane geometry is still read.
+	p := filepath.Join(dir, "empty.safetensors")
+	writeRaw(t, p, map[string]safetensors.TensorView{"images": view(t, safetensors.F32, []uint64{0, 3, 4, 5}, nil)}, nil)
+	s, err := ReadTensors(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{0, 3, 4, 5}, []int{s.Len(), s.C, s.H, s.W}); diff != "" {
+		t.Errorf("empty set N, C, H, W (-want +got):\n%s", diff)
+	}
+}
+
+// TestTensorsClassesBound: a class count is bounded by what the file can
+// hold, whether the metadata or a label states it, so a tiny file cannot
+// make a head of classes x features allocate gigabytes.
+func TestTensorsClassesBound(t *testing.T) {
+	dir := t.TempDir()
+	two := view(t, safetensors.U8, []uint64{2, 1, 1, 1}, []byte{0, 1})
+	for name, c := range map[string]struct {
+		tensors map[string]safetensors.TensorView
+		meta    map[string]string
+		msg     string
+	}{
+		"metadata": {map[string]safetensors.TensorView{"images": two, "labels": view(t, safetensors.U8, []uint64{2}, []byte{0, 1})},
+			map[string]string{"classes": "2000000000"}, `metadata classes "2000000000"`},
+		"unlabelled": {map[string]safetensors.TensorView{"images": two},
+			map[string]string{"classes": "2000000000"}, `metadata classes "2000000000"`},
+		"label": {map[string]safetensors.TensorView{"images": two, "labels": view(t, safetensors.I32, []uint64{2}, binary.LittleEndian.AppendUint32([]byte{0, 0, 0, 0}, 2e9))},
+			nil, `tensor "labels": label 2000000000`},
+	} {
+		p := filepath.Join(dir, name+".safetensors")
+		writeRaw(t, p, c.tensors, c.meta)
+		_, err := ReadTensors(p)
+		t.Run(name, func(t *testing.T) { wantErr(t, err, p, c.msg, "65536") })
+	}
+
+	// Past MaxClasses, one class per labelled image is still a set.
+	n := MaxClasses + 10
+	lab := make([]byte, 0, 4*n)
+	for i := range n {
+		lab = binary.LittleEndian.AppendUint32(lab, uint32(i))
+	}
+	p := filepath.Join(dir, "many.safetensors")
+	writeRaw(t, p, map[string]safetensors.TensorView{
+		"images": view(t, safetensors.U8, []uint64{uint64(n), 1, 1}, make([]byte, n)),
+		"labels": view(t, safetensors.I32, []uint64{uint64(n)}, lab),
+	}, map[string]string{"classes": fmt.Sprint(n)})
+	s, err := ReadTensors(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{n, n}, []int{s.Len(), s.Classes}); diff != "" {
+		t.Errorf("N, classes (-want +got):\n%s", diff)
+	}
+}
+
+// FuzzDecodeTensors: arbitrary bytes never panic the safetensors data-set
+// decoder (nor make it allocate past a small multiple of their length), and
+// what it accepts is a valid set holding exactly the images its shape states.
+func FuzzDecodeTensors(f *testing.F) {
+	type tv = map[string]safetensors.TensorView
+	u8 := view(f, safetensors.U8, []uint64{2, 1, 1, 2}, []byte{0, 1, 2, 255})
+	f.Add(rawTensors(f, tv{"images": u8, "labels": view(f, safetensors.U8, []uint64{2}, []byte{1, 0})},
+		map[string]string{"name": "s", "classes": "3", "class_names": `["a","b","c"]`}))
+	f.Add(rawTensors(f, tv{"images": view(f, safetensors.F16, []uint64{1, 2, 1}, []byte{0, 0x3c, 0, 0xc0})}, nil))
+	f.Add(rawTensors(f, tv{"images": view(f, safetensors.F32, []uint64{0, 1 << 32, 1 << 32, 1}, nil)}, nil))
+	f.Add(rawTensors(f, tv{"images": u8}, map[string]string{"classes": "2000000000"}))
+	f.Add(rawTensors(f, tv{"images": u8, "labels": view(f, safetensors.I64, []uint64{2}, make([]byte, 16))}, nil))
+	f.Add([]byte{})
+	f.Add([]byte{8, 0, 0, 0, 0, 0, 0, 0, '{', '}'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeTensors(b)
+		if err != nil {
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted an invalid set: %v", err)
+		}
+		if n := s.Len(); len(s.Images) != n*s.ImageSize() || len(s.Images) > len(b) || (s.Labels != nil && len(s.Labels) != n) {
+			t.Fatalf("%d values, %d labels for N=%d of %dx%dx%d from %d bytes", len(s.Images), len(s.Labels), n, s.C, s.H, s.W, len(b))
+		}
+	})
 }

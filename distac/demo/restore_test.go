@@ -8,6 +8,7 @@ package demo
 // label-smoothed teacher's student more confident than the teacher.
 
 import (
+	"errors"
 	"sync"
 	"testing"
 
@@ -38,8 +39,11 @@ func newMNISTSetup(t *testing.T) *mnistSetup {
 		t.Skip("pre-trains, fine-tunes and conditions a ViT on MNIST (a minute or two)")
 	}
 	mnistOnce.Do(func() { mnistShared, mnistErr = buildMNISTSetup() })
-	if mnistErr != nil {
+	if errors.Is(mnistErr, data.ErrNotInstalled) {
 		t.Skipf("MNIST setup: %v", mnistErr)
+	}
+	if mnistErr != nil {
+		t.Fatalf("MNIST setup: %v", mnistErr)
 	}
 	return mnistShared
 }
