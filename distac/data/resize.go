@@ -77,15 +77,3 @@ func resamplePlane(src []float32, sh, sw int, ys, xs axisWeights, dst []float32)
 		}
 	}
 }
-
-// resizeBilinear resamples an image of c planes of h x w values (len(img) =
-// c*h*w) to c planes of oh x ow with the triangle filter (antialiased when
-// shrinking) and returns the new values.
-func resizeBilinear(img []float32, c, h, w, oh, ow int) []float32 {
-	ys, xs := triangleWeights(h, oh), triangleWeights(w, ow)
-	out := make([]float32, c*oh*ow)
-	for ch := 0; ch < c; ch++ {
-		resamplePlane(img[ch*h*w:(ch+1)*h*w], h, w, ys, xs, out[ch*oh*ow:(ch+1)*oh*ow])
-	}
-	return out
-}

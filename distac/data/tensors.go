@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -197,31 +198,15 @@ func WriteTensors(path string, s *Set) error {
 		meta[metaClassNames] = string(js)
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	// Serialised in memory (the set is in memory already) and placed by the
+	// checkpoint package's writer: a temporary beside path, registered so an
+	// interrupted run removes it, synced and renamed into place.
+	var buf bytes.Buffer
+	if err := safetensors.SerializeToWriter(views, meta, &buf); err != nil {
+		return fmt.Errorf("write tensors %s: %w", path, err)
+	}
+	if err := checkpoint.WriteFileAtomic(path, buf.Bytes(), true, nil); err != nil {
 		return fmt.Errorf("write tensors: %w", err)
-	}
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write tensors %s: %w", path, err)
-	}
-	if err := safetensors.SerializeToWriter(views, meta, tmp); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write tensors %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write tensors %s: %w", path, err)
 	}
 	return nil
 }
