@@ -18,6 +18,12 @@ import (
 	"unsafe"
 )
 
+// The header and KernelsABI agree, or this does not compile.
+var (
+	_ [C.DISTAC_KERNELS_ABI_VERSION - KernelsABI]struct{}
+	_ [KernelsABI - C.DISTAC_KERNELS_ABI_VERSION]struct{}
+)
+
 // CPU runs the C kernels of one instruction set on host memory (C memory,
 // shared by every CPU backend: a buffer of one serves another).
 type CPU struct {

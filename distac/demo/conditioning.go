@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -122,7 +123,7 @@ func (p *pipeline) runDisTaC(name string, teachers, out []*ftModel, fix DisTaCFi
 	}
 	o.Progress = func(c train.ConditionProgress) { prog[c.Task](c.Step, c.Steps, c.Loss) }
 	p.logf("DisTaC on %s: %d tasks, %d steps, (T_tcr, T_stu) = (%g, %g), beta %g", name, len(ts), d.Steps, fix.TTcr, fix.TStu, fix.Beta)
-	res, err := train.Condition(p.enc, p.base, ts, o)
+	res, err := train.Condition(context.Background(), p.enc, p.base, ts, o)
 	if err != nil {
 		return err
 	}

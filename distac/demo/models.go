@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"math/rand/v2"
 
 	"github.com/distac/distac/distac/data"
@@ -38,6 +39,6 @@ func pretrainBase(e model.Engine, enc model.Encoder, pool *data.Set, steps, batc
 	o := train.DefaultFinetuneOptions()
 	o.Steps, o.Batch, o.LR, o.Seed, o.Warmup = steps, batch, lr, seed, steps/10
 	o.TrainHead, o.HeadLR, o.Progress = true, 10*lr, progress
-	p, _, err := train.Finetune(e, enc, init, head, rot, o)
+	p, _, err := train.Finetune(context.Background(), e, enc, init, head, rot, o)
 	return p, err
 }

@@ -8,6 +8,7 @@ package demo
 // label-smoothed teacher's student more confident than the teacher.
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -87,7 +88,7 @@ func (s *mnistSetup) finetune(t *testing.T, lrFactor, stepsFactor float64, smoot
 	o := train.DefaultFinetuneOptions()
 	o.Steps, o.Batch, o.LR, o.WeightDecay = int(stepsFactor*float64(r.Finetune.Steps)), r.Finetune.Batch, lrFactor*r.Finetune.LR, r.Finetune.WeightDecay
 	o.Warmup, o.LabelSmoothing = o.Steps/10, smoothing
-	ft, _, err := train.Finetune(s.e, s.enc, s.base, s.head, s.train, o)
+	ft, _, err := train.Finetune(context.Background(), s.e, s.enc, s.base, s.head, s.train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func (s *mnistSetup) condition(t *testing.T, ft *model.Params, o train.Condition
 	t.Helper()
 	o.NewEngine = func(int) (model.Engine, error) { return s.e, nil }
 	unlabelled := &data.Set{Name: "mnist-unlabelled", C: 1, H: 28, W: 28, Images: s.train.Images}
-	res, err := train.Condition(s.enc, s.base, []train.Task{{Name: "mnist", Params: ft, Head: s.head, Inputs: unlabelled, Eval: s.test}}, o)
+	res, err := train.Condition(context.Background(), s.enc, s.base, []train.Task{{Name: "mnist", Params: ft, Head: s.head, Inputs: unlabelled, Eval: s.test}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -143,7 +144,7 @@ func (p *pipeline) finetuneAll() (map[string][]*ftModel, error) {
 		j := todo[i]
 		o := p.ftOptions(j.regime)
 		o.Progress = p.progress(fmt.Sprintf("finetune %s/%s", p.tasks[j.t].Name, j.regime))
-		ft, _, err := train.Finetune(e, p.enc, p.base, p.heads[j.t], p.tasks[j.t].Train, o)
+		ft, _, err := train.Finetune(context.Background(), e, p.enc, p.base, p.heads[j.t], p.tasks[j.t].Train, o)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", p.tasks[j.t].Name, j.regime, err)
 		}

@@ -261,7 +261,7 @@ func TestCancel(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrCancelled", method, err)
 		}
 	}
-	if _, err := Diagnose(ctx, bp, tps, best(t), 2); !errors.Is(err, ErrCancelled) {
+	if _, err := Diagnose(ctx, bp, tps, DiagnoseOptions{Backend: best(t), Threads: 2}); !errors.Is(err, ErrCancelled) {
 		t.Errorf("diagnose: err = %v, want ErrCancelled", err)
 	}
 	onlyFiles(t, dir, filepath.Base(bp), filepath.Base(tps[0]), filepath.Base(tps[1]))

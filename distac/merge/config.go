@@ -38,11 +38,16 @@ type Config struct {
 	DType     string
 	ShardSize string // "5GB", "500MiB", bytes
 	Backend   string
-	Workers   *int
+	Threads   *int
 	Force     *bool
 	Quiet     *bool
-	Dir       string // what relative paths are relative to ("": the working directory)
+	Dir       string   // what relative paths are relative to ("": the working directory)
+	Notes     []string // what the reader should hear about (a deprecated key), one line each
 }
+
+// deprecatedKeys are old spellings of keys, read as the new ones with a note
+// for one release.
+var deprecatedKeys = map[string]string{"workers": "threads"}
 
 // LoadConfig reads a YAML or JSON merge configuration. Unknown keys are
 // errors, so a typo does not silently fall back to a default.
@@ -78,6 +83,10 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		key := k.Value
+		if nk, ok := deprecatedKeys[key]; ok {
+			c.Notes = append(c.Notes, fmt.Sprintf("line %d: %s is deprecated; use %s", k.Line, key, nk))
+			key = nk
+		}
 		if seen[key] {
 			return nil, fmt.Errorf("line %d: key %q given twice", k.Line, key)
 		}
@@ -90,11 +99,11 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 }
 
 // configKeys are the keys of a config besides the methods' parameters.
-var configKeys = []string{"method", "base", "tasks", "out", "alpha", "dtype", "shard_size", "backend", "workers", "force", "quiet"}
+var configKeys = []string{"method", "base", "tasks", "out", "alpha", "dtype", "shard_size", "backend", "threads", "force", "quiet"}
 
 // set decodes one key's value.
 func (c *Config) set(key string, v *yaml.Node) error {
-	fields := []any{&c.Method, &c.Base, &c.Tasks, &c.Out, &c.Alpha, &c.DType, &c.ShardSize, &c.Backend, &c.Workers, &c.Force, &c.Quiet}
+	fields := []any{&c.Method, &c.Base, &c.Tasks, &c.Out, &c.Alpha, &c.DType, &c.ShardSize, &c.Backend, &c.Threads, &c.Force, &c.Quiet}
 	if i := slices.Index(configKeys, key); i >= 0 {
 		return v.Decode(fields[i])
 	}
@@ -179,8 +188,8 @@ func (c *Config) Apply(o *Options) error {
 		}
 		o.ShardSize = n
 	}
-	if c.Workers != nil {
-		o.Workers = *c.Workers
+	if c.Threads != nil {
+		o.Threads = *c.Threads
 	}
 	if c.Force != nil {
 		o.Force = *c.Force

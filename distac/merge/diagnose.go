@@ -44,13 +44,21 @@ func (s *TaskStats) Cosine(i, j int) float64 {
 	return s.Dots[i][j] / (s.Norms[i] * s.Norms[j])
 }
 
+// DiagnoseOptions say where and how Diagnose runs.
+type DiagnoseOptions struct {
+	Backend  ffi.Backend             // where the sums run
+	Threads  int                     // chunks reduced at once; <= 0: GOMAXPROCS
+	Progress func(done, total int64) // bytes read so far of total (any goroutine); nil: none
+}
+
 // Diagnose streams the task vectors of tasks against base once and returns
 // their norms and pairwise inner products. Inner products come from the
 // polarisation identity <a, b> = (|a|^2 + |b|^2 - |a - b|^2) / 2 with the
 // backend's deterministic float64 sums of squares, each chunk's into its own
 // slot on the backend, added in chunk order: the result does not depend on
-// the number of workers. Cancelling ctx stops it between chunks.
-func Diagnose(ctx context.Context, base string, tasks []string, be ffi.Backend, workers int) (*TaskStats, error) {
+// the number of threads. Cancelling ctx stops it between chunks.
+func Diagnose(ctx context.Context, base string, tasks []string, opts DiagnoseOptions) (*TaskStats, error) {
+	be := opts.Backend
 	if len(tasks) == 0 {
 		return nil, fmt.Errorf("diagnose: no task models")
 	}
@@ -73,11 +81,10 @@ func Diagnose(ctx context.Context, base string, tasks []string, be ffi.Backend, 
 			return nil, fmt.Errorf("diagnose: task %d: %w", i, err)
 		}
 	}
-	m, _, err := newPlan(&Options{Backend: be, Workers: workers}, nil, bc, tcs)
+	m, _, err := newPlan(&Options{Backend: be, Threads: opts.Threads}, nil, bc, tcs)
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: %w", err)
 	}
-	m.ctx, m.progress = ctx, &progress{}
 	T := len(tasks)
 	var jobs []job
 	for _, j := range m.jobs() {
@@ -85,6 +92,8 @@ func Diagnose(ctx context.Context, base string, tasks []string, be ffi.Backend, 
 			jobs = append(jobs, j)
 		}
 	}
+	m.ctx, m.progress = ctx, &progress{fn: opts.Progress}
+	m.progress.total.Store(jobsWork(jobs))
 	// Slots per chunk: |tau_t|^2 for every t, then |tau_a - tau_b|^2 for a < b.
 	pairs := pairIndex(T)
 	p, err := m.newPass(jobs, true, T*(T-1)/2)

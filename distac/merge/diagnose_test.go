@@ -41,7 +41,7 @@ func TestDiagnose(t *testing.T) {
 		}
 	}
 	for _, be := range backends(t) {
-		st, err := Diagnose(context.Background(), bp, tps, be, 3)
+		st, err := Diagnose(context.Background(), bp, tps, DiagnoseOptions{Backend: be, Threads: 3})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -86,7 +86,7 @@ func TestInputChangedDuringMerge(t *testing.T) {
 				in, out := t.TempDir(), t.TempDir()
 				bp, tps := writeSet(t, in, base, tasks)
 				o := mergeOpts(method, bp, tps, filepath.Join(out, "m.safetensors"), best(t))
-				o.Workers, o.ChunkElems = 1, 16
+				o.Threads, o.ChunkElems = 1, 16
 				var once sync.Once
 				var changeErr error
 				o.Progress = func(done, total int64) {

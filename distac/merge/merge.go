@@ -28,9 +28,9 @@ type Options struct {
 	Force     bool   // replace an existing output (never an input)
 
 	Backend    ffi.Backend             // where the element-wise work runs
-	Workers    int                     // concurrent tensors/chunks; <= 0: GOMAXPROCS
+	Threads    int                     // concurrent tensors/chunks; <= 0: GOMAXPROCS
 	ChunkElems int                     // elements per streamed chunk; <= 0: the backend's choice
-	Progress   func(done, total int64) // called with bytes processed so far (any goroutine)
+	Progress   func(done, total int64) // work done of total (bytes read; an SVD method's matrices also count their flops), any goroutine
 
 	tiesSample int64 // tests: entries sampled per task for the TIES windows (0: tiesSampleSize)
 	tiesMiss   bool  // tests: place every TIES window where the threshold is not

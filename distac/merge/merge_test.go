@@ -32,7 +32,7 @@ func updateDiff(want, got, base []float64, tol float64) string {
 func mergeOpts(method, base string, tasks []string, out string, be ffi.Backend) Options {
 	o := Options{Method: method, Base: base, Tasks: tasks, Out: out, Backend: be, Alpha: 0.7, OutDType: "f32",
 		ChunkElems: 37, // odd, so chunks split every tensor at odd offsets
-		Workers:    3}
+		Threads:    3}
 	switch method {
 	case MethodConsensus:
 		o.Params = map[string]string{"lambda": "0.3,0.4,0.5"}
@@ -181,7 +181,7 @@ func TestMergeDeterministic(t *testing.T) {
 		var prev testModel
 		for i, cfg := range []struct{ chunk, workers int }{{1 << 16, 1}, {5, 4}, {64, 2}} {
 			o := mergeOpts(method, bp, tps, filepath.Join(dir, fmt.Sprintf("%s%d.safetensors", method, i)), be)
-			o.ChunkElems, o.Workers = cfg.chunk, cfg.workers
+			o.ChunkElems, o.Threads = cfg.chunk, cfg.workers
 			if _, err := Run(context.Background(), o); err != nil {
 				t.Fatal(err)
 			}

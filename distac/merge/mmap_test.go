@@ -66,7 +66,7 @@ func TestMergeReleasesPages(t *testing.T) {
 		var peak int64
 		o := mergeOpts(method, base, []string{a, b}, filepath.Join(dir, method+".safetensors"), best(t))
 		o.ChunkElems = 0 // the default streaming chunk
-		o.Workers = 2
+		o.Threads = 2
 		o.Progress = func(done, total int64) {
 			r := rssFileKiB(t)
 			mu.Lock()

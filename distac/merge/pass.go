@@ -23,6 +23,22 @@ func (j job) bytes() int64 {
 	return int64(j.hi-j.lo) * int64(j.it.base.ElemSize()) * int64(1+len(j.it.tasks))
 }
 
+// work is a job's share of the progress total, in units that take about
+// the same time: the bytes it reads, plus for a matrix merged whole an
+// estimate of its SVDs' float64 flops (T+2 thin SVDs of an m x n matrix,
+// about 4*m*n^2 + 8*n^3 each for m >= n; a flop is counted as a byte, both
+// near 1 GB/s per worker). Without it an SVD merge's time-left estimate
+// is off by the ratio of its SVDs to its reads (tens of times).
+func (j job) work() int64 {
+	w := j.bytes()
+	if j.it.kind == kindMatrix && len(j.it.base.Shape) == 2 {
+		r, c := j.it.base.Shape[0], j.it.base.Shape[1]
+		lo, hi := int64(min(r, c)), int64(max(r, c))
+		w += int64(len(j.it.tasks)+2) * (4*hi*lo*lo + 8*lo*lo*lo)
+	}
+	return w
+}
+
 // pass is one sweep of jobs over the inputs, run by the workers.
 //
 // Sums stay on the backend until a tensor is done: every job writes its
@@ -172,7 +188,7 @@ func (m *merger) run() (rep *Report, err error) {
 		passBytes += j.bytes()
 	}
 	m.progress = &progress{fn: m.opts.Progress}
-	m.progress.total.Store(passBytes)
+	m.progress.total.Store(jobsWork(mergeJobs))
 	if m.method.prepare != nil {
 		if m.state, err = m.method.prepare(m); err != nil { // adds its passes to the progress total
 			return nil, err
@@ -282,7 +298,7 @@ func (m *merger) parallel(p *pass, fn func(*worker, job) error, done func(*worke
 					fail(err)
 					continue
 				}
-				m.progress.add(j.bytes())
+				m.progress.add(j.work())
 			}
 		}(workers[i])
 	}

@@ -98,7 +98,7 @@ func newMerger(ctx context.Context, opts *Options, method *Method, v Values, bas
 func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) (*merger, []checkpoint.OutTensor, error) {
 	outDT, keep, _ := checkpoint.ParseOutDType(opts.OutDType)
 	m := &merger{ctx: context.Background(), opts: opts, method: method, be: opts.Backend, base: base, tasks: tasks,
-		alpha: float32(opts.Alpha), workers: opts.Workers, chunk: opts.ChunkElems, sumsq: make([]float64, len(tasks))}
+		alpha: float32(opts.Alpha), workers: opts.Threads, chunk: opts.ChunkElems, sumsq: make([]float64, len(tasks))}
 	if m.workers <= 0 {
 		m.workers = runtime.GOMAXPROCS(0)
 	}

@@ -65,7 +65,7 @@ func tiesThresholds(m *merger) (any, error) {
 		all[t] = t
 	}
 	sample, sampled := tiesSampleJobs(elem, n, m.opts.tiesSample)
-	m.progress.total.Add(jobsBytes(sample) + jobsBytes(elem))
+	m.progress.total.Add(jobsWork(sample) + jobsWork(elem))
 	top, err := m.tiesHistogram(sample, all, 16, 15, make([]uint32, T))
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func tiesThresholds(m *merger) (any, error) {
 		}
 	}
 	if len(missed) > 0 {
-		m.progress.total.Add(2 * jobsBytes(elem))
+		m.progress.total.Add(2 * jobsWork(elem))
 		if err := m.tiesRadix(elem, missed, keep, th); err != nil {
 			return nil, err
 		}
@@ -99,12 +99,13 @@ func tiesThresholds(m *merger) (any, error) {
 	return th, nil
 }
 
-func jobsBytes(jobs []job) int64 {
-	var b int64
+// jobsWork is the progress units of jobs (see job.work).
+func jobsWork(jobs []job) int64 {
+	var w int64
 	for _, j := range jobs {
-		b += j.bytes()
+		w += j.work()
 	}
-	return b
+	return w
 }
 
 // tiesWindowPass counts every task's |tau| against its window (wins give lo

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -40,8 +41,10 @@ type ConditionOptions struct {
 	Seed              uint64
 	EvalBatch         int
 	// Parallel tasks run at once, each on its own engine of
-	// NumCPU/Parallel threads (<= 0: min(tasks, NumCPU)).
+	// Threads/Parallel threads (Parallel <= 0: min(tasks, Threads);
+	// Threads <= 0: NumCPU).
 	Parallel  int
+	Threads   int
 	NewEngine func(threads int) (model.Engine, error)
 	// Progress, if set, is called after every step (from any goroutine).
 	Progress func(ConditionProgress)
@@ -81,7 +84,10 @@ type ConditionResult struct {
 // Condition runs DisTaC on every task against base, tasks in parallel.
 // Results come back in task order; their Params live on the engine of the
 // worker that made them (host memory for CPU engines) and are the caller's.
-func Condition(enc model.Encoder, base *model.Params, tasks []Task, o ConditionOptions) ([]*ConditionResult, error) {
+//
+// Cancelling ctx stops every task between steps; the error then wraps
+// ErrCancelled and no results are returned.
+func Condition(ctx context.Context, enc model.Encoder, base *model.Params, tasks []Task, o ConditionOptions) ([]*ConditionResult, error) {
 	if len(tasks) == 0 {
 		return nil, errors.New("condition: no tasks")
 	}
@@ -92,9 +98,13 @@ func Condition(enc model.Encoder, base *model.Params, tasks []Task, o ConditionO
 	if par <= 0 {
 		par = min(len(tasks), runtime.NumCPU())
 	}
-	threads := max(1, runtime.NumCPU()/par)
+	total := o.Threads
+	if total <= 0 {
+		total = runtime.NumCPU()
+	}
+	threads := max(1, total/par)
 	// Norms first: each task's target depends on the others'.
-	e0, err := o.NewEngine(runtime.NumCPU())
+	e0, err := o.NewEngine(total)
 	if err != nil {
 		return nil, fmt.Errorf("condition: %w", err)
 	}
@@ -121,7 +131,11 @@ func Condition(enc model.Encoder, base *model.Params, tasks []Task, o ConditionO
 					errs[i] = err
 					continue
 				}
-				results[i], errs[i] = conditionOne(e, enc, base, tasks[i], i, kappaFor(o, tasks[i], norms, i), norms[i], o)
+				if err := ctx.Err(); err != nil {
+					errs[i] = fmt.Errorf("condition %s: %w: %w", tasks[i].Name, ErrCancelled, err)
+					continue
+				}
+				results[i], errs[i] = conditionOne(ctx, e, enc, base, tasks[i], i, kappaFor(o, tasks[i], norms, i), norms[i], o)
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("condition %s: %w", tasks[i].Name, errs[i])
 				}
@@ -205,7 +219,7 @@ func taskNorm(e model.Engine, base, ft *model.Params) (float64, error) {
 	return math.Sqrt(ss), err
 }
 
-func conditionOne(e model.Engine, enc model.Encoder, base *model.Params, t Task, ti int, kappa, norm float64, o ConditionOptions) (*ConditionResult, error) {
+func conditionOne(ctx context.Context, e model.Engine, enc model.Encoder, base *model.Params, t Task, ti int, kappa, norm float64, o ConditionOptions) (*ConditionResult, error) {
 	start := time.Now()
 	res := &ConditionResult{Name: t.Name, Kappa: kappa, NormBefore: norm}
 	if kappa == 1 && o.TTcr == o.TStu {
@@ -235,7 +249,7 @@ func conditionOne(e model.Engine, enc model.Encoder, base *model.Params, t Task,
 			return nil, fmt.Errorf("scaled student: %w", err)
 		}
 	}
-	if res.Losses, err = distill(e, enc, t, ti, student, init, o); err != nil {
+	if res.Losses, err = distill(ctx, e, enc, t, ti, student, init, o); err != nil {
 		return nil, err
 	}
 	if err := checkFinite(e, student, o.Steps); err != nil {
@@ -295,7 +309,7 @@ func scaledModel(e model.Engine, base, ft *model.Params, kappa float64) (*model.
 }
 
 // distill runs the DisTaC steps on student in place and returns the losses.
-func distill(e model.Engine, enc model.Encoder, t Task, ti int, student, init *model.Params, o ConditionOptions) ([]float64, error) {
+func distill(ctx context.Context, e model.Engine, enc model.Encoder, t Task, ti int, student, init *model.Params, o ConditionOptions) ([]float64, error) {
 	batch := min(o.Batch, t.Inputs.Len())
 	if batch < 1 {
 		return nil, errors.New("no input images")
@@ -310,6 +324,9 @@ func distill(e model.Engine, enc model.Encoder, t Task, ti int, student, init *m
 	sched := Schedule{LR: o.LR, Warmup: o.Warmup, Steps: o.Steps}
 	losses := make([]float64, 0, o.Steps)
 	for step := 1; step <= o.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("step %d: %w: %w", step, ErrCancelled, err)
+		}
 		b, err := loader.Next()
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step, err)

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestConditionKeepsTeacherAtKappaOne(t *testing.T) {
 			o := DefaultConditionOptions()
 			o.Steps, o.Batch, o.LR = 3, 8, 1e-3
 			o.NewEngine = func(int) (model.Engine, error) { return e, nil }
-			res, err := Condition(enc, base, tasks, o)
+			res, err := Condition(context.Background(), enc, base, tasks, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +70,7 @@ func TestConditionKeepsTeacherAtKappaOne(t *testing.T) {
 				t.Errorf("task b: skipped %q, %d steps", res[1].Skipped, len(res[1].Losses))
 			}
 			o.TTcr, o.TStu = 1, 10 // the confidence fix distils even at kappa 1
-			res2, err := Condition(enc, base, tasks, o)
+			res2, err := Condition(context.Background(), enc, base, tasks, o)
 			if err != nil {
 				t.Fatal(err)
 			}

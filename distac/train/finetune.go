@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +32,10 @@ type FinetuneOptions struct {
 	Progress  func(step, steps int, loss float64)
 }
 
+// ErrCancelled is wrapped by the error of a Finetune or Condition stopped
+// by its context.
+var ErrCancelled = errors.New("cancelled")
+
 // DefaultFinetuneOptions are settings that train distac's small ViT well.
 func DefaultFinetuneOptions() FinetuneOptions {
 	return FinetuneOptions{LR: 1e-3, WeightDecay: 0.1, Steps: 500, Batch: 128, Warmup: 50, Cosine: true, Clip: 1}
@@ -38,8 +43,9 @@ func DefaultFinetuneOptions() FinetuneOptions {
 
 // Finetune trains a copy of init on the labelled set under head and returns
 // it with the loss of every step. With TrainHead, head's weights are
-// updated in place.
-func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model.Head, set *data.Set, o FinetuneOptions) (*model.Params, []float64, error) {
+// updated in place. Cancelling ctx stops it between steps with an error
+// wrapping ErrCancelled.
+func Finetune(ctx context.Context, e model.Engine, enc model.Encoder, init *model.Params, head *model.Head, set *data.Set, o FinetuneOptions) (*model.Params, []float64, error) {
 	if set.Labels == nil {
 		return nil, nil, fmt.Errorf("finetune: %s has no labels", set.Name)
 	}
@@ -79,6 +85,9 @@ func Finetune(e model.Engine, enc model.Encoder, init *model.Params, head *model
 	sched := Schedule{LR: o.LR, Warmup: o.Warmup, Steps: o.Steps, Cosine: o.Cosine}
 	losses := make([]float64, 0, o.Steps)
 	for step := 1; step <= o.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("finetune step %d: %w: %w", step, ErrCancelled, err)
+		}
 		b, err := loader.Next()
 		if err != nil {
 			return nil, nil, fmt.Errorf("finetune step %d: %w", step, err)

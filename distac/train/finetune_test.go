@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -46,16 +47,16 @@ func TestFinetuneNonFiniteWeights(t *testing.T) {
 			defer head.Free(e)
 			o := DefaultFinetuneOptions()
 			o.Steps, o.Batch, o.Warmup = 1, 4, 0
-			if _, _, err := Finetune(e, enc, p, head, set, o); err != nil {
+			if _, _, err := Finetune(context.Background(), e, enc, p, head, set, o); err != nil {
 				t.Fatalf("lr %g: %v", o.LR, err)
 			}
 			o.LR = math.MaxFloat32
-			_, _, err = Finetune(e, enc, p, head, set, o)
+			_, _, err = Finetune(context.Background(), e, enc, p, head, set, o)
 			if err == nil || !strings.Contains(err.Error(), "step 1") || !strings.Contains(err.Error(), "not finite") {
 				t.Fatalf("lr %g: err = %v, want the weights after step 1 reported non-finite", o.LR, err)
 			}
 			o.LR = 1e39 // not a float32
-			if _, _, err := Finetune(e, enc, p, head, set, o); err == nil || !strings.Contains(err.Error(), "learning rate") {
+			if _, _, err := Finetune(context.Background(), e, enc, p, head, set, o); err == nil || !strings.Contains(err.Error(), "learning rate") {
 				t.Fatalf("lr 1e39: err = %v", err)
 			}
 		})
