@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,11 +66,13 @@ func runCondition(args []string) error {
 	warmup := intFlag(fs, "warmup", 0, 0, "linear warm-up steps (0: all of them)")
 	clip := floatFlag(fs, "clip", def.Clip, nonNegative, "global gradient-norm clip")
 	maxImages := intFlag(fs, "max-images", 0, 0, "use a seeded sample of this many images per task (0: all)")
-	parallel := intFlag(fs, "parallel", 0, 0, "tasks at once (0: min(tasks, CPUs))")
+	parallel := intFlag(fs, "parallel-tasks", 0, 0, "tasks conditioned at once, sharing --threads (0: min(tasks, threads))")
+	deprecatedAlias(fs, "parallel", "parallel-tasks")
 	seed := fs.Uint64("seed", 0, "seed of the batch order")
 	dtype := dtypeFlag(fs, "output dtype: f32, f16, bf16 (default: the task's)")
 	force := fs.Bool("force", false, "replace existing outputs")
-	quiet := fs.Bool("quiet", false, "no progress output")
+	quiet := addQuietFlag(fs)
+	asJSON := addJSONFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -102,6 +105,7 @@ func runCondition(args []string) error {
 		o.TTcr, o.TStu = 1, 10
 	}
 	o.LR, o.Steps, o.Batch, o.Warmup, o.Clip, o.Parallel, o.Seed = *lr, *steps, *batch, *warmup, *clip, *parallel, *seed
+	o.Threads = mf.threads
 	o.NewEngine = func(threads int) (model.Engine, error) { return openEngine(mf.backend, threads) }
 
 	e, err := openEngine(mf.backend, mf.threads)
@@ -166,16 +170,17 @@ func runCondition(args []string) error {
 			}
 		}
 	}
-	bars := make([]*stepBar, n)
-	for i := range bars {
-		bars[i] = newStepBar(ts[i].Name, o.Steps, *quiet)
+	names := make([]string, n)
+	for i := range ts {
+		names[i] = ts[i].Name
 	}
-	o.Progress = func(p train.ConditionProgress) { bars[p.Task].step(p.Loss) }
+	bar := newProgress("condition", "step", names, *quiet)
+	o.Progress = func(p train.ConditionProgress) {
+		bar.set(p.Task, int64(p.Step), int64(p.Steps), fmt.Sprintf("KL %.4g", p.Loss))
+	}
 	start := time.Now()
-	res, err := train.Condition(bm.enc, bm.params, ts, o)
-	for _, b := range bars {
-		b.finish()
-	}
+	res, err := train.Condition(context.Background(), bm.enc, bm.params, ts, o)
+	bar.finish()
 	if err != nil {
 		return err
 	}
@@ -192,8 +197,62 @@ func runCondition(args []string) error {
 			return err
 		}
 	}
+	if *asJSON {
+		return writeJSON(os.Stdout, conditionJSON(res, paths, tasks, time.Since(start)))
+	}
 	printConditionSummary(os.Stdout, res, paths, time.Since(start))
 	return nil
+}
+
+// conditioned is one task of condition's --json output.
+type conditioned struct {
+	Task       string    `json:"task"`
+	Input      string    `json:"input"`
+	Output     string    `json:"output"`
+	Kappa      float64   `json:"kappa"`
+	NormBefore float64   `json:"norm_before"`
+	NormAfter  float64   `json:"norm_after"`
+	KLFirst    *float64  `json:"kl_first,omitempty"`
+	KLLast     *float64  `json:"kl_last,omitempty"`
+	Skipped    string    `json:"not_distilled,omitempty"`
+	Teacher    *evalJSON `json:"teacher,omitempty"`
+	Scaled     *evalJSON `json:"scaled,omitempty"`
+	Student    *evalJSON `json:"student,omitempty"`
+	Seconds    float64   `json:"seconds"`
+}
+
+// evalJSON is a model's summary on a task's --eval images.
+type evalJSON struct {
+	MeanEntropy float64  `json:"mean_entropy"`
+	Accuracy    *float64 `json:"accuracy,omitempty"` // labelled images only
+}
+
+func conditionJSON(res []*train.ConditionResult, paths, inputs []string, elapsed time.Duration) any {
+	ev := func(m *train.Metrics) *evalJSON {
+		if m == nil {
+			return nil
+		}
+		e := &evalJSON{MeanEntropy: m.MeanEntropy}
+		if m.Labelled {
+			a := m.Accuracy
+			e.Accuracy = &a
+		}
+		return e
+	}
+	out := struct {
+		Seconds float64       `json:"seconds"`
+		Tasks   []conditioned `json:"tasks"`
+	}{Seconds: elapsed.Seconds()}
+	for i, r := range res {
+		c := conditioned{Task: r.Name, Input: inputs[i], Output: paths[i], Kappa: r.Kappa, NormBefore: r.NormBefore,
+			NormAfter: r.NormAfter, Skipped: r.Skipped, Teacher: ev(r.Teacher), Scaled: ev(r.Scaled), Student: ev(r.Student),
+			Seconds: r.Elapsed.Seconds()}
+		if len(r.Losses) > 0 {
+			c.KLFirst, c.KLLast = &r.Losses[0], &r.Losses[len(r.Losses)-1]
+		}
+		out.Tasks = append(out.Tasks, c)
+	}
+	return out
 }
 
 // conditionOutputs pairs every task with its output path.
@@ -231,8 +290,12 @@ func taskName(path string) string {
 }
 
 func printConditionSummary(w io.Writer, res []*train.ConditionResult, paths []string, elapsed time.Duration) {
+	width := len("task")
+	for _, r := range res {
+		width = max(width, len(r.Name))
+	}
 	fmt.Fprintf(w, "conditioned %d tasks in %.1f s\n", len(res), elapsed.Seconds())
-	fmt.Fprintf(w, "%-20s %6s %21s %9s %26s %24s\n", "task", "kappa", "norm before -> after", "KL last", "entropy tcr / scaled / stu", "acc tcr / scaled / stu")
+	fmt.Fprintf(w, "%-*s %6s %21s %9s %26s %24s\n", width, "task", "kappa", "norm before -> after", "KL last", "entropy tcr / scaled / stu", "acc tcr / scaled / stu")
 	for i, r := range res {
 		ent, acc := "-", "-"
 		if r.Teacher != nil {
@@ -245,7 +308,7 @@ func printConditionSummary(w io.Writer, res []*train.ConditionResult, paths []st
 		if len(r.Losses) > 0 {
 			kl = fmt.Sprintf("%.4g", r.Losses[len(r.Losses)-1])
 		}
-		fmt.Fprintf(w, "%-20s %6.3f %9.4g -> %-9.4g %9s %26s %24s\n", shorten(r.Name, 20), r.Kappa, r.NormBefore, r.NormAfter,
+		fmt.Fprintf(w, "%-*s %6.3f %9.4g -> %-9.4g %9s %26s %24s\n", width, r.Name, r.Kappa, r.NormBefore, r.NormAfter,
 			kl, ent, acc)
 		if r.Skipped != "" {
 			fmt.Fprintf(w, "  not distilled: %s\n", r.Skipped)

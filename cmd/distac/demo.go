@@ -39,7 +39,7 @@ func runDemo(args []string) error {
 	quick := fs.Bool("quick", false, "tiny sizes: a smoke test of the pipeline, not the real numbers")
 	recipe := fs.String("recipe", "", "JSON file overriding settings of the recipe (the \"recipe\" object of results.json)")
 	backend := addBackendFlag(fs)
-	quiet := fs.Bool("quiet", false, "no progress output")
+	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}

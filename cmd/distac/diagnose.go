@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/ffi"
@@ -17,37 +16,33 @@ func init() {
 	register("diagnose", "print task-vector norms, their max/min ratio and pairwise cosines; warn on norm mismatch", runDiagnose)
 }
 
-func runDiagnose(args []string) error {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: distac diagnose --base FILE --task FILE [--task FILE ...] [flags]
+const diagnoseUsage = `usage: distac diagnose --base FILE --task FILE [--task FILE ...] [flags]
 
 Prints ||tau_t|| for every task vector tau_t = theta_t - theta_0 (all float
 tensors as one vector), the max/min norm ratio and the pairwise cosines. A
 ratio above --warn-ratio signals DisTaC's norm-mismatch failure: the longest
 task vector swamps the others in the merge (if tau_1 is orthogonal to tau_2
 and |tau_1|/|tau_2| = d << 1, cos(merge, tau_1) <= d). Shrink the long ones
-with 'distac condition' before merging.
+with 'distac condition' before merging. --json prints one object instead:
+base, tasks (path, norm), min_norm, max_norm, norm_ratio (null if a task
+vector is zero), norm_mismatch, cosines and, with --per-tensor, tensors.
 
 flags:
-`)
-		fs.PrintDefaults()
-	}
+`
+
+func runDiagnose(args []string) error {
+	fs := newFlagSet("diagnose", diagnoseUsage)
 	var tasks listFlag
 	base := fs.String("base", "", "base model theta_0")
 	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
 	perTensor := fs.Bool("per-tensor", false, "also print every tensor's task-vector norms")
 	warnRatio := floatFlag(fs, "warn-ratio", 2, nonNegative, "warn when max/min norm exceeds this")
 	backend := addBackendFlag(fs)
-	workers := intFlag(fs, "workers", 0, 0, "chunks processed at once (0: one per CPU)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	threads := addThreadsFlag(fs, "workers", "chunks read and reduced at once")
+	asJSON := addJSONFlag(fs)
+	quiet := addQuietFlag(fs)
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
 	}
 	if *base == "" || len(tasks) == 0 {
 		fs.Usage()
@@ -57,12 +52,59 @@ flags:
 	if err != nil {
 		return err
 	}
-	st, err := merge.Diagnose(context.Background(), *base, tasks, be, *workers)
+	bar := newProgress("diagnose", "", []string{"diagnose"}, *quiet)
+	st, err := merge.Diagnose(context.Background(), *base, tasks,
+		merge.DiagnoseOptions{Backend: be, Threads: *threads, Progress: bar.workFn()})
+	bar.finish()
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		return writeJSON(os.Stdout, diagnosisJSON(*base, st, *perTensor, *warnRatio))
+	}
 	printDiagnosis(os.Stdout, *base, st, *perTensor, *warnRatio)
 	return nil
+}
+
+// diagnosis is diagnose's --json output.
+type diagnosis struct {
+	Base         string              `json:"base"`
+	Tasks        []taskNorm          `json:"tasks"`
+	MinNorm      float64             `json:"min_norm"`
+	MaxNorm      float64             `json:"max_norm"`
+	NormRatio    *float64            `json:"norm_ratio"` // null when a task vector is zero
+	NormMismatch bool                `json:"norm_mismatch"`
+	Cosines      [][]float64         `json:"cosines"`
+	Tensors      []merge.TensorNorms `json:"tensors,omitempty"`
+}
+
+type taskNorm struct {
+	Path string  `json:"path"`
+	Norm float64 `json:"norm"`
+}
+
+func diagnosisJSON(base string, st *merge.TaskStats, perTensor bool, warnRatio float64) diagnosis {
+	d := diagnosis{Base: base, MinNorm: math.Inf(1)}
+	for t, n := range st.Norms {
+		d.Tasks = append(d.Tasks, taskNorm{st.Tasks[t], n})
+		d.MinNorm, d.MaxNorm = min(d.MinNorm, n), max(d.MaxNorm, n)
+	}
+	r := st.NormRatio()
+	if !math.IsInf(r, 0) && !math.IsNaN(r) {
+		d.NormRatio = &r
+	}
+	d.NormMismatch = r > warnRatio
+	for i := range st.Tasks {
+		row := make([]float64, len(st.Tasks))
+		for j := range row {
+			row[j] = st.Cosine(i, j)
+		}
+		d.Cosines = append(d.Cosines, row)
+	}
+	if perTensor {
+		d.Tensors = st.Tensors
+	}
+	return d
 }
 
 func printDiagnosis(w io.Writer, base string, st *merge.TaskStats, perTensor bool, warnRatio float64) {
@@ -72,13 +114,17 @@ func printDiagnosis(w io.Writer, base string, st *merge.TaskStats, perTensor boo
 	for _, n := range st.Norms {
 		minNorm = min(minNorm, n)
 	}
-	fmt.Fprintf(w, "%4s  %-36s %14s %9s\n", "task", "model", "||tau||", "/ min")
+	width := len("model")
+	for _, p := range st.Tasks {
+		width = max(width, len(p))
+	}
+	fmt.Fprintf(w, "%4s  %-*s %14s %9s\n", "task", width, "model", "||tau||", "/ min")
 	for t, n := range st.Norms {
 		rel := "-"
 		if minNorm > 0 {
 			rel = fmt.Sprintf("%.3f", n/minNorm)
 		}
-		fmt.Fprintf(w, "%4d  %-36s %14.6g %9s\n", t, shorten(filepath.Base(st.Tasks[t]), 36), n, rel)
+		fmt.Fprintf(w, "%4d  %-*s %14.6g %9s\n", t, width, st.Tasks[t], n, rel)
 	}
 	ratio := st.NormRatio()
 	fmt.Fprintf(w, "\nmax/min norm ratio: %.3f\n", ratio)
@@ -101,25 +147,21 @@ func printDiagnosis(w io.Writer, base string, st *merge.TaskStats, perTensor boo
 		}
 	}
 	if perTensor {
-		fmt.Fprintf(w, "\nper-tensor ||tau||\n%-48s", "tensor")
+		tw := len("tensor")
+		for _, tn := range st.Tensors {
+			tw = max(tw, len(tn.Name))
+		}
+		fmt.Fprintf(w, "\nper-tensor ||tau||\n%-*s", tw, "tensor")
 		for t := 0; t < T; t++ {
 			fmt.Fprintf(w, " %12d", t)
 		}
 		fmt.Fprintln(w)
 		for _, tn := range st.Tensors {
-			fmt.Fprintf(w, "%-48s", shorten(tn.Name, 48))
+			fmt.Fprintf(w, "%-*s", tw, tn.Name)
 			for _, n := range tn.Norms {
 				fmt.Fprintf(w, " %12.6g", n)
 			}
 			fmt.Fprintln(w)
 		}
 	}
-}
-
-// shorten keeps the end of s (the informative part of a path or name).
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n+1:]
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -36,7 +37,7 @@ func runFinetune(args []string) error {
 	clip := floatFlag(fs, "clip", def.Clip, nonNegative, "global gradient-norm clip (0: none)")
 	seed := fs.Uint64("seed", 0, "seed of the batch order and mixup")
 	dtype := dtypeFlag(fs, "output dtype: f32, f16, bf16 (default: the input's)")
-	quiet := fs.Bool("quiet", false, "no progress output")
+	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runFinetune(args []string) error {
 	bar := newStepBar("finetune", o.Steps, *quiet)
 	o.Progress = func(_, _ int, loss float64) { bar.step(loss) }
 	start := time.Now()
-	p, losses, err := train.Finetune(e, m.enc, m.params, head, s, o)
+	p, losses, err := train.Finetune(context.Background(), e, m.enc, m.params, head, s, o)
 	bar.finish()
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -13,16 +15,134 @@ import (
 	"golang.org/x/term"
 )
 
-// The flag helpers every command shares.
+// The flag helpers every command shares, and the vocabulary they keep: one
+// name per idea on every command (TestFlagVocabulary walks every command's
+// flags against it).
+//
+//	--threads N        CPU threads the command uses in all (0: one per CPU)
+//	--parallel-tasks N tasks conditioned at once, sharing --threads
+//	--max-images N     a seeded stratified sample of N images per set (0: all)
+//	--model-config F   a model's config JSON (open_clip form)
+//	--config F         merge settings, YAML or JSON (merge only)
+//	--backend B        compute backend (auto, cpu, ref, scalar, avx2, avx512)
+//	--json             results as JSON on stdout, in place of the table
+//	--quiet            nothing on stderr but errors and warnings
+//	--out F, --out-dir D, --force, --seed N, --dtype D
+//
+// Names are lower case words joined by "-". An old spelling stays one
+// release as a hidden alias that warns (deprecatedAlias).
 
-// newFlagSet returns a flag set whose -h prints usage and then the flags.
+// newFlagSet returns a flag set whose -h prints usage and then the flags
+// (deprecated aliases left out).
 func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
+		printDefaults(fs)
+	}
+	if flagSetHook != nil {
+		flagSetHook(fs)
 	}
 	return fs
+}
+
+// flagSetHook, when set (by tests), sees every flag set a command makes.
+var flagSetHook func(*flag.FlagSet)
+
+// printDefaults is flag.PrintDefaults without the deprecated aliases, with
+// the type names of this package's flag values, and without a "(default
+// ...)" where the usage says what the default is.
+func printDefaults(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := f.Value.(*aliasValue); ok {
+			return
+		}
+		name, usage := flag.UnquoteUsage(f)
+		switch f.Value.(type) {
+		case *intValue:
+			name = "int"
+		case *floatValue:
+			name = "float"
+		case *dtypeValue:
+			name = "dtype"
+		case *listFlag:
+			name = "string"
+		case *floatsFlag:
+			name = "floats"
+		case *textFlag:
+			name = "value"
+		}
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if d := f.DefValue; d != "" && d != "0" && d != "false" && !strings.Contains(usage, "(default") {
+			if _, text := f.Value.(*textFlag); text || fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
+				d = strconv.Quote(d)
+			}
+			line += " (default " + d + ")"
+		}
+		fmt.Fprintln(fs.Output(), line)
+	})
+}
+
+// aliasValue is an old flag name kept for one release: it sets the new
+// flag's value and warns once.
+type aliasValue struct {
+	flag.Value
+	old, name string
+	warned    bool
+}
+
+func (a *aliasValue) Set(s string) error {
+	if !a.warned {
+		fmt.Fprintf(os.Stderr, "distac: --%s is deprecated; use --%s\n", a.old, a.name)
+		a.warned = true
+	}
+	return a.Value.Set(s)
+}
+
+// deprecatedAlias makes --old set --name (already defined), with a warning.
+func deprecatedAlias(fs *flag.FlagSet, old, name string) {
+	f := fs.Lookup(name)
+	fs.Var(&aliasValue{Value: f.Value, old: old, name: name}, old, "deprecated: use --"+name)
+}
+
+// canonical is the flag a given flag sets: itself, or for an alias the new
+// name (for fs.Visit).
+func canonical(f *flag.Flag) string {
+	if a, ok := f.Value.(*aliasValue); ok {
+		return a.name
+	}
+	return f.Name
+}
+
+// addThreadsFlag adds --threads: the CPU threads a command uses, what says
+// what they do; old (if not "") is the deprecated name it had.
+func addThreadsFlag(fs *flag.FlagSet, old, what string) *int {
+	v := intFlag(fs, "threads", 0, 0, "CPU threads: "+what+" (0: one per CPU)")
+	if old != "" {
+		deprecatedAlias(fs, old, "threads")
+	}
+	return v
+}
+
+// addJSONFlag adds --json.
+func addJSONFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("json", false, "print the results as JSON on stdout instead of a table")
+}
+
+// addQuietFlag adds --quiet.
+func addQuietFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("quiet", false, "no progress on stderr (errors and warnings still show)")
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // parseFlags parses args, treating -h as success (help is then true and the

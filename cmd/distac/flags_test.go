@@ -15,7 +15,7 @@ func TestFlagValuesChecked(t *testing.T) {
 	}
 	for _, c := range []struct{ cmd, flag, value string }{
 		{"condition", "kappa", "NaN"}, {"condition", "target-norm", "NaN"}, {"condition", "target-norm", "-1"},
-		{"condition", "warmup", "-1"}, {"condition", "parallel", "-1"}, {"condition", "clip", "-1"},
+		{"condition", "warmup", "-1"}, {"condition", "parallel-tasks", "-1"}, {"condition", "clip", "-1"},
 		{"condition", "t-tcr", "0"}, {"condition", "steps", "0"}, {"condition", "dtype", "f64"},
 		{"condition", "max-images", "-1"}, {"condition", "threads", "-1"},
 		{"finetune", "mixup", "NaN"}, {"finetune", "weight-decay", "NaN"}, {"finetune", "weight-decay", "-1"},
@@ -23,9 +23,9 @@ func TestFlagValuesChecked(t *testing.T) {
 		{"finetune", "threads", "-1"}, {"finetune", "label-smoothing", "1.5"}, {"finetune", "dtype", "f64"},
 		{"finetune", "lr", "Inf"},
 		{"predict", "batch", "0"}, {"predict", "batch", "-5"}, {"eval", "batch", "0"}, {"eval", "max-images", "-1"},
-		{"head", "scale", "0"}, {"head", "scale", "-20"}, {"head", "examples", "-1"},
-		{"diagnose", "warn-ratio", "-1"}, {"diagnose", "warn-ratio", "NaN"}, {"diagnose", "workers", "-1"},
-		{"merge", "workers", "-1"}, {"merge", "chunk", "-1"}, {"merge", "alpha", "NaN"}, {"merge", "dtype", "int8"},
+		{"head", "scale", "0"}, {"head", "scale", "-20"}, {"head", "max-images", "-1"},
+		{"diagnose", "warn-ratio", "-1"}, {"diagnose", "warn-ratio", "NaN"}, {"diagnose", "threads", "-1"},
+		{"merge", "threads", "-1"}, {"merge", "chunk", "-1"}, {"merge", "alpha", "NaN"}, {"merge", "dtype", "int8"},
 		{"hw", "threads", "-1"}, {"demo", "steps", "-1"},
 	} {
 		dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/klauspost/cpuid/v2"
 
@@ -20,13 +21,15 @@ func runHW(args []string) error {
 
 Prints the CPU, its features, the kernel path each op family takes on the
 chosen backend, and (unless -no-check) a self-check of every op family
-against the reference backend; it exits non-zero if any disagrees.
+against the reference backend; it exits non-zero if any disagrees. --json
+prints the same as one object.
 
 flags:
 `)
 	backend := addBackendFlag(fs)
-	threads := intFlag(fs, "threads", 0, 0, "kernel threads (0: one per CPU)")
+	threads := addThreadsFlag(fs, "", "kernel threads of the self-check")
 	noCheck := fs.Bool("no-check", false, "skip the self-check")
+	asJSON := addJSONFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -34,11 +37,87 @@ flags:
 	if err != nil {
 		return err
 	}
-	failed := printHW(os.Stdout, be, !*noCheck)
-	if failed > 0 {
-		return fmt.Errorf("self-check: %d op families failed", failed)
+	r := hwReport(be, !*noCheck)
+	if *asJSON {
+		if err := writeJSON(os.Stdout, r); err != nil {
+			return err
+		}
+	} else {
+		printHW(os.Stdout, r)
+	}
+	if r.Failed > 0 {
+		return fmt.Errorf("self-check: %d op families failed", r.Failed)
 	}
 	return nil
+}
+
+// hwInfo is what hw reports (its --json output).
+type hwInfo struct {
+	CPU        string          `json:"cpu"`
+	Vendor     string          `json:"vendor"`
+	Family     int             `json:"family"`
+	Model      int             `json:"model"`
+	Logical    int             `json:"logical_cpus"`
+	Physical   int             `json:"physical_cores"`
+	GOMAXPROCS int             `json:"gomaxprocs"`
+	Caches     map[string]int  `json:"cache_bytes"`
+	Features   map[string]bool `json:"features"`
+	Paths      []hwPath        `json:"paths"`
+	EnvCPU     string          `json:"env_cpu,omitempty"`
+	Backend    string          `json:"backend"`
+	Version    string          `json:"version"`
+	Checks     []hwCheck       `json:"self_check,omitempty"`
+	Failed     int             `json:"failed"`
+}
+
+type hwPath struct {
+	ISA     string `json:"isa"`
+	CPUID   bool   `json:"cpuid"`
+	Kernels bool   `json:"kernels"`
+}
+
+type hwCheck struct {
+	Op      string  `json:"op"`
+	OK      bool    `json:"ok"`
+	RelErr  float64 `json:"rel_err"`
+	Bound   float64 `json:"bound"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// hwFeatures are the CPU features hw lists, in its order.
+var hwFeatures = []struct {
+	name string
+	id   cpuid.FeatureID
+}{{"AVX2", cpuid.AVX2}, {"FMA", cpuid.FMA3}, {"F16C", cpuid.F16C}, {"AVX512F", cpuid.AVX512F},
+	{"AVX512BW", cpuid.AVX512BW}, {"AVX512VL", cpuid.AVX512VL}, {"AVX512_BF16", cpuid.AVX512BF16}}
+
+func hwReport(be ffi.Backend, check bool) *hwInfo {
+	c := cpuid.CPU
+	r := &hwInfo{CPU: c.BrandName, Vendor: c.VendorString, Family: c.Family, Model: c.Model, Logical: runtime.NumCPU(),
+		Physical: c.PhysicalCores, GOMAXPROCS: runtime.GOMAXPROCS(0), Features: map[string]bool{},
+		Caches: map[string]int{"l1d": c.Cache.L1D, "l2": c.Cache.L2, "l3": c.Cache.L3},
+		EnvCPU: os.Getenv(ffi.EnvCPU), Backend: be.Name(), Version: versionText()}
+	for _, f := range hwFeatures {
+		r.Features[f.name] = c.Supports(f.id)
+	}
+	for _, isa := range ffi.ISAs {
+		r.Paths = append(r.Paths, hwPath{ISA: isa, CPUID: ffi.CPUHas(isa), Kernels: ffi.KernelsSupport(isa)})
+	}
+	if !check {
+		return r
+	}
+	for _, k := range ffi.SelfCheck(be) {
+		hc := hwCheck{Op: k.Op, OK: k.OK(), RelErr: k.RelErr, Bound: k.Bound, Seconds: k.Elapsed.Seconds()}
+		if k.Err != nil {
+			hc.Error = k.Err.Error()
+		}
+		if !hc.OK {
+			r.Failed++
+		}
+		r.Checks = append(r.Checks, hc)
+	}
+	return r
 }
 
 // opFamilies are the kernel families and the C source each lives in.
@@ -56,54 +135,45 @@ var opFamilies = []struct{ name, source string }{
 	{"l2norm (row normalize, forward + backward)", "kernels/avx/l2norm.c"},
 }
 
-// printHW writes the hardware report and returns the number of failed checks.
-func printHW(w io.Writer, be ffi.Backend, check bool) int {
-	c := cpuid.CPU
-	fmt.Fprintf(w, "CPU        %s (%s family %d model %d)\n", c.BrandName, c.VendorString, c.Family, c.Model)
-	fmt.Fprintf(w, "cores      %d logical, %d physical, GOMAXPROCS %d\n", runtime.NumCPU(), c.PhysicalCores, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "caches     L1d %s, L2 %s, L3 %s\n", kib(c.Cache.L1D), kib(c.Cache.L2), kib(c.Cache.L3))
+// printHW writes the hardware report.
+func printHW(w io.Writer, r *hwInfo) {
+	fmt.Fprintf(w, "CPU        %s (%s family %d model %d)\n", r.CPU, r.Vendor, r.Family, r.Model)
+	fmt.Fprintf(w, "cores      %d logical, %d physical, GOMAXPROCS %d\n", r.Logical, r.Physical, r.GOMAXPROCS)
+	fmt.Fprintf(w, "caches     L1d %s, L2 %s, L3 %s\n", kib(r.Caches["l1d"]), kib(r.Caches["l2"]), kib(r.Caches["l3"]))
 	fmt.Fprintf(w, "features   ")
-	for _, f := range []struct {
-		name string
-		id   cpuid.FeatureID
-	}{{"AVX2", cpuid.AVX2}, {"FMA", cpuid.FMA3}, {"F16C", cpuid.F16C}, {"AVX512F", cpuid.AVX512F},
-		{"AVX512BW", cpuid.AVX512BW}, {"AVX512VL", cpuid.AVX512VL}, {"AVX512_BF16", cpuid.AVX512BF16}} {
+	for _, f := range hwFeatures {
 		mark := "-"
-		if c.Supports(f.id) {
+		if r.Features[f.name] {
 			mark = "+"
 		}
 		fmt.Fprintf(w, "%s%s ", mark, f.name)
 	}
 	fmt.Fprintln(w)
-	for _, isa := range ffi.ISAs {
-		fmt.Fprintf(w, "path %-6s cpuid: %-3s kernels: %s\n", isa, yes(ffi.CPUHas(isa)), yes(ffi.KernelsSupport(isa)))
+	for _, p := range r.Paths {
+		fmt.Fprintf(w, "path %-6s cpuid: %-3s kernels: %s\n", p.ISA, yes(p.CPUID), yes(p.Kernels))
 	}
-	if v := os.Getenv(ffi.EnvCPU); v != "" {
-		fmt.Fprintf(w, "%s=%s\n", ffi.EnvCPU, v)
+	if r.EnvCPU != "" {
+		fmt.Fprintf(w, "%s=%s\n", ffi.EnvCPU, r.EnvCPU)
 	}
-	fmt.Fprintf(w, "backend    %s\n\n", be.Name())
+	fmt.Fprintf(w, "version    %s\n", r.Version)
+	fmt.Fprintf(w, "backend    %s\n\n", r.Backend)
 	for _, f := range opFamilies {
-		fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, be.Name(), f.source)
+		fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, r.Backend, f.source)
 	}
-	if !check {
-		return 0
+	if r.Checks == nil {
+		return
 	}
 	fmt.Fprintf(w, "\nself-check against the reference backend:\n")
-	failed := 0
-	for _, r := range ffi.SelfCheck(be) {
+	for _, k := range r.Checks {
 		status := "ok"
-		detail := fmt.Sprintf("rel err %.2g (bound %.0g), %v", r.RelErr, r.Bound, r.Elapsed.Round(1000))
-		if r.Err != nil {
-			status, detail = "FAIL", r.Err.Error()
-		} else if !r.OK() {
+		detail := fmt.Sprintf("rel err %.2g (bound %.0g), %v", k.RelErr, k.Bound, time.Duration(k.Seconds*1e9).Round(1000))
+		if k.Error != "" {
+			status, detail = "FAIL", k.Error
+		} else if !k.OK {
 			status = "FAIL"
 		}
-		if status != "ok" {
-			failed++
-		}
-		fmt.Fprintf(w, "  %-4s %-22s %s\n", status, r.Op, detail)
+		fmt.Fprintf(w, "  %-4s %-22s %s\n", status, k.Op, detail)
 	}
-	return failed
 }
 
 func kib(bytes int) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"bytes"
 	"strings"
 	"testing"
@@ -14,8 +15,22 @@ import (
 func TestHWSelfCheck(t *testing.T) {
 	conformance.ForEachBackend(t, func(t *testing.T, be ffi.Backend) {
 		var out bytes.Buffer
-		if failed := printHW(&out, be, true); failed != 0 {
-			t.Fatalf("%d self-checks failed:\n%s", failed, out.String())
+		r := hwReport(be, true)
+		printHW(&out, r)
+		if r.Failed != 0 {
+			t.Fatalf("%d self-checks failed:\n%s", r.Failed, out.String())
+		}
+		// The JSON form says the same.
+		var js bytes.Buffer
+		if err := writeJSON(&js, r); err != nil {
+			t.Fatal(err)
+		}
+		var back hwInfo
+		if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Backend != be.Name() || len(back.Checks) != len(r.Checks) || len(back.Paths) != len(ffi.ISAs) {
+			t.Errorf("hw --json lost fields: %s", js.String())
 		}
 		for _, want := range []string{"path avx512", "path avx2", "path scalar", "backend    " + be.Name(), "ok   sgemm", "ok   attention", "ok   l2norm", "-> " + be.Name() + " (kernels/avx/attention"} {
 			if !strings.Contains(out.String(), want) {

@@ -15,7 +15,7 @@ func init() {
 	register("head", "build a frozen zero-shot-style head from class prototypes of labelled images", runHead)
 }
 
-const initUsage = `usage: distac init --config model.json --out base.safetensors [--seed S] [--prefix P]
+const initUsage = `usage: distac init --model-config model.json --out base.safetensors [--seed S] [--prefix P]
 
 Writes freshly initialised encoder weights (open_clip names) with the config
 in the checkpoint's metadata, so later commands need no config file.
@@ -25,7 +25,8 @@ flags:
 
 func runInit(args []string) error {
 	fs := newFlagSet("init", initUsage)
-	cfgPath := fs.String("config", "", "model config JSON (open_clip form: embed_dim, vision_cfg or mlp_cfg)")
+	cfgPath := fs.String("model-config", "", "model config JSON (open_clip form: embed_dim, vision_cfg or mlp_cfg)")
+	deprecatedAlias(fs, "config", "model-config")
 	out := fs.String("out", "", "output .safetensors file")
 	seed := fs.Uint64("seed", 0, "initialisation seed")
 	prefix := fs.String("prefix", "", "key prefix of the tensors (e.g. model.visual.)")
@@ -35,7 +36,7 @@ func runInit(args []string) error {
 	}
 	if *cfgPath == "" || *out == "" {
 		fs.Usage()
-		return errors.New("--config and --out are required")
+		return errors.New("--model-config and --out are required")
 	}
 	if err := checkOutputs([]string{*out}, *force, []string{*cfgPath}); err != nil {
 		return err
@@ -82,7 +83,9 @@ func runHead(args []string) error {
 	fs := newFlagSet("head", headUsage)
 	mf := addModelFlags(fs)
 	dataSpec := fs.String("data", "", "labelled images")
-	perClass := intFlag(fs, "examples", 1000, 0, "images used (a seeded stratified sample; 0: all)")
+	perClass := intFlag(fs, "max-images", 1000, 0, "a seeded stratified sample of this many images (0: all)")
+	deprecatedAlias(fs, "examples", "max-images")
+	addQuietFlag(fs) // no progress to silence: a head takes seconds
 	scale := floatFlag(fs, "scale", 20, positive, "logit scale: the rows' norm")
 	seed := fs.Uint64("seed", 0, "sample seed")
 	out := fs.String("out", "", "output head .safetensors")

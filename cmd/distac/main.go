@@ -36,15 +36,27 @@ func usage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'distac <command> -h' for a command's flags.")
+	fmt.Fprintln(os.Stderr, "\nRun 'distac help <command>' (or 'distac <command> -h') for a command's flags,")
+	fmt.Fprintln(os.Stderr, "'distac --version' for the version.")
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+	if len(os.Args) < 2 {
 		usage()
-		if len(os.Args) < 2 {
-			os.Exit(2)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "-h", "-help", "--help":
+		usage()
+		return
+	case "help":
+		if len(os.Args) == 2 {
+			usage()
+			return
 		}
+		os.Args = []string{os.Args[0], os.Args[2], "-h"}
+	case "-version", "--version", "version":
+		fmt.Println(versionText())
 		return
 	}
 	cmd, ok := commands[os.Args[1]]

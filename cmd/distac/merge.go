@@ -8,10 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/merge"
@@ -66,10 +62,11 @@ func runMerge(args []string) error {
 	dtype := dtypeFlag(fs, "output dtype of float tensors: f32, f16 or bf16 (default: the base model's)")
 	shard := fs.String("shard-size", "0", "split the output into shards of at most this size (e.g. 5GB, 500MiB; 0: one file)")
 	backend := addBackendFlag(fs)
-	workers := intFlag(fs, "workers", 0, 0, "tensors or chunks processed at once (0: one per CPU)")
+	threads := addThreadsFlag(fs, "workers", "tensors or chunks merged at once, one kernel thread each")
 	chunk := intFlag(fs, "chunk", 0, 0, "elements per streamed chunk of a tensor (0: the backend's choice, 1<<16 on a CPU)")
 	force := fs.Bool("force", false, "replace an existing output file")
-	quiet := fs.Bool("quiet", false, "no progress bar")
+	quiet := addQuietFlag(fs)
+	asJSON := addJSONFlag(fs)
 	out := fs.String("out", "", "output .safetensors file")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -86,6 +83,9 @@ func runMerge(args []string) error {
 		}
 		if err := c.Apply(&opts); err != nil {
 			return fmt.Errorf("%s: %w", *config, err)
+		}
+		for _, n := range c.Notes {
+			fmt.Fprintf(os.Stderr, "distac merge: %s: %s\n", *config, n)
 		}
 		for k := range c.Params {
 			fromConfig[k] = true
@@ -107,7 +107,7 @@ func runMerge(args []string) error {
 			delete(fromConfig, key)
 			return
 		}
-		switch f.Name {
+		switch canonical(f) {
 		case "method":
 			opts.Method = strings.ToLower(*method)
 		case "base":
@@ -120,8 +120,8 @@ func runMerge(args []string) error {
 			opts.OutDType = *dtype
 		case "shard-size":
 			opts.ShardSize, sizeErr = checkpoint.ParseSize(*shard)
-		case "workers":
-			opts.Workers = *workers
+		case "threads":
+			opts.Threads = *threads
 		case "chunk":
 			opts.ChunkElems = *chunk
 		case "force":
@@ -149,30 +149,65 @@ func runMerge(args []string) error {
 		fs.Usage()
 		return errors.New("--base, at least one --task and --out are required")
 	}
-	// Ops run one thread each: the merge itself runs --workers chunks at once.
+	// Ops run one thread each: the merge itself runs --threads chunks at once.
 	be, err := ffi.Open(beName, 1)
 	if err != nil {
 		return err
 	}
 	opts.Backend = be
-	var bar *progressBar
-	if !wantQuiet && isTerminal(os.Stderr) {
-		bar = &progressBar{desc: opts.Method}
-		opts.Progress = bar.update
-	}
+	bar := newProgress("merge", "", []string{opts.Method}, wantQuiet)
+	opts.Progress = bar.workFn()
 	rep, err := merge.Run(context.Background(), opts)
 	bar.finish()
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		return writeJSON(os.Stdout, mergeJSON(&opts, rep))
+	}
 	printMergeReport(os.Stdout, &opts, rep)
 	return nil
 }
 
+// mergeResult is merge's --json output.
+type mergeResult struct {
+	Method     string       `json:"method"`
+	Alpha      float64      `json:"alpha"`
+	Params     merge.Values `json:"params"`
+	Base       string       `json:"base"`
+	Tasks      []mergeTask  `json:"tasks"`
+	Outputs    []string     `json:"outputs"`
+	Tensors    int          `json:"tensors"`
+	Carried    int          `json:"integer_tensors_copied"`
+	BytesRead  int64        `json:"bytes_read"`
+	Seconds    float64      `json:"seconds"`
+	TiesPasses int          `json:"ties_threshold_passes,omitempty"`
+}
+
+type mergeTask struct {
+	Path          string   `json:"path"`
+	Norm          float64  `json:"norm"`
+	TiesThreshold *float32 `json:"ties_threshold,omitempty"`
+}
+
+func mergeJSON(o *merge.Options, rep *merge.Report) mergeResult {
+	r := mergeResult{Method: o.Method, Alpha: o.Alpha, Params: rep.Params, Base: o.Base, Outputs: rep.Outputs,
+		Tensors: rep.Tensors, Carried: rep.Carried, BytesRead: rep.BytesIn, Seconds: rep.Elapsed.Seconds(),
+		TiesPasses: rep.ThresholdPasses}
+	for t, n := range rep.TaskNorms {
+		mt := mergeTask{Path: o.Tasks[t], Norm: n}
+		if rep.Thresholds != nil {
+			mt.TiesThreshold = &rep.Thresholds[t]
+		}
+		r.Tasks = append(r.Tasks, mt)
+	}
+	return r
+}
+
 func printMergeReport(w io.Writer, o *merge.Options, rep *merge.Report) {
 	secs := rep.Elapsed.Seconds()
-	fmt.Fprintf(w, "merged %d models into %s with %s (alpha %g): %d tensors (%d integer, copied from the base)\n",
-		len(o.Tasks), o.Base, o.Method, o.Alpha, rep.Tensors, rep.Carried)
+	fmt.Fprintf(w, "merged %d task models with %s (alpha %g) onto the base %s (unchanged): %d tensors (%d integer, copied from the base)\n",
+		len(o.Tasks), o.Method, o.Alpha, o.Base, rep.Tensors, rep.Carried)
 	fmt.Fprintf(w, "read %s of tensors in %.2f s (%s/s)\n", humanBytes(float64(rep.BytesIn)), secs, humanBytes(float64(rep.BytesIn)/max(secs, 1e-9)))
 	if rep.Thresholds != nil && rep.ThresholdPasses > 0 {
 		fmt.Fprintf(w, "ties thresholds: exact, from a sample and %d full pass(es) over the task vectors\n", rep.ThresholdPasses)
@@ -198,38 +233,4 @@ func humanBytes(b float64) string {
 		i++
 	}
 	return fmt.Sprintf("%.3g %s", b, units[i])
-}
-
-// progressBar draws on stderr once the merge reports its total.
-type progressBar struct {
-	desc string
-	once sync.Once
-	mu   sync.Mutex
-	bar  *progressbar.ProgressBar
-}
-
-func (p *progressBar) update(done, total int64) {
-	p.once.Do(func() {
-		p.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription(p.desc),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	})
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if cur := p.bar.State().CurrentNum; done > cur { // workers report out of order
-		_ = p.bar.Set64(done)
-	}
-}
-
-func (p *progressBar) finish() {
-	if p == nil || p.bar == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_ = p.bar.Finish()
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/nlpodyssey/safetensors"
 
 	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/distac/data"
+	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 	"github.com/distac/distac/ffi"
 )
@@ -32,6 +34,7 @@ func runPredict(args []string) error {
 	fs := newFlagSet("predict", predictUsage)
 	mh := addModelHeadFlags(fs, "images", "output .safetensors or .csv")
 	batch := intFlag(fs, "batch", 256, 1, "images per forward pass")
+	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -42,7 +45,9 @@ func runPredict(args []string) error {
 	defer run.close()
 	e, m, h, s := run.e, run.m, run.head, run.set
 	out, force := mh.out, mh.force
-	logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
+	bar := newProgress("predict", "image", []string{*mh.data}, *quiet)
+	logits, err := predictSet(e, m, h, s, *batch, bar, 0)
+	bar.finish()
 	if err != nil {
 		return err
 	}
@@ -130,7 +135,8 @@ func runEval(args []string) error {
 	fs.Var(&refAcc, "ref-acc", "accuracies (0..1) of the fine-tuned models, comma-separated per task, for normalized accuracy")
 	maxImages := intFlag(fs, "max-images", 0, 0, "a seeded stratified sample of this many images per set (0: all)")
 	batch := intFlag(fs, "batch", 256, 1, "images per forward pass")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	asJSON := addJSONFlag(fs)
+	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -162,6 +168,8 @@ func runEval(args []string) error {
 		Calibrated  *train.Metrics `json:"calibrated,omitempty"`
 	}
 	var rows []row
+	bar := newProgress("eval", "image", sets, *quiet)
+	defer bar.finish()
 	for i := range heads {
 		h, err := loadHeadFor(e, heads[i], m.cfg)
 		if err != nil {
@@ -174,7 +182,7 @@ func runEval(args []string) error {
 		if !s.Labelled() {
 			return fmt.Errorf("%s has no labels (eval needs them; 'distac predict' writes logits of unlabelled images)", sets[i])
 		}
-		logits, err := train.Predict(e, m.enc, m.params, h, s.Images, s.Len(), *batch)
+		logits, err := predictSet(e, m, h, s, *batch, bar, i)
 		if err != nil {
 			return err
 		}
@@ -210,7 +218,11 @@ func runEval(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	fmt.Printf("%-28s %7s %7s %8s %8s %7s %7s %14s\n", "data", "n", "acc %", "norm %", "entropy", "conf", "ECE", "T / ECE after")
+	width := len("data")
+	for _, r := range rows {
+		width = max(width, len(r.Data))
+	}
+	fmt.Printf("%-*s %7s %7s %8s %8s %7s %7s %14s\n", width, "data", "n", "acc %", "norm %", "entropy", "conf", "ECE", "T / ECE after")
 	for _, r := range rows {
 		norm, cal := "-", "-"
 		if r.Normalized != nil {
@@ -219,8 +231,26 @@ func runEval(args []string) error {
 		if r.Calibrated != nil {
 			cal = fmt.Sprintf("%.2f / %.4f", r.Temperature, r.Calibrated.ECE)
 		}
-		fmt.Printf("%-28s %7d %7.2f %8s %8.4f %7.4f %7.4f %14s\n", shorten(r.Data, 28), r.Metrics.N, 100*r.Metrics.Accuracy, norm,
+		fmt.Printf("%-*s %7d %7.2f %8s %8.4f %7.4f %7.4f %14s\n", width, r.Data, r.Metrics.N, 100*r.Metrics.Accuracy, norm,
 			r.Metrics.MeanEntropy, r.Metrics.MeanMaxProb, r.Metrics.ECE, cal)
 	}
 	return nil
+}
+
+// predictSet is train.Predict over s in slices of a few thousand images,
+// reporting the images done as task i of bar.
+func predictSet(e model.Engine, m *loadedModel, h *model.Head, s *data.Set, batch int, bar *progress, i int) ([]float32, error) {
+	n, per := s.Len(), s.ImageSize()
+	slice := batch * max(1, 4096/batch) // whole batches: the same batches as one call
+	logits := make([]float32, 0, n*h.Classes)
+	for lo := 0; lo < n; lo += slice {
+		hi := min(n, lo+slice)
+		l, err := train.Predict(e, m.enc, m.params, h, s.Images[lo*per:hi*per], hi-lo, batch)
+		if err != nil {
+			return nil, err
+		}
+		logits = append(logits, l...)
+		bar.set(i, int64(hi), int64(n), "")
+	}
+	return logits, nil
 }

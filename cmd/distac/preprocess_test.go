@@ -34,7 +34,7 @@ func TestUnknownPreprocessingWarns(t *testing.T) {
 		dir := t.TempDir()
 		cfg := writeFile(t, dir, "model.json", c.cfg)
 		base := filepath.Join(dir, "base.safetensors")
-		mustRun(t, runInit, "--config", cfg, "--out", base)
+		mustRun(t, runInit, "--model-config", cfg, "--out", base)
 		set := writeSet(t, dir, "a.safetensors", synthSet(16, 4, 1, 8, 8, 11, 1))
 		errText, err := captureStderr(t, func() error {
 			return runHead([]string{"--model", base, "--data", set, "--out", filepath.Join(dir, "h.safetensors")})

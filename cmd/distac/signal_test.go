@@ -74,7 +74,7 @@ func TestSignalsLeaveNoTemporaries(t *testing.T) {
 	if err := os.Mkdir(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"merge", "--method", "tsvm", "--base", base, "--out", out, "--workers", "1", "--quiet"}
+	args := []string{"merge", "--method", "tsvm", "--base", base, "--out", out, "--threads", "1", "--quiet"}
 	for _, p := range tasks {
 		args = append(args, "--task", p)
 	}

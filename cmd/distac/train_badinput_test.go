@@ -18,10 +18,10 @@ func TestTrainingBadInput(t *testing.T) {
 	// A model of another shape, and a head on 4 features where the model makes 8.
 	otherCfg := writeFile(t, dir, "other.json", `{"embed_dim": 8, "mlp_cfg": {"in_features": 64, "hidden": [12]}}`)
 	other := filepath.Join(dir, "other.safetensors")
-	mustRun(t, runInit, "--config", otherCfg, "--out", other)
+	mustRun(t, runInit, "--model-config", otherCfg, "--out", other)
 	narrowCfg := writeFile(t, dir, "narrow.json", `{"embed_dim": 4, "mlp_cfg": {"in_features": 64, "hidden": [16]}}`)
 	narrow := filepath.Join(dir, "narrow.safetensors")
-	mustRun(t, runInit, "--config", narrowCfg, "--out", narrow)
+	mustRun(t, runInit, "--model-config", narrowCfg, "--out", narrow)
 	narrowHead := filepath.Join(dir, "narrow.head.safetensors")
 	mustRun(t, runHead, "--model", narrow, "--data", w.trainA, "--out", narrowHead)
 	// 6 x 6 images for an 8 x 8 model; labels 0..5 for a 4-class head.
@@ -89,8 +89,8 @@ func TestTrainingBadInput(t *testing.T) {
 			[]string{"a-train.safetensors", "is an input"}},
 		{"finetune: unknown data", runFinetune, ft("--head", w.headA, "--data", "nosuchset", "--out", out),
 			append([]string{"nosuchset"}, builtins...)},
-		{"init: existing output", runInit, []string{"--config", w.cfg, "--out", existing}, []string{"existing.safetensors", "--force"}},
-		{"init: output is the config", runInit, []string{"--config", w.cfg, "--out", w.cfg, "--force"}, []string{"model.json", "is an input"}},
+		{"init: existing output", runInit, []string{"--model-config", w.cfg, "--out", existing}, []string{"existing.safetensors", "--force"}},
+		{"init: output is the config", runInit, []string{"--model-config", w.cfg, "--out", w.cfg, "--force"}, []string{"model.json", "is an input"}},
 		{"head: output is the model", runHead, []string{"--model", w.base, "--data", w.trainA, "--out", w.base, "--force"},
 			[]string{"base.safetensors", "is an input"}},
 		{"head: existing output", runHead, []string{"--model", w.base, "--data", w.trainA, "--out", existing}, []string{"existing.safetensors", "--force"}},

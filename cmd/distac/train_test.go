@@ -34,14 +34,14 @@ func newWorld(t *testing.T, cfgJSON, prefix string) *world {
 	w := &world{dir: dir, prefix: prefix, classes: 4, n: 96, nTest: 48}
 	w.cfg = writeFile(t, dir, "model.json", cfgJSON)
 	w.base = filepath.Join(dir, "base.safetensors")
-	w.initText = mustRun(t, runInit, "--config", w.cfg, "--out", w.base, "--seed", "1", "--prefix", prefix)
+	w.initText = mustRun(t, runInit, "--model-config", w.cfg, "--out", w.base, "--seed", "1", "--prefix", prefix)
 	w.trainA = writeSet(t, dir, "a-train.safetensors", synthSet(w.n, w.classes, 1, 8, 8, 11, 1))
 	w.testA = writeSet(t, dir, "a-test.safetensors", synthSet(w.nTest, w.classes, 1, 8, 8, 11, 2))
 	w.trainB = writeSet(t, dir, "b-train.safetensors", synthSet(w.n, w.classes, 1, 8, 8, 22, 3))
 	w.testB = writeSet(t, dir, "b-test.safetensors", synthSet(w.nTest, w.classes, 1, 8, 8, 22, 4))
 	w.headA, w.headB = filepath.Join(dir, "a.head.safetensors"), filepath.Join(dir, "b.head.safetensors")
-	mustRun(t, runHead, "--model", w.base, "--data", w.trainA, "--out", w.headA, "--examples", "0")
-	mustRun(t, runHead, "--model", w.base, "--data", w.trainB, "--out", w.headB, "--examples", "0")
+	mustRun(t, runHead, "--model", w.base, "--data", w.trainA, "--out", w.headA, "--max-images", "0")
+	mustRun(t, runHead, "--model", w.base, "--data", w.trainB, "--out", w.headB, "--max-images", "0")
 	w.ftA, w.ftB = filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
 	w.finetuneOutA = mustRun(t, runFinetune, "--model", w.base, "--head", w.headA, "--data", w.trainA, "--out", w.ftA,
 		"--lr", "1e-3", "--steps", "8", "--warmup", "2", "--batch", "32", "--quiet")
@@ -316,7 +316,7 @@ func TestTrainingCommands(t *testing.T) {
 func TestConditionPrefixAndSharedData(t *testing.T) {
 	w := newWorld(t, tinyMLP, "model.visual.")
 	other := filepath.Join(w.dir, "base-x.safetensors")
-	mustRun(t, runInit, "--config", w.cfg, "--out", other, "--seed", "1", "--prefix", "x.")
+	mustRun(t, runInit, "--model-config", w.cfg, "--out", other, "--seed", "1", "--prefix", "x.")
 	ftX := filepath.Join(w.dir, "ax.safetensors")
 	mustRun(t, runFinetune, "--model", other, "--head", w.headA, "--data", w.trainA, "--out", ftX, "--steps", "5", "--quiet")
 	outs := []string{filepath.Join(w.dir, "ax.out.safetensors"), filepath.Join(w.dir, "a.out.safetensors")}
