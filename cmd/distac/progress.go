@@ -28,14 +28,16 @@ type progress struct {
 	drawn    int // lines drawn on the terminal so far
 	lastDraw time.Time
 	lastLog  time.Time
+	created  time.Time
 	now      func() time.Time // tests
 }
 
 type progressTask struct {
 	name        string
 	done, total int64
-	note        string // e.g. the last loss
-	start       time.Time
+	note        string    // e.g. the last loss
+	first       time.Time // of the first report, when firstDone was done
+	firstDone   int64
 	nextTenth   int64
 }
 
@@ -49,7 +51,8 @@ func newProgress(desc, unit string, names []string, quiet bool) *progress {
 		return nil
 	}
 	p := &progress{w: os.Stderr, term: isTerminal(os.Stderr), desc: desc, unit: unit, now: time.Now}
-	p.lastLog = p.now()
+	p.created = p.now()
+	p.lastLog = p.created
 	for _, n := range names {
 		p.tasks = append(p.tasks, progressTask{name: n})
 		p.width = max(p.width, len(n))
@@ -66,11 +69,11 @@ func (p *progress) set(i int, done, total int64, note string) {
 	defer p.mu.Unlock()
 	now := p.now()
 	t := &p.tasks[i]
-	if t.start.IsZero() {
-		t.start = now
-	}
 	if done < t.done { // reports from several goroutines may cross
 		return
+	}
+	if t.first.IsZero() {
+		t.first, t.firstDone = now, done
 	}
 	t.done, t.total, t.note = done, total, note
 	if p.term {
@@ -80,20 +83,20 @@ func (p *progress) set(i int, done, total int64, note string) {
 		}
 		return
 	}
+	printed := false
 	if total > 0 && done*10 >= t.nextTenth*total {
 		fmt.Fprintln(p.w, p.line(t, now, false))
 		for done*10 >= t.nextTenth*total {
 			t.nextTenth++
 		}
+		printed = true
 	}
 	if now.Sub(p.lastLog) >= progressEvery {
 		for k := range p.tasks {
-			if k != i && p.tasks[k].total > 0 && p.tasks[k].done < p.tasks[k].total {
-				fmt.Fprintln(p.w, p.line(&p.tasks[k], now, false))
+			o := &p.tasks[k]
+			if (k != i || !printed) && o.total > 0 && o.done < o.total {
+				fmt.Fprintln(p.w, p.line(o, now, false))
 			}
-		}
-		if t.done < t.total {
-			fmt.Fprintln(p.w, p.line(t, now, false))
 		}
 		p.lastLog = now
 	}
@@ -150,14 +153,12 @@ func (p *progress) line(t *progressTask, now time.Time, bar bool) string {
 	if t.note != "" {
 		b.WriteString(", " + t.note)
 	}
-	if t.start.IsZero() {
-		return b.String()
-	}
-	el := now.Sub(t.start)
-	fmt.Fprintf(&b, ", %s", roundDuration(el))
-	if t.done > 0 && t.done < t.total {
-		left := time.Duration(float64(el) * float64(t.total-t.done) / float64(t.done))
-		fmt.Fprintf(&b, ", about %s left", roundDuration(left))
+	fmt.Fprintf(&b, ", %s", roundDuration(now.Sub(p.created)))
+	// The rate since the task's first report: it leaves out start-up and
+	// a wait for a free slot (--parallel-tasks).
+	if t.done > t.firstDone && t.done < t.total {
+		rate := float64(now.Sub(t.first)) / float64(t.done-t.firstDone)
+		fmt.Fprintf(&b, ", about %s left", roundDuration(time.Duration(rate*float64(t.total-t.done))))
 	}
 	return b.String()
 }

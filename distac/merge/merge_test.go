@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/distac/distac/distac/checkpoint"
@@ -282,4 +283,44 @@ func mergedMetadata(t *testing.T, o Options) *checkpoint.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// Progress counts work that takes about equal time: for an element-wise
+// method the bytes read, for an SVD method also each matrix's flops, so a
+// time-left estimate holds; done ends at total.
+func TestProgressWeighsWork(t *testing.T) {
+	dir := t.TempDir()
+	base, tasks := makeModels(5, 3, safetensors.F32)
+	bp, tps := writeSet(t, dir, base, tasks)
+	for _, c := range []struct {
+		method      string
+		minPerByte  float64 // total / bytes read
+		maxPerByte  float64
+		description string
+	}{
+		{MethodTA, 1, 1, "bytes only"},
+		{MethodTSVM, 5, math.Inf(1), "SVD flops on top of the bytes"},
+	} {
+		var mu sync.Mutex
+		var last, total int64
+		o := mergeOpts(c.method, bp, tps, filepath.Join(dir, c.method+".safetensors"), best(t))
+		o.Progress = func(done, tot int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			last, total = max(last, done), tot
+		}
+		rep, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Workers report as they finish, so a smaller done may arrive
+		// after a larger one; the largest must be the total.
+		if last != total {
+			t.Errorf("%s: progress ended at %d of %d", c.method, last, total)
+		}
+		ratio := float64(total) / float64(rep.BytesIn)
+		if ratio < c.minPerByte || ratio > c.maxPerByte {
+			t.Errorf("%s: progress total %d is %.3g x the %d bytes read, want %s", c.method, total, ratio, rep.BytesIn, c.description)
+		}
+	}
 }
