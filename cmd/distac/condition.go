@@ -116,26 +116,26 @@ func runCondition(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer bm.close()
+	defer bm.Close()
 	// Each task keeps its own key prefix (the output is written like it)
 	// unless --prefix sets one for all.
-	var closers []*loadedModel
+	var closers []*model.Loaded
 	defer func() {
 		for _, c := range closers {
-			c.close()
+			c.Close()
 		}
 	}()
-	inputs := append(bm.paths(), mf.config)
+	inputs := append(bm.Paths(), mf.config)
 	for _, tp := range tasks {
 		tm, err := loadModel(e, tp, mf.config, mf.prefix)
 		if err != nil {
 			return err
 		}
 		closers = append(closers, tm)
-		if tm.cfg.JSON() != bm.cfg.JSON() {
+		if tm.Config.JSON() != bm.Config.JSON() {
 			return fmt.Errorf("%s: its model config differs from the base's", tp)
 		}
-		inputs = append(inputs, tm.paths()...)
+		inputs = append(inputs, tm.Paths()...)
 	}
 	inputs = nonEmpty(append(append(append(inputs, heads...), sets...), evals...)...)
 	if err := checkOutputs(paths, *force, inputs); err != nil {
@@ -148,13 +148,13 @@ func runCondition(args []string) error {
 		if s, ok := loaded[key]; ok {
 			return s, nil
 		}
-		s, err := loadSet(spec, bm.cfg, max, *seed)
+		s, err := mf.loadSet(spec, bm.Config, max, *seed)
 		loaded[key] = s
 		return s, err
 	}
 	ts := make([]train.Task, n)
 	for i, tm := range closers {
-		h, err := loadHeadFor(e, heads[i], bm.cfg)
+		h, err := loadHeadFor(e, heads[i], bm.Config)
 		if err != nil {
 			return err
 		}
@@ -163,7 +163,7 @@ func runCondition(args []string) error {
 		if err != nil {
 			return err
 		}
-		ts[i] = train.Task{Name: taskName(tasks[i]), Params: tm.params, Head: h, Inputs: in}
+		ts[i] = train.Task{Name: taskName(tasks[i]), Params: tm.Params, Head: h, Inputs: in}
 		if len(evals) > 0 {
 			if ts[i].Eval, err = load(evals[i], 0); err != nil {
 				return err
@@ -179,7 +179,7 @@ func runCondition(args []string) error {
 		bar.set(p.Task, int64(p.Step), int64(p.Steps), fmt.Sprintf("KL %.4g", p.Loss))
 	}
 	start := time.Now()
-	res, err := train.Condition(context.Background(), bm.enc, bm.params, ts, o)
+	res, err := train.Condition(context.Background(), bm.Encoder, bm.Params, ts, o)
 	bar.finish()
 	if err != nil {
 		return err
@@ -192,8 +192,8 @@ func runCondition(args []string) error {
 		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g warmup=%d steps=%d "+
 			"batch=%d clip=%g seed=%d max_images=%d data=%s",
 			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, warm, o.Steps, o.Batch, o.Clip, o.Seed, *maxImages, sets[i])}
-		if err := model.SaveParams(e, bm.cfg, r.Params, paths[i], model.SaveOptions{Prefix: closers[i].prefix, DType: *dtype,
-			Like: closers[i].ck, Meta: meta, Force: *force, Inputs: inputs}); err != nil {
+		if err := model.SaveParams(e, bm.Config, r.Params, paths[i], model.SaveOptions{Prefix: closers[i].Prefix, DType: *dtype,
+			Like: closers[i].Checkpoint, Meta: meta, Force: *force, Inputs: inputs}); err != nil {
 			return err
 		}
 	}

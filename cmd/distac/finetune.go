@@ -53,7 +53,7 @@ func runFinetune(args []string) error {
 	bar := newStepBar("finetune", o.Steps, *quiet)
 	o.Progress = func(_, _ int, loss float64) { bar.step(loss) }
 	start := time.Now()
-	p, losses, err := train.Finetune(context.Background(), e, m.enc, m.params, head, s, o)
+	p, losses, err := train.Finetune(context.Background(), e, m.Encoder, m.Params, head, s, o)
 	bar.finish()
 	if err != nil {
 		return err
@@ -61,7 +61,7 @@ func runFinetune(args []string) error {
 	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s max_images=%d lr=%g weight_decay=%g warmup=%d steps=%d "+
 		"batch=%d clip=%g label_smoothing=%g mixup=%g seed=%d",
 		*mh.data, *mh.maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
-	if err := model.SaveParams(e, m.cfg, p, *mh.out, model.SaveOptions{Prefix: m.prefix, DType: *dtype, Like: m.ck,
+	if err := model.SaveParams(e, m.Config, p, *mh.out, model.SaveOptions{Prefix: m.Prefix, DType: *dtype, Like: m.Checkpoint,
 		Meta: meta, Force: *mh.force, Inputs: run.inputs}); err != nil {
 		return err
 	}

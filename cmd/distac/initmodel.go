@@ -101,12 +101,12 @@ func runHead(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer m.close()
-	inputs := append(m.paths(), nonEmpty(*dataSpec, mf.config)...)
+	defer m.Close()
+	inputs := append(m.Paths(), nonEmpty(*dataSpec, mf.config)...)
 	if err := checkOutputs([]string{*out}, *force, inputs); err != nil {
 		return err
 	}
-	s, err := loadSet(*dataSpec, m.cfg, *perClass, *seed)
+	s, err := mf.loadSet(*dataSpec, m.Config, *perClass, *seed)
 	if err != nil {
 		return err
 	}
@@ -114,21 +114,21 @@ func runHead(args []string) error {
 	if classes == 0 {
 		return fmt.Errorf("%s: no labels", *dataSpec)
 	}
-	w, err := train.PrototypeHead(e, m.enc, m.params, s, classes, *scale, 256)
+	w, err := train.PrototypeHead(e, m.Encoder, m.Params, s, classes, *scale, 256)
 	if err != nil {
 		return err
 	}
-	if err := model.SaveHead(*out, w, classes, m.cfg.EmbedDim, s.ClassNames, *force, inputs); err != nil {
+	if err := model.SaveHead(*out, w, classes, m.Config.EmbedDim, s.ClassNames, *force, inputs); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stdout, "wrote %s: %d classes x %d features from %d images of %s\n", *out, classes, m.cfg.EmbedDim, s.Len(), *dataSpec)
+	fmt.Fprintf(os.Stdout, "wrote %s: %d classes x %d features from %d images of %s\n", *out, classes, m.Config.EmbedDim, s.Len(), *dataSpec)
 	return nil
 }
 
 // modelFlags are the flags that name a model to load.
 type modelFlags struct {
 	path, config, prefix, backend string
-	threads                       int
+	threads, maxPixels            int
 }
 
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
@@ -142,10 +142,11 @@ func addEngineFlags(fs *flag.FlagSet, m *modelFlags) {
 	fs.StringVar(&m.config, "model-config", "", "model config JSON (default: the one in the checkpoint's metadata)")
 	fs.StringVar(&m.prefix, "prefix", "-", "key prefix of the encoder's tensors (default: the one recorded in the checkpoint)")
 	fs.StringVar(&m.backend, "backend", "auto", backendUsage)
-	fs.Var(&intValue{&m.threads, 0}, "threads", "threads for the kernels (0: one per CPU)")
+	fs.Var(&intValue{&m.threads, 0}, "threads", "CPU threads: the kernels' (0: one per CPU)")
+	fs.Var(&intValue{&m.maxPixels, 0}, "max-pixels", "largest width x height an image of a folder may state (0: 8192 x 8192)")
 }
 
-func (m *modelFlags) open() (model.Engine, *loadedModel, error) {
+func (m *modelFlags) open() (model.Engine, *model.Loaded, error) {
 	e, err := openEngine(m.backend, m.threads)
 	if err != nil {
 		return nil, nil, err

@@ -5,193 +5,50 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
-	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/distac/train"
 )
 
-// The pieces the training commands share: an engine, a model read from a
-// checkpoint (with its config from the metadata or a file), and data sets
-// named on the command line.
+// The pieces the training commands share, over the library's model.Open,
+// train.OpenSet and checkpoint.CheckOutputs: what the commands add is the
+// flags and the warnings.
 
-// openEngine opens a backend with the training ops.
-func openEngine(name string, threads int) (model.Engine, error) {
-	be, err := ffi.Open(name, threads)
-	if err != nil {
-		return nil, err
-	}
-	return model.AsEngine(be)
-}
-
-// loadedModel is an encoder and one set of its parameters.
-type loadedModel struct {
-	cfg    *model.Config
-	enc    model.Encoder
-	params *model.Params
-	prefix string
-	ck     *checkpoint.Checkpoint // still open: SaveParams may carry its other tensors
-}
-
-func (m *loadedModel) close() {
-	if m != nil && m.ck != nil {
-		m.ck.Close()
-	}
-}
+var (
+	openEngine   = model.OpenEngine
+	loadHeadFor  = model.LoadHeadFor
+	checkOutputs = checkpoint.CheckOutputs
+)
 
 // loadModel opens path and reads its encoder. The config comes from
 // configPath if given, else from the checkpoint's metadata; prefix (if not
-// "-") overrides the key prefix recorded there.
-func loadModel(e model.Engine, path, configPath, prefix string) (*loadedModel, error) {
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, pre, err := model.ConfigOf(ck)
-	if configPath != "" {
-		cfg, err = model.ReadConfig(configPath)
-	}
-	if err != nil {
-		ck.Close()
-		return nil, err
-	}
+// "-") overrides the key prefix recorded there. A model without
+// preprocess_cfg gets a warning.
+func loadModel(e model.Engine, path, configPath, prefix string) (*model.Loaded, error) {
+	o := model.OpenOptions{ConfigPath: configPath}
 	if prefix != "-" {
-		pre = prefix
+		o.Prefix = &prefix
 	}
-	if cfg.Preprocess == nil {
+	m, err := model.Open(e, path, o)
+	if err != nil {
+		return nil, err
+	}
+	if m.NoPreprocess() {
 		// No silent default: an accuracy read off unnormalised inputs of a
 		// model trained on normalised ones is wrong without a sign.
 		fmt.Fprintf(os.Stderr, "distac: warning: %s records no preprocess_cfg: images go in as loaded (pixels in [0, 1]); "+
 			"if the model was trained on normalised images, give --model-config with its preprocess_cfg "+
 			"(mean [0] and std [1] say none)\n", path)
 	}
-	p, err := model.LoadParams(e, ck, model.LayoutOf(cfg), pre)
-	if err != nil {
-		ck.Close()
-		return nil, err
-	}
-	return &loadedModel{cfg: cfg, enc: model.New(cfg), params: p, prefix: pre, ck: ck}, nil
+	return m, nil
 }
 
-// loadSet reads a data set named on the command line:
-//
-//	mnist, fashion, opencv-digits, sklearn-digits   built-in, train part
-//	NAME:train, NAME:test                           a part of a built-in set
-//	DIR                                             a folder of images (DIR/<class>/*.png|jpg)
-//	FILE.safetensors                                pre-processed tensors (images, labels)
-//	FILE-images-idx3-ubyte[.gz]                     IDX images (labels beside: -labels-idx1-ubyte)
-//
-// and normalises it with the model's preprocess_cfg. max > 0 keeps a
-// seeded stratified sample of that many images.
-func loadSet(spec string, cfg *model.Config, max int, seed uint64) (*data.Set, error) {
-	s, err := readSet(spec, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if s.Len() == 0 {
-		return nil, fmt.Errorf("%s holds no images", spec)
-	}
-	ch, h, w := cfg.Input()
-	if s.C != ch || s.H != h || s.W != w {
-		return nil, fmt.Errorf("%s: images are %dx%dx%d, the model takes %dx%dx%d", spec, s.C, s.H, s.W, ch, h, w)
-	}
-	if max > 0 && s.Len() > max {
-		s = s.Take(max, seed)
-	}
-	if pp := cfg.Preprocess; pp != nil && len(pp.Mean) > 0 {
-		if err := s.Normalize(pp.Mean, pp.Std); err != nil {
-			return nil, fmt.Errorf("%s: %w", spec, err)
-		}
-	}
-	return s, nil
-}
-
-func readSet(spec string, cfg *model.Config) (*data.Set, error) {
-	name, part, _ := strings.Cut(spec, ":")
-	for _, b := range data.Names() {
-		if name != b {
-			continue
-		}
-		train, test, err := data.Load(name, data.LoadOptions{})
-		if err != nil {
-			return nil, err
-		}
-		switch part {
-		case "", "train":
-			return train, nil
-		case "test":
-			return test, nil
-		}
-		return nil, fmt.Errorf("%s: unknown part %q (want train or test)", spec, part)
-	}
-	st, err := os.Stat(spec)
-	if err != nil {
-		return nil, fmt.Errorf("data %q is neither a built-in set (%s) nor a file: %w", spec, strings.Join(data.Names(), ", "), err)
-	}
-	switch {
-	case st.IsDir():
-		ch, h, _ := cfg.Input()
-		return data.ReadImageFolder(spec, data.Preprocess{Size: h, Channels: ch})
-	case strings.HasSuffix(spec, ".safetensors"):
-		return data.ReadTensors(spec)
-	case strings.Contains(filepath.Base(spec), "images-idx3"):
-		labels := strings.Replace(spec, "images-idx3", "labels-idx1", 1)
-		if _, err := os.Stat(labels); err != nil {
-			labels = ""
-		}
-		return data.ReadIDX(spec, labels)
-	}
-	return nil, fmt.Errorf("data %s: not a directory, .safetensors or *-images-idx3-ubyte file", spec)
-}
-
-// paths are the files the model was read from (what the user named and
-// every shard), for SaveOptions.Inputs and checkOutputs.
-func (m *loadedModel) paths() []string {
-	ps := []string{m.ck.Path}
-	for _, f := range m.ck.Files {
-		ps = append(ps, f.Path)
-	}
-	return ps
-}
-
-// loadHeadFor reads a head and checks that it takes the model's features.
-func loadHeadFor(e model.Engine, path string, cfg *model.Config) (*model.Head, error) {
-	h, err := model.LoadHead(e, path)
-	if err != nil {
-		return nil, err
-	}
-	if h.Dim != cfg.EmbedDim {
-		h.Free(e)
-		return nil, fmt.Errorf("head %s has %d features, the model's embed_dim is %d", path, h.Dim, cfg.EmbedDim)
-	}
-	return h, nil
-}
-
-// checkOutputs runs, before any long work, the checks the writers make at
-// the end: each output's directory exists, it is none of inputs (never
-// replaced, even with --force), it exists only with --force, and no two
-// outputs are one file.
-func checkOutputs(outs []string, force bool, inputs []string) error {
-	seen := map[string]string{}
-	for _, o := range outs {
-		abs, err := filepath.Abs(o)
-		if err != nil {
-			return fmt.Errorf("output %s: %w", o, err)
-		}
-		if prev, dup := seen[abs]; dup && prev == o {
-			return fmt.Errorf("output %s is given twice", o)
-		} else if dup {
-			return fmt.Errorf("outputs %s and %s are one file", prev, o)
-		}
-		seen[abs] = o
-		if err := checkpoint.CheckOutput(o, force, inputs); err != nil {
-			return err
-		}
-	}
-	return nil
+// loadSet reads a data set named on the command line (data.SpecHelp) for
+// the model: see train.OpenSet. max > 0 keeps a seeded stratified sample.
+func (m *modelFlags) loadSet(spec string, cfg *model.Config, max int, seed uint64) (*data.Set, error) {
+	return train.OpenSet(spec, cfg, train.SetOptions{Max: max, Seed: seed, MaxPixels: m.maxPixels})
 }
 
 // nonEmpty drops the empty strings of paths (flags not given).
@@ -210,7 +67,7 @@ func nonEmpty(paths ...string) []string {
 // any work.
 type modelHeadRun struct {
 	e      model.Engine
-	m      *loadedModel
+	m      *model.Loaded
 	head   *model.Head
 	set    *data.Set
 	inputs []string // files the output must never replace
@@ -247,7 +104,7 @@ func (f *modelHeadFlags) open(fs *flag.FlagSet, seed uint64) (*modelHeadRun, err
 	if err != nil {
 		return nil, err
 	}
-	if run.set, err = loadSet(*f.data, run.m.cfg, *f.maxImages, seed); err != nil {
+	if run.set, err = f.model.loadSet(*f.data, run.m.Config, *f.maxImages, seed); err != nil {
 		run.close()
 		return nil, err
 	}
@@ -256,7 +113,7 @@ func (f *modelHeadFlags) open(fs *flag.FlagSet, seed uint64) (*modelHeadRun, err
 
 func (r *modelHeadRun) close() {
 	r.head.Free(r.e)
-	r.m.close()
+	r.m.Close()
 }
 
 // openModelHead opens mf's model and the head at headPath, and refuses out
@@ -267,14 +124,14 @@ func openModelHead(mf *modelFlags, headPath, dataSpec, out string, force bool) (
 	if err != nil {
 		return nil, err
 	}
-	inputs := append(m.paths(), nonEmpty(headPath, dataSpec, mf.config)...)
+	inputs := append(m.Paths(), nonEmpty(headPath, dataSpec, mf.config)...)
 	if err := checkOutputs([]string{out}, force, inputs); err != nil {
-		m.close()
+		m.Close()
 		return nil, err
 	}
-	h, err := loadHeadFor(e, headPath, m.cfg)
+	h, err := loadHeadFor(e, headPath, m.Config)
 	if err != nil {
-		m.close()
+		m.Close()
 		return nil, err
 	}
 	return &modelHeadRun{e: e, m: m, head: h, inputs: inputs}, nil

@@ -159,7 +159,7 @@ func runEval(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer m.close()
+	defer m.Close()
 	type row struct {
 		Data        string         `json:"data"`
 		Metrics     train.Metrics  `json:"metrics"`
@@ -171,11 +171,11 @@ func runEval(args []string) error {
 	bar := newProgress("eval", "image", sets, *quiet)
 	defer bar.finish()
 	for i := range heads {
-		h, err := loadHeadFor(e, heads[i], m.cfg)
+		h, err := loadHeadFor(e, heads[i], m.Config)
 		if err != nil {
 			return err
 		}
-		s, err := loadSet(sets[i], m.cfg, *maxImages, 0)
+		s, err := mf.loadSet(sets[i], m.Config, *maxImages, 0)
 		if err != nil {
 			return err
 		}
@@ -196,11 +196,11 @@ func runEval(args []string) error {
 			r.Normalized = &v
 		}
 		if len(cals) > 0 {
-			vs, err := loadSet(cals[i], m.cfg, *maxImages, 0)
+			vs, err := mf.loadSet(cals[i], m.Config, *maxImages, 0)
 			if err != nil {
 				return err
 			}
-			vl, err := train.Predict(e, m.enc, m.params, h, vs.Images, vs.Len(), *batch)
+			vl, err := train.Predict(e, m.Encoder, m.Params, h, vs.Images, vs.Len(), *batch)
 			if err != nil {
 				return err
 			}
@@ -239,13 +239,13 @@ func runEval(args []string) error {
 
 // predictSet is train.Predict over s in slices of a few thousand images,
 // reporting the images done as task i of bar.
-func predictSet(e model.Engine, m *loadedModel, h *model.Head, s *data.Set, batch int, bar *progress, i int) ([]float32, error) {
+func predictSet(e model.Engine, m *model.Loaded, h *model.Head, s *data.Set, batch int, bar *progress, i int) ([]float32, error) {
 	n, per := s.Len(), s.ImageSize()
 	slice := batch * max(1, 4096/batch) // whole batches: the same batches as one call
 	logits := make([]float32, 0, n*h.Classes)
 	for lo := 0; lo < n; lo += slice {
 		hi := min(n, lo+slice)
-		l, err := train.Predict(e, m.enc, m.params, h, s.Images[lo*per:hi*per], hi-lo, batch)
+		l, err := train.Predict(e, m.Encoder, m.Params, h, s.Images[lo*per:hi*per], hi-lo, batch)
 		if err != nil {
 			return nil, err
 		}

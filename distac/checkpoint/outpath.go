@@ -34,6 +34,29 @@ func resolveOut(out string) (string, error) {
 	return out, nil
 }
 
+// CheckOutputs is CheckOutput for each of outs, and refuses two outputs
+// that are one file: the checks a command with several outputs runs before
+// any long work.
+func CheckOutputs(outs []string, force bool, inputs []string) error {
+	seen := map[string]string{}
+	for _, o := range outs {
+		abs, err := filepath.Abs(o)
+		if err != nil {
+			return fmt.Errorf("output %s: %w", o, err)
+		}
+		if prev, dup := seen[abs]; dup && prev == o {
+			return fmt.Errorf("output %s is given twice", o)
+		} else if dup {
+			return fmt.Errorf("outputs %s and %s are one file", prev, o)
+		}
+		seen[abs] = o
+		if err := CheckOutput(o, force, inputs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckOutput is Create's check of an unsharded checkpoint output, for
 // commands to run before long work: out's directory exists, out is not a
 // directory (a directory stands for DIR/model.safetensors), never one of
