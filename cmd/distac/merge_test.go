@@ -118,4 +118,34 @@ func TestMergeCLI(t *testing.T) {
 	if !strings.Contains(text, fmt.Sprintf("%.2f", math.Sqrt(34))) || !strings.Contains(strings.ToLower(text), "warn") {
 		t.Fatalf("diagnose output lacks the ratio %.2f or the warning:\n%s", math.Sqrt(34), text)
 	}
+
+	// --json says the same, in the fields the scale-out recipe reads.
+	text, err = captureStdout(t, func() error { return runDiagnose([]string{"--base", base, "--task", t1, "--task", t2, "--json"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d diagnosis
+	if err := json.Unmarshal([]byte(text), &d); err != nil {
+		t.Fatalf("diagnose --json: %v\n%s", err, text)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Abs(b) }
+	if len(d.Tasks) != 2 || d.Tasks[0].Path != t1 || !near(d.MinNorm, math.Sqrt(2)) || !near(d.MaxNorm, math.Sqrt(68)) ||
+		d.NormRatio == nil || !near(*d.NormRatio, math.Sqrt(34)) || !d.NormMismatch || len(d.Cosines) != 2 {
+		t.Errorf("diagnose --json: %+v", d)
+	}
+	jsonOut := filepath.Join(dir, "json.safetensors")
+	text, err = captureStdout(t, func() error {
+		return runMerge([]string{"--method", "ties", "--base", base, "--task", t1, "--task", t2, "--out", jsonOut, "--json", "--quiet"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m mergeResult
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		t.Fatalf("merge --json: %v\n%s", err, text)
+	}
+	if m.Method != "ties" || len(m.Outputs) != 1 || m.Outputs[0] != jsonOut || len(m.Tasks) != 2 || !near(m.Tasks[1].Norm, math.Sqrt(68)) ||
+		m.Tasks[0].TiesThreshold == nil || m.Params["k"] == nil {
+		t.Errorf("merge --json: %+v", m)
+	}
 }

@@ -35,14 +35,19 @@ func loadModel(e model.Engine, path, configPath, prefix string) (*model.Loaded, 
 	if err != nil {
 		return nil, err
 	}
+	warnNoPreprocess(path, m)
+	return m, nil
+}
+
+// warnNoPreprocess warns when m's config says nothing of preprocessing. No
+// silent default: an accuracy read off unnormalised inputs of a model
+// trained on normalised ones is wrong without a sign.
+func warnNoPreprocess(path string, m *model.Loaded) {
 	if m.NoPreprocess() {
-		// No silent default: an accuracy read off unnormalised inputs of a
-		// model trained on normalised ones is wrong without a sign.
 		fmt.Fprintf(os.Stderr, "distac: warning: %s records no preprocess_cfg: images go in as loaded (pixels in [0, 1]); "+
 			"if the model was trained on normalised images, give --model-config with its preprocess_cfg "+
 			"(mean [0] and std [1] say none)\n", path)
 	}
-	return m, nil
 }
 
 // loadSet reads a data set named on the command line (data.SpecHelp) for

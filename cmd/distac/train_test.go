@@ -166,6 +166,32 @@ func TestTrainingCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("condition --json", func(t *testing.T) {
+		outDir := filepath.Join(w.dir, "cond-json")
+		if err := os.Mkdir(outDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		text := mustRun(t, runCondition, "--base", w.base, "--task", w.ftA, "--task", w.ftB,
+			"--head", w.headA, "--head", w.headB, "--data", w.trainA, "--data", w.trainB,
+			"--eval", w.testA, "--eval", w.testB, "--out-dir", outDir, "--steps", "2", "--batch", "32", "--json", "--quiet")
+		var rep train.ConditionReport
+		decodeJSON(t, text, &rep)
+		if len(rep.Tasks) != 2 {
+			t.Fatalf("condition --json: %d tasks:\n%s", len(rep.Tasks), text)
+		}
+		a, b := rep.Tasks[0], rep.Tasks[1]
+		if a.Task != "a" || a.Kappa != 1 || a.Skipped == "" || a.KLLast != nil || a.Input != w.ftA {
+			t.Errorf("task a: %+v", a)
+		}
+		if b.Task != "b" || math.Abs(b.Kappa-nA/nB) > 1e-4 || b.KLLast == nil || b.Output != filepath.Join(outDir, "b.distac.safetensors") ||
+			b.Teacher == nil || b.Teacher.Accuracy == nil || b.Student == nil || !(b.NormAfter < b.NormBefore) {
+			t.Errorf("task b: %+v", b)
+		}
+		if _, err := os.Stat(b.Output); err != nil {
+			t.Error(err)
+		}
+	})
+
 	cond := [2]string{filepath.Join(w.dir, "a.conf.safetensors"), filepath.Join(w.dir, "b.conf.safetensors")}
 	t.Run("condition --out --kappa --confidence", func(t *testing.T) {
 		text := mustRun(t, runCondition, "--base", w.base, "--task", w.ftA, "--task", w.ftB,
