@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # distac's test command: formatting, vet, the Go test suite on every CPU path
 # this machine has, the build and tests without cgo and for arm64, the C
-# kernel tests under ctest (plain and ASan+UBSan), a smoke run of the
-# benchmarks, and bounded fuzzing of the checkpoint parsers.
+# kernel tests under ctest (plain and ASan+UBSan), the README's install
+# line and worked example in a fresh GOPATH, a smoke run of the benchmarks,
+# and bounded fuzzing of every parser with a fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -39,6 +40,9 @@ CGO_ENABLED=0 go vet ./...
 
 step "go test without cgo (the exported conformance suite on the reference backend)"
 CGO_ENABLED=0 go test -short -count=1 ./ffi/... ./internal/... ./distac/...
+
+step "install as the README says, in a fresh GOPATH, and run the worked example with the installed binary"
+bash scripts/install_test.sh
 
 step "distac hw"
 go run ./cmd/distac hw
