@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 
 	"github.com/distac/distac/distac/merge"
@@ -60,51 +59,10 @@ func runDiagnose(args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(os.Stdout, diagnosisJSON(*base, st, *perTensor, *warnRatio))
+		return writeJSON(os.Stdout, st.Report(*base, *warnRatio, *perTensor))
 	}
 	printDiagnosis(os.Stdout, *base, st, *perTensor, *warnRatio)
 	return nil
-}
-
-// diagnosis is diagnose's --json output.
-type diagnosis struct {
-	Base         string              `json:"base"`
-	Tasks        []taskNorm          `json:"tasks"`
-	MinNorm      float64             `json:"min_norm"`
-	MaxNorm      float64             `json:"max_norm"`
-	NormRatio    *float64            `json:"norm_ratio"` // null when a task vector is zero
-	NormMismatch bool                `json:"norm_mismatch"`
-	Cosines      [][]float64         `json:"cosines"`
-	Tensors      []merge.TensorNorms `json:"tensors,omitempty"`
-}
-
-type taskNorm struct {
-	Path string  `json:"path"`
-	Norm float64 `json:"norm"`
-}
-
-func diagnosisJSON(base string, st *merge.TaskStats, perTensor bool, warnRatio float64) diagnosis {
-	d := diagnosis{Base: base, MinNorm: math.Inf(1)}
-	for t, n := range st.Norms {
-		d.Tasks = append(d.Tasks, taskNorm{st.Tasks[t], n})
-		d.MinNorm, d.MaxNorm = min(d.MinNorm, n), max(d.MaxNorm, n)
-	}
-	r := st.NormRatio()
-	if !math.IsInf(r, 0) && !math.IsNaN(r) {
-		d.NormRatio = &r
-	}
-	d.NormMismatch = r > warnRatio
-	for i := range st.Tasks {
-		row := make([]float64, len(st.Tasks))
-		for j := range row {
-			row[j] = st.Cosine(i, j)
-		}
-		d.Cosines = append(d.Cosines, row)
-	}
-	if perTensor {
-		d.Tensors = st.Tensors
-	}
-	return d
 }
 
 func printDiagnosis(w io.Writer, base string, st *merge.TaskStats, perTensor bool, warnRatio float64) {

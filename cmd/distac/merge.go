@@ -163,45 +163,10 @@ func runMerge(args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(os.Stdout, mergeJSON(&opts, rep))
+		return writeJSON(os.Stdout, rep.Summary(&opts))
 	}
 	printMergeReport(os.Stdout, &opts, rep)
 	return nil
-}
-
-// mergeResult is merge's --json output.
-type mergeResult struct {
-	Method     string       `json:"method"`
-	Alpha      float64      `json:"alpha"`
-	Params     merge.Values `json:"params"`
-	Base       string       `json:"base"`
-	Tasks      []mergeTask  `json:"tasks"`
-	Outputs    []string     `json:"outputs"`
-	Tensors    int          `json:"tensors"`
-	Carried    int          `json:"integer_tensors_copied"`
-	BytesRead  int64        `json:"bytes_read"`
-	Seconds    float64      `json:"seconds"`
-	TiesPasses int          `json:"ties_threshold_passes,omitempty"`
-}
-
-type mergeTask struct {
-	Path          string   `json:"path"`
-	Norm          float64  `json:"norm"`
-	TiesThreshold *float32 `json:"ties_threshold,omitempty"`
-}
-
-func mergeJSON(o *merge.Options, rep *merge.Report) mergeResult {
-	r := mergeResult{Method: o.Method, Alpha: o.Alpha, Params: rep.Params, Base: o.Base, Outputs: rep.Outputs,
-		Tensors: rep.Tensors, Carried: rep.Carried, BytesRead: rep.BytesIn, Seconds: rep.Elapsed.Seconds(),
-		TiesPasses: rep.ThresholdPasses}
-	for t, n := range rep.TaskNorms {
-		mt := mergeTask{Path: o.Tasks[t], Norm: n}
-		if rep.Thresholds != nil {
-			mt.TiesThreshold = &rep.Thresholds[t]
-		}
-		r.Tasks = append(r.Tasks, mt)
-	}
-	return r
 }
 
 func printMergeReport(w io.Writer, o *merge.Options, rep *merge.Report) {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/distac/distac/distac/merge"
 )
 
 // writeF32 writes a safetensors file of f32 tensors (name -> values, 1-D).
@@ -124,7 +126,7 @@ func TestMergeCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d diagnosis
+	var d merge.DiagnoseReport
 	if err := json.Unmarshal([]byte(text), &d); err != nil {
 		t.Fatalf("diagnose --json: %v\n%s", err, text)
 	}
@@ -140,7 +142,7 @@ func TestMergeCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m mergeResult
+	var m merge.Summary
 	if err := json.Unmarshal([]byte(text), &m); err != nil {
 		t.Fatalf("merge --json: %v\n%s", err, text)
 	}

@@ -20,8 +20,52 @@ type TaskStats struct {
 
 // TensorNorms is one tensor's ||tau_t|| for every task.
 type TensorNorms struct {
-	Name  string
-	Norms []float64
+	Name  string    `json:"name"`
+	Norms []float64 `json:"norms"`
+}
+
+// DiagnoseReport is TaskStats as the CLI's --json and the C API give it.
+type DiagnoseReport struct {
+	Base         string        `json:"base"`
+	Tasks        []TaskNorm    `json:"tasks"`
+	MinNorm      float64       `json:"min_norm"`
+	MaxNorm      float64       `json:"max_norm"`
+	NormRatio    *float64      `json:"norm_ratio"` // null when a task vector is zero
+	NormMismatch bool          `json:"norm_mismatch"`
+	Cosines      [][]float64   `json:"cosines"`
+	Tensors      []TensorNorms `json:"tensors,omitempty"`
+}
+
+// TaskNorm is one task of a DiagnoseReport.
+type TaskNorm struct {
+	Path string  `json:"path"`
+	Norm float64 `json:"norm"`
+}
+
+// Report summarises s against base: NormMismatch when the max/min norm
+// ratio exceeds warnRatio; the per-tensor norms only with perTensor.
+func (s *TaskStats) Report(base string, warnRatio float64, perTensor bool) DiagnoseReport {
+	d := DiagnoseReport{Base: base, MinNorm: math.Inf(1)}
+	for t, n := range s.Norms {
+		d.Tasks = append(d.Tasks, TaskNorm{s.Tasks[t], n})
+		d.MinNorm, d.MaxNorm = min(d.MinNorm, n), max(d.MaxNorm, n)
+	}
+	r := s.NormRatio()
+	if !math.IsInf(r, 0) && !math.IsNaN(r) {
+		d.NormRatio = &r
+	}
+	d.NormMismatch = r > warnRatio
+	for i := range s.Tasks {
+		row := make([]float64, len(s.Tasks))
+		for j := range row {
+			row[j] = s.Cosine(i, j)
+		}
+		d.Cosines = append(d.Cosines, row)
+	}
+	if perTensor {
+		d.Tensors = s.Tensors
+	}
+	return d
 }
 
 // NormRatio is max_t ||tau_t|| / min_t ||tau_t|| (+Inf if a task vector is 0).

@@ -52,6 +52,44 @@ type Report struct {
 	ThresholdPasses int
 }
 
+// Summary is rep as the CLI's --json and the C API give it, with o the
+// options it ran with.
+func (rep *Report) Summary(o *Options) Summary {
+	r := Summary{Method: o.Method, Alpha: o.Alpha, Params: rep.Params, Base: o.Base, Outputs: rep.Outputs,
+		Tensors: rep.Tensors, Carried: rep.Carried, BytesRead: rep.BytesIn, Seconds: rep.Elapsed.Seconds(),
+		TiesPasses: rep.ThresholdPasses}
+	for t, n := range rep.TaskNorms {
+		mt := SummaryTask{Path: o.Tasks[t], Norm: n}
+		if rep.Thresholds != nil {
+			mt.TiesThreshold = &rep.Thresholds[t]
+		}
+		r.Tasks = append(r.Tasks, mt)
+	}
+	return r
+}
+
+// Summary is a finished merge in JSON form (Report.Summary).
+type Summary struct {
+	Method     string        `json:"method"`
+	Alpha      float64       `json:"alpha"`
+	Params     Values        `json:"params"`
+	Base       string        `json:"base"`
+	Tasks      []SummaryTask `json:"tasks"`
+	Outputs    []string      `json:"outputs"`
+	Tensors    int           `json:"tensors"`
+	Carried    int           `json:"integer_tensors_copied"`
+	BytesRead  int64         `json:"bytes_read"`
+	Seconds    float64       `json:"seconds"`
+	TiesPasses int           `json:"ties_threshold_passes,omitempty"`
+}
+
+// SummaryTask is one task of a Summary.
+type SummaryTask struct {
+	Path          string   `json:"path"`
+	Norm          float64  `json:"norm"`
+	TiesThreshold *float32 `json:"ties_threshold,omitempty"`
+}
+
 // ErrCancelled is wrapped by the error of a merge stopped by its context.
 var ErrCancelled = errors.New("cancelled")
 
