@@ -38,7 +38,7 @@ type ConditionOptions struct {
 	Steps, Batch      int
 	Warmup            int     // linear warm-up steps; 0: Steps (a pure ramp)
 	Clip              float64 // global gradient-norm clip
-	Seed              uint64
+	Seed              uint64  // batch order, the same for every task
 	EvalBatch         int
 	// Parallel tasks run at once, each on its own engine of
 	// Threads/Parallel threads (Parallel <= 0: min(tasks, Threads);
@@ -319,7 +319,10 @@ func distill(ctx context.Context, e model.Engine, enc model.Encoder, t Task, ti 
 		return nil, err
 	}
 	defer d.Free()
-	loader := data.NewLoader(t.Inputs, data.LoaderOptions{Batch: batch, Seed: o.Seed + uint64(ti)*0x9e3779b9, Shuffle: true})
+	// The batch order depends on the seed alone, not on the task's place in
+	// the run, so a task conditioned by itself (one process per task, as
+	// under a job array) gives the bits it gives among others.
+	loader := data.NewLoader(t.Inputs, data.LoaderOptions{Batch: batch, Seed: o.Seed, Shuffle: true})
 	defer loader.Close()
 	sched := Schedule{LR: o.LR, Warmup: o.Warmup, Steps: o.Steps}
 	losses := make([]float64, 0, o.Steps)

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -82,4 +83,93 @@ func TestConditionKeepsTeacherAtKappaOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A task's result depends on its inputs and the options alone: conditioned
+// by itself (one process per task, as under a job array, with an explicit
+// target norm) it gives the bits it gives as one of several tasks of a run,
+// at any place in it, with any split of the threads.
+func TestConditionTaskIndependentOfRun(t *testing.T) {
+	cfg, err := model.ParseConfig([]byte(`{"embed_dim": 8, "mlp_cfg": {"in_features": 64, "hidden": [64]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, e := range engines(t) {
+		t.Run(e.Name(), func(t *testing.T) {
+			enc := model.New(cfg)
+			base, _ := model.Init(e, enc.Layout(), 1)
+			defer base.Free(e)
+			tasks := make([]Task, 3)
+			for k, scale := range []float32{0.01, 0.03, 0.05} {
+				set := &data.Set{Name: "noise", C: 1, H: 8, W: 8, Images: make([]float32, 40*64)}
+				for i := range set.Images {
+					set.Images[i] = rng.Float32()
+				}
+				w := make([]float32, 4*8)
+				for i := range w {
+					w[i] = rng.Float32() - 0.5
+				}
+				head, _ := model.NewHead(e, w, 4, 8)
+				defer head.Free(e)
+				p, _ := base.Copy(e)
+				defer p.Free(e)
+				noise := make([]float32, p.Layout.N)
+				for i := range noise {
+					noise[i] = scale * float32(rng.NormFloat64())
+				}
+				nb, _ := ffi.NewF32(e, noise)
+				e.Axpy(1, ffi.All(nb), p.All())
+				e.Free(nb)
+				tasks[k] = Task{Name: string(rune('a' + k)), Params: p, Head: head, Inputs: set}
+			}
+			run := func(ts []Task, parallel, threads int) [][]float32 {
+				t.Helper()
+				o := DefaultConditionOptions()
+				o.Steps, o.Batch, o.LR, o.TargetNorm, o.Seed = 5, 16, 1e-3, 0.5, 7
+				o.Parallel, o.Threads = parallel, threads
+				o.NewEngine = func(n int) (model.Engine, error) {
+					be, err := ffi.Open(e.Name(), n)
+					if err != nil {
+						return nil, err
+					}
+					return model.AsEngine(be)
+				}
+				res, err := Condition(context.Background(), enc, base, ts, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := make([][]float32, len(res))
+				for i, r := range res {
+					out[i], _ = ffi.ReadF32(e, r.Params.All())
+					r.Params.Free(e)
+				}
+				return out
+			}
+			all := run(tasks, 2, 2)
+			for k, got := range run(tasks, 1, 3) {
+				if n := differing(all[k], got); n > 0 {
+					t.Errorf("task %s: %d values differ between two tasks at once and one at a time on 3 threads", tasks[k].Name, n)
+				}
+			}
+			for k := range tasks {
+				for _, threads := range []int{1, 2} {
+					if n := differing(all[k], run(tasks[k:k+1], 1, threads)[0]); n > 0 {
+						t.Errorf("task %s alone on %d threads: %d values differ from it in a run of 3", tasks[k].Name, threads, n)
+					}
+				}
+			}
+		})
+	}
+}
+
+// differing counts the values of a and b whose bits differ.
+func differing(a, b []float32) int {
+	n := max(len(a), len(b)) - min(len(a), len(b))
+	for i := range min(len(a), len(b)) {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			n++
+		}
+	}
+	return n
 }
