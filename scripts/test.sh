@@ -3,7 +3,8 @@
 # this machine has, the build and tests without cgo and for arm64, the C
 # kernel tests under ctest (plain and ASan+UBSan), the README's install
 # line and worked example in a fresh GOPATH, a smoke run of the benchmarks,
-# and bounded fuzzing of every parser with a fuzz target.
+# the README's scale-out recipe under a one-node Slurm, and bounded fuzzing of
+# every parser with a fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -59,6 +60,9 @@ step "kernel library + ctest under ASan+UBSan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDISTAC_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$(nproc)" >/dev/null
 ctest --test-dir build/asan --output-on-failure
+
+step "scale-out recipe under a one-node Slurm"
+bash scripts/slurm_test.sh
 
 fuzz=$(grep -rl '^func Fuzz' --include='*_test.go' . 2>/dev/null || true)
 for f in $fuzz; do
