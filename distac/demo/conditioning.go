@@ -70,7 +70,8 @@ func (p *pipeline) condition(name string, teachers []*ftModel, fix DisTaCFix) ([
 	var todo []int
 	for t := range teachers {
 		// Kappa depends on every teacher's norm: the key holds them all.
-		a := p.artifact("distac-"+p.tasks[t].Name+"-"+name, ".safetensors", "distac/v3", p.baseKey, keys, t, d.Steps, d.Batch, fix, p.o.Seed)
+		// v4: every task's batch order comes from the seed alone.
+		a := p.artifact("distac-"+p.tasks[t].Name+"-"+name, ".safetensors", "distac/v4", p.baseKey, keys, t, d.Steps, d.Batch, fix, p.o.Seed)
 		out[t] = &ftModel{Path: a.Path, Key: a.Key}
 		if !a.exists() {
 			todo = append(todo, t)
