@@ -13,8 +13,8 @@
 #   BENCHTIME           go test -benchtime (default: 3x, three timed steps after
 #                       the one go test runs first)
 # Shapes: vit-small-b128 (the vit_golden config, image 28, patch 7, width 64,
-# 4 layers, batch 128, 10 classes) and vit-b32-b8 (ViT-B/32, QuickGELU,
-# batch 8, 8 classes). The distac side is BenchmarkDistacStep/<shape>/<impl>
+# 4 layers, batch 128, 10 classes), vit-b32-b8 and vit-b32-b128 (ViT-B/32,
+# QuickGELU, batch 8 and the paper's 128, 8 classes). The distac side is BenchmarkDistacStep/<shape>/<impl>
 # in ./bench (its images/s metric); the torch side is distac_step_torch.py
 # (median step). With THREADS below nproc both run pinned to CPUs
 # 0..THREADS-1 (taskset), which also sets distac's one-thread-per-CPU
@@ -63,9 +63,10 @@ else
 fi
 
 : >"$pyfile"
-for shape in vit-small vit-b32; do
-  echo "# ${pin[*]} $py bench/peers/distac_step_torch.py --shape $shape --threads $threads" >&2
-  "${pin[@]}" "$py" bench/peers/distac_step_torch.py --shape "$shape" --threads "$threads" | tee -a "$pyfile" >&2
+for run in "vit-small" "vit-b32" "vit-b32 --batch 128 --iters 3"; do
+  set -- $run
+  echo "# ${pin[*]} $py bench/peers/distac_step_torch.py --shape $* --threads $threads" >&2
+  "${pin[@]}" "$py" bench/peers/distac_step_torch.py --shape "$@" --threads "$threads" | tee -a "$pyfile" >&2
 done
 
 awk -v threads="$threads" '
