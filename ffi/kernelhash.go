@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "1b0dae986335297005947fdc78a7ce83552a134efade87cb26669d57a4ada650"
+const kernelSourcesHash = "c4dea02e6df51b80e951219156421c6f709521005487047d6fab9a03f87d0467"
