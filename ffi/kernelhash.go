@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "c4dea02e6df51b80e951219156421c6f709521005487047d6fab9a03f87d0467"
+const kernelSourcesHash = "d0cd4d7b0b1c8d8e6e9c22f7c623260e74109e28ad78c859ff65c373fbb3948d"
