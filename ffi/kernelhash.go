@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "d0cd4d7b0b1c8d8e6e9c22f7c623260e74109e28ad78c859ff65c373fbb3948d"
+const kernelSourcesHash = "94b5c8a363b38aa1c78d70438d7f667d3a2d52c13a532eede92b25af6903feee"

@@ -7,8 +7,9 @@
  * includes SIMD_TEMPLATE twice: with SIMD_W 8 and SIMD_PICK(avx2, avx512)
  * picking its first argument, then with SIMD_W 16 picking its second, so
  * the simd_map.h names in the template become AVX2 and then AVX-512
- * intrinsics, and SIMD_FN(f) names f_avx2 and then f_avx512. Off x86 it
- * includes nothing. SIMD_TEMPLATE is #undef'd afterwards.
+ * intrinsics, and SIMD_FN(f) names f_avx2 and then f_avx512. Before each it
+ * includes simd_math.h, whose vector functions every template may use. Off
+ * x86 it includes nothing. SIMD_TEMPLATE is #undef'd afterwards.
  */
 #include "simd_map.h"
 
@@ -19,12 +20,14 @@
 #if DISTAC_HAVE_X86
 #define SIMD_W 8
 #define SIMD_PICK(avx2, avx512) avx2
+#include "simd_math.h"
 #include SIMD_TEMPLATE
 #undef SIMD_PICK
 #undef SIMD_W
 
 #define SIMD_W 16
 #define SIMD_PICK(avx2, avx512) avx512
+#include "simd_math.h"
 #include SIMD_TEMPLATE
 #undef SIMD_PICK
 #undef SIMD_W
