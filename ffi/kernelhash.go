@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "94b5c8a363b38aa1c78d70438d7f667d3a2d52c13a532eede92b25af6903feee"
+const kernelSourcesHash = "735f360cd79d9b38ce1cb566373a6f9c5f543f22a2510dd073f35141e73b3819"

@@ -131,6 +131,7 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 #define VD SIMD_PICK(__m256d, __m512d)       /* W/2 doubles */
 #define VMASK SIMD_PICK(__m256i, __mmask16) /* a lane mask for masked loads and stores */
 #define VPART SIMD_PICK(int64_t, __mmask16) /* the lanes of a vector before the end */
+#define VBOOL SIMD_PICK(__m256, __mmask16)  /* a comparison's result per lane */
 
 /* whole vectors */
 #define vf_loadu(a) SIMD_PICK(_mm256_loadu_ps, _mm512_loadu_ps)(a)
@@ -171,12 +172,20 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 #define vf_load_mask(p, m) SIMD_PICK(_mm256_maskload_ps(p, m), _mm512_maskz_loadu_ps(m, p))
 #define vf_store_mask(p, m, v) SIMD_PICK(_mm256_maskstore_ps(p, m, v), _mm512_mask_storeu_ps(p, m, v))
 
+/* comparisons and selects (VBOOL) */
+#define vf_lt(a, b) SIMD_PICK(_mm256_cmp_ps(a, b, _CMP_LT_OQ), _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ))
+#define vf_blend(c, a, b) SIMD_PICK(_mm256_blendv_ps(a, b, c), _mm512_mask_blend_ps(c, a, b)) /* c ? b : a */
+
 /* Arithmetic on a masked tail. AVX2 zeroes the lanes outside the mask
  * (vf_keep) and then adds them plainly; AVX-512 keeps every lane and adds
  * under the mask. */
 #define vf_keep(v, m) SIMD_PICK(_mm256_and_ps(v, _mm256_castsi256_ps(m)), (v)) /* AVX2: 0 outside m */
 #define vf_add_mask(a, m, b) SIMD_PICK(_mm256_add_ps(a, b), _mm512_mask_add_ps(a, m, a, b))
 #define vf_fmadd_mask(a, b, c, m) SIMD_PICK(_mm256_fmadd_ps(a, b, c), _mm512_mask3_fmadd_ps(a, b, c, m))
+/* a - b in the lanes of m, 0 elsewhere */
+#define vf_sub_maskz(m, a, b) SIMD_PICK(_mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m)), _mm512_maskz_sub_ps(m, a, b))
+/* stores the lanes of m, which are the first n (AVX2 stores n lanes through the stack) */
+#define vf_store_head(p, v, m, n) SIMD_PICK(simd_store_head_avx2(p, v, n), _mm512_mask_storeu_ps(p, m, v))
 /* max(a, b) in the lanes of m, a elsewhere (AVX2: max with -inf there) */
 #define vf_max_mask(a, m, b) \
   SIMD_PICK(_mm256_max_ps(a, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), b, _mm256_castsi256_ps(m))), \
@@ -191,6 +200,10 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 /* partial vectors (VPART) */
 #define vpart_of(rem) SIMD_PICK((rem), ((rem) >= 16 ? (__mmask16)0xffff : simd_mask_avx512(rem)))
 #define vpart_at(i, end) SIMD_PICK((end) - (i), (i) + 16 <= (end) ? (__mmask16)0xffff : simd_mask_avx512((end) - (i)))
+#define vpart_full() SIMD_PICK((int64_t)8, (__mmask16)0xffff)                  /* all lanes */
+/* the lanes of [i, n) for i < n a multiple of W, nv = n rounded down to W,
+ * tail = vmask_head(n - nv) */
+#define vpart_in(i, n, nv, tail) SIMD_PICK((n) - (i), (i) < (nv) ? (__mmask16)0xffff : (tail))
 #define vpart_tail(rem) SIMD_PICK((rem), simd_mask_avx512(rem))       /* first rem < W lanes */
 #define vf_load_part(p, k) SIMD_PICK(simd_load_part_avx2(p, k), _mm512_maskz_loadu_ps(k, p))
 #define vf_store_part(p, v, k) SIMD_PICK(simd_store_part_avx2(p, v, k), _mm512_mask_storeu_ps(p, k, v))

@@ -64,22 +64,6 @@ static inline void train_reduce_blocks(const float *part, int64_t nb, int64_t st
 #define TRAIN_EXP_P4 1.6666665459e-1f
 #define TRAIN_EXP_P5 5.0000001201e-1f
 
-/* erf-GELU tail: Phi(-a) = 0.5 erfc(a / sqrt2) = 0.5 exp(-a^2/2) R(a), where
- * R = erfcx(a / sqrt2) ~= t P(t), t = 1 / (1 + q a), q = 0.38 / sqrt2.
- * P is a degree-8 fit (weighted least squares, Lawson-iterated to minimax)
- * of erfcx(z) / t on z in [0, 9.5]: relative error 2e-8 in exact arithmetic,
- * ~4e-7 evaluated in fp32. a is clamped to 20 (Phi(-20) is 0 in fp32). */
-#define TRAIN_GELU_Q 0.268700577f
-#define TRAIN_GELU_R0 2.144098729e-01f
-#define TRAIN_GELU_R1 2.139364481e-01f
-#define TRAIN_GELU_R2 2.037933767e-01f
-#define TRAIN_GELU_R3 1.390623301e-01f
-#define TRAIN_GELU_R4 2.291185856e-01f
-#define TRAIN_GELU_R5 (-1.602234691e-01f)
-#define TRAIN_GELU_R6 3.628387451e-01f
-#define TRAIN_GELU_R7 (-2.618101835e-01f)
-#define TRAIN_GELU_R8 5.887428671e-02f
-#define TRAIN_GELU_AMAX 20.0f
 #define TRAIN_INV_SQRT_2PI 0.398942280401432678f
 
 /* QuickGELU: sigmoid(1.702 x) = 1 / (1 + exp(-1.702 x)); the exp argument is
@@ -155,30 +139,6 @@ static inline DISTAC_TARGET_AVX2 __m256 train_exp256(__m256 xh, __m256 xl) {
   return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
-/* h = Phi(-|x|) and e = exp(-x^2/2) for the erf GELU (see TRAIN_GELU_Q). */
-static inline DISTAC_TARGET_AVX2 __m256 train_gelu_tail256(__m256 x, __m256 *e_out) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 a = _mm256_min_ps(_mm256_set1_ps(TRAIN_GELU_AMAX), _mm256_and_ps(x, abs_mask));
-  __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                           _mm256_fmadd_ps(_mm256_set1_ps(TRAIN_GELU_Q), a, _mm256_set1_ps(1.0f)));
-  __m256 p = _mm256_set1_ps(TRAIN_GELU_R8);
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R7));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R6));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R5));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R4));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R3));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R2));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R1));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(TRAIN_GELU_R0));
-  /* a^2 = hi + lo exactly, so exp(-a^2/2) is as accurate as exp itself. */
-  __m256 hi = _mm256_mul_ps(a, a);
-  __m256 lo = _mm256_fmsub_ps(a, a, hi);
-  const __m256 mhalf = _mm256_set1_ps(-0.5f);
-  __m256 e = train_exp256(_mm256_mul_ps(hi, mhalf), _mm256_mul_ps(lo, mhalf));
-  *e_out = e;
-  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), e), _mm256_mul_ps(t, p));
-}
-
 /* -------------------------------------------------------------- AVX-512 --- */
 
 static inline DISTAC_TARGET_AVX512 __mmask16 train_tail512(int64_t rem) {
@@ -201,27 +161,6 @@ static inline DISTAC_TARGET_AVX512 __m512 train_exp512(__m512 xh, __m512 xl) {
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   /* scalef computes p * 2^k with correct gradual underflow and overflow. */
   return _mm512_scalef_ps(p, k);
-}
-
-static inline DISTAC_TARGET_AVX512 __m512 train_gelu_tail512(__m512 x, __m512 *e_out) {
-  __m512 a = _mm512_min_ps(_mm512_set1_ps(TRAIN_GELU_AMAX), _mm512_abs_ps(x));
-  __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                           _mm512_fmadd_ps(_mm512_set1_ps(TRAIN_GELU_Q), a, _mm512_set1_ps(1.0f)));
-  __m512 p = _mm512_set1_ps(TRAIN_GELU_R8);
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R7));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R6));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R5));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R4));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R3));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R2));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R1));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(TRAIN_GELU_R0));
-  __m512 hi = _mm512_mul_ps(a, a);
-  __m512 lo = _mm512_fmsub_ps(a, a, hi);
-  const __m512 mhalf = _mm512_set1_ps(-0.5f);
-  __m512 e = train_exp512(_mm512_mul_ps(hi, mhalf), _mm512_mul_ps(lo, mhalf));
-  *e_out = e;
-  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), e), _mm512_mul_ps(t, p));
 }
 
 #endif
