@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "735f360cd79d9b38ce1cb566373a6f9c5f543f22a2510dd073f35141e73b3819"
+const kernelSourcesHash = "77dda283f1199787fc42d5894d1e38459a82d3c3e4a3a622f025f01608ff06c8"

@@ -7,7 +7,8 @@
  * includes SIMD_TEMPLATE twice: with SIMD_W 8 and SIMD_PICK(avx2, avx512)
  * picking its first argument, then with SIMD_W 16 picking its second, so
  * the simd_map.h names in the template become AVX2 and then AVX-512
- * intrinsics, and SIMD_FN(f) names f_avx2 and then f_avx512. Before each it
+ * intrinsics, and SIMD_FN(f) names f_avx2 and then f_avx512. With SIMD_ONLY
+ * defined as 8 or 16 it includes the template for that width alone. Before each it
  * includes simd_math.h, whose vector functions every template may use. Off
  * x86 it includes nothing. SIMD_TEMPLATE is #undef'd afterwards.
  */
@@ -17,14 +18,16 @@
 #error "define SIMD_TEMPLATE before including simd_each.h"
 #endif
 
-#if DISTAC_HAVE_X86
+#if DISTAC_HAVE_X86 && (!defined(SIMD_ONLY) || SIMD_ONLY == 8)
 #define SIMD_W 8
 #define SIMD_PICK(avx2, avx512) avx2
 #include "simd_math.h"
 #include SIMD_TEMPLATE
 #undef SIMD_PICK
 #undef SIMD_W
+#endif
 
+#if DISTAC_HAVE_X86 && (!defined(SIMD_ONLY) || SIMD_ONLY == 16)
 #define SIMD_W 16
 #define SIMD_PICK(avx2, avx512) avx512
 #include "simd_math.h"
@@ -34,3 +37,4 @@
 #endif
 
 #undef SIMD_TEMPLATE
+#undef SIMD_ONLY

@@ -132,6 +132,7 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 #define VMASK SIMD_PICK(__m256i, __mmask16) /* a lane mask for masked loads and stores */
 #define VPART SIMD_PICK(int64_t, __mmask16) /* the lanes of a vector before the end */
 #define VBOOL SIMD_PICK(__m256, __mmask16)  /* a comparison's result per lane */
+#define VSEL SIMD_PICK(int, __mmask16)      /* a vector that is whole or the tail */
 
 /* whole vectors */
 #define vf_loadu(a) SIMD_PICK(_mm256_loadu_ps, _mm512_loadu_ps)(a)
@@ -196,6 +197,28 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 /* v plus x in lane `lane` (< W) */
 #define vf_add_lane(v, lane, x) \
   SIMD_PICK(simd_add_lane_avx2(v, lane, x), _mm512_mask_add_ps(v, (__mmask16)(1u << (lane)), v, _mm512_set1_ps(x)))
+
+/* lanes [0, min(rem, W)) of a mask; the store and load of those lanes given
+ * the mask and rem (AVX2 uses rem: a full vector takes plain instructions,
+ * a partial one is stored through the stack) */
+#define vmask_first(rem) SIMD_PICK(simd_mask_avx2((rem) < 8 ? (rem) : 8), ((rem) >= 16 ? (__mmask16)0xffff : simd_mask_avx512(rem)))
+#define vf_store_first(p, v, m, rem) SIMD_PICK(simd_store_part_avx2(p, v, rem), _mm512_mask_storeu_ps(p, m, v))
+#define vf_load_first(p, m, rem) SIMD_PICK(simd_load_part_avx2(p, rem), _mm512_maskz_loadu_ps(m, p))
+
+/* The same on masks kept as VBOOL (AVX2: float lane masks, __m256). */
+#define vbool_first(rem) SIMD_PICK(_mm256_castsi256_ps(simd_mask_avx2((rem) < 8 ? (rem) : 8)), \
+                                   ((rem) >= 16 ? (__mmask16)0xffff : simd_mask_avx512(rem)))
+#define vf_keep_b(v, c) SIMD_PICK(_mm256_and_ps(v, c), (v))
+#define vf_sub_maskz_b(c, a, b) SIMD_PICK(_mm256_and_ps(_mm256_sub_ps(a, b), c), _mm512_maskz_sub_ps(c, a, b))
+#define vf_max_mask_b(a, c, b, ninf) SIMD_PICK(_mm256_max_ps(a, _mm256_blendv_ps(ninf, b, c)), _mm512_mask_max_ps(a, c, a, b))
+
+/* whole-or-tail vectors (VSEL): AVX2 branches between a plain and a masked
+ * load, AVX-512 picks the mask */
+#define vsel_of(whole, tail) SIMD_PICK((whole), (whole) ? (__mmask16)0xffff : (tail))
+#define vf_load_sel(p, s, tail) SIMD_PICK((s) ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail), _mm512_maskz_loadu_ps(s, p))
+/* p[i] in every lane; p and i go in unparenthesised, as each ISA's code
+ * wrote the address (AVX2 p + i, AVX-512 p[i]) */
+#define vf_bcast(p, i) SIMD_PICK(_mm256_broadcast_ss(p + i), _mm512_set1_ps(p[i]))
 
 /* partial vectors (VPART) */
 #define vpart_of(rem) SIMD_PICK((rem), ((rem) >= 16 ? (__mmask16)0xffff : simd_mask_avx512(rem)))
