@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "77dda283f1199787fc42d5894d1e38459a82d3c3e4a3a622f025f01608ff06c8"
+const kernelSourcesHash = "1d9566461b00ba868a7edd33dc9bfddcec9f1c32eb737b366f46638666f50e3a"

@@ -15,6 +15,8 @@
 #ifndef DISTAC_INTERNAL_H
 #define DISTAC_INTERNAL_H
 
+#include <string.h>
+
 #include "distac_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -71,6 +73,17 @@
   int distac_##name##_scalar params { return CALL(scalar); } \
   DISTAC_DEFINE_SIMD_VARIANTS(name, params, CALL)         \
   DISTAC_DEFINE_DISPATCH(name, params, args)
+
+/* keep ? v : +0 without a branch (keep is 0 or 1): the merge kernels' masks
+ * and signs are coin flips per element, which branches mispredict half the
+ * time. */
+static inline float distac_keep_f32(int keep, float v) {
+  uint32_t u;
+  memcpy(&u, &v, sizeof u);
+  u &= 0u - (uint32_t)keep;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
 
 /* Runs fn(ctx, begin, end) over [0, n) split into at most `threads`
  * contiguous chunks of at least `grain` items (threads <= 0: all CPUs).

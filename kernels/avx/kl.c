@@ -46,6 +46,30 @@ typedef struct {
   double s, q, w;  /* S, Q, W, relative to those maxima */
 } kl_sums;
 
+/* Adds chunk c into the running row sums r, in double. The scales are the
+ * chunks' own (it2 ln 2 for 1/Tt), so chunk and row use one temperature. */
+static inline void kl_join(kl_sums *r, const kl_sums *c, float it2, float is2) {
+  const double it = (double)it2 * SIMD_LN2, is = (double)is2 * SIMD_LN2;
+  float mt = c->mt > r->mt ? c->mt : r->mt, ms = c->ms > r->ms ? c->ms : r->ms;
+  double w = 0, s = 0, q = 0;
+  for (int i = 0; i < 2; i++) { /* the old sums, then the chunk's */
+    const kl_sums *x = i ? c : r;
+    double alpha = ((double)x->mt - mt) * it, beta = ((double)x->ms - ms) * is;
+    /* 0 for the side holding the max; far below it e^alpha may underflow to
+     * 0 and that side vanishes, as it should */
+    double ea = alpha == 0 ? 1 : exp(alpha), eb = beta == 0 ? 1 : exp(beta);
+    w += ea * (x->w + (alpha - beta) * x->s);
+    s += ea * x->s, q += eb * x->q;
+  }
+  *r = (kl_sums){mt, ms, s, q, w};
+}
+
+/* KL of a row from its sums; NaN unless finite (see the top of the file). */
+static inline double kl_row_value(const kl_sums *r) {
+  double kl = r->w / r->s + log(r->q / r->s);
+  return isfinite(kl) ? kl : NAN;
+}
+
 typedef struct {
   int64_t rows, cols;
   const float *zt, *zs;
@@ -112,30 +136,6 @@ static void kl_range_scalar(void *ctx, int64_t begin, int64_t end) {
 /* ------------------------------------------------------- AVX2, AVX-512 --- */
 
 #if DISTAC_HAVE_X86
-/* Adds chunk c into the running row sums r, in double. The scales are the
- * chunks' own (it2 ln 2 for 1/Tt), so chunk and row use one temperature. */
-static void kl_join(kl_sums *r, const kl_sums *c, float it2, float is2) {
-  const double it = (double)it2 * SIMD_LN2, is = (double)is2 * SIMD_LN2;
-  float mt = c->mt > r->mt ? c->mt : r->mt, ms = c->ms > r->ms ? c->ms : r->ms;
-  double w = 0, s = 0, q = 0;
-  for (int i = 0; i < 2; i++) { /* the old sums, then the chunk's */
-    const kl_sums *x = i ? c : r;
-    double alpha = ((double)x->mt - mt) * it, beta = ((double)x->ms - ms) * is;
-    /* 0 for the side holding the max; far below it e^alpha may underflow to
-     * 0 and that side vanishes, as it should */
-    double ea = alpha == 0 ? 1 : exp(alpha), eb = beta == 0 ? 1 : exp(beta);
-    w += ea * (x->w + (alpha - beta) * x->s);
-    s += ea * x->s, q += eb * x->q;
-  }
-  *r = (kl_sums){mt, ms, s, q, w};
-}
-
-/* KL of a row from its sums; NaN unless finite (see the top of the file). */
-static double kl_row_value(const kl_sums *r) {
-  double kl = r->w / r->s + log(r->q / r->s);
-  return isfinite(kl) ? kl : NAN;
-}
-
 /* The SIMD variants (kl_simd.h) differ only in these two routines. */
 typedef void (*kl_chunk_fn)(const float *zt, const float *zs, int64_t n, float it2, float is2,
                             kl_sums *out);

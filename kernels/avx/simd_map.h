@@ -129,6 +129,7 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 /* types */
 #define VF SIMD_PICK(__m256, __m512)        /* W floats */
 #define VD SIMD_PICK(__m256d, __m512d)       /* W/2 doubles */
+#define VI SIMD_PICK(__m256i, __m512i)       /* W int32 */
 #define VMASK SIMD_PICK(__m256i, __mmask16) /* a lane mask for masked loads and stores */
 #define VPART SIMD_PICK(int64_t, __mmask16) /* the lanes of a vector before the end */
 #define VBOOL SIMD_PICK(__m256, __mmask16)  /* a comparison's result per lane */
@@ -153,6 +154,8 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 #define vf_fmadd(a, b, c) SIMD_PICK(_mm256_fmadd_ps, _mm512_fmadd_ps)(a, b, c)    /* a*b + c */
 #define vf_fmsub(a, b, c) SIMD_PICK(_mm256_fmsub_ps, _mm512_fmsub_ps)(a, b, c)    /* a*b - c */
 #define vf_fnmadd(a, b, c) SIMD_PICK(_mm256_fnmadd_ps, _mm512_fnmadd_ps)(a, b, c) /* c - a*b */
+
+#define vi_set1(a) SIMD_PICK(_mm256_set1_epi32, _mm512_set1_epi32)(a)
 
 /* doubles, and floats widened to them */
 #define vd_zero() SIMD_PICK(_mm256_setzero_pd, _mm512_setzero_pd)()

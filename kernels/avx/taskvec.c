@@ -162,10 +162,6 @@ static int tv_sumsq(tv_block_fn block, const float *x, int64_t n, double *out, i
   return DISTAC_OK;
 }
 
-int distac_sumsq_scalar(const float *x, int64_t n, double *out, int threads) {
-  return tv_sumsq(tv_sumsq_block_scalar, x, n, out, threads);
-}
-
 int distac_scale_scalar(float *x, int64_t n, float a) {
   if (n < 0 || (n > 0 && !x)) return DISTAC_EINVAL;
   for (int64_t i = 0; i < n; i++) x[i] *= a;
@@ -258,14 +254,6 @@ TV_INLINE DISTAC_TARGET_AVX2 void tv_sub_run_avx2(float *dst, distac_dtype ft_ty
   tv_sub_range(dst, ft_type, ft, base_type, base, i, n);
 }
 
-DISTAC_TARGET_AVX2 int distac_sub_avx2(float *dst, distac_dtype ft_type, const void *ft,
-                                       distac_dtype base_type, const void *base, int64_t n) {
-  int rc = tv_sub_check(dst, ft_type, ft, base_type, base, n);
-  if (rc != DISTAC_OK) return rc;
-  TV_SUB_PAIRS(tv_sub_run_avx2)
-  return DISTAC_OK;
-}
-
 /* Lanes 0-3, 4-7, 8-11, 12-15 of each 16 elements go to acc0..acc3. The
  * square of a widened float is exact in float64 (24-bit significands give a
  * 48-bit product), so fma(d, d, acc) rounds once, exactly like acc + d*d:
@@ -288,10 +276,6 @@ DISTAC_TARGET_AVX2 static double tv_sumsq_block_avx2(const float *x, int64_t len
   _mm256_storeu_pd(l, acc0), _mm256_storeu_pd(l + 4, acc1);
   _mm256_storeu_pd(l + 8, acc2), _mm256_storeu_pd(l + 12, acc3);
   return tv_sumsq_finish(l, x, i, len);
-}
-
-int distac_sumsq_avx2(const float *x, int64_t n, double *out, int threads) {
-  return tv_sumsq(tv_sumsq_block_avx2, x, n, out, threads);
 }
 
 DISTAC_TARGET_AVX2 int distac_scale_avx2(float *x, int64_t n, float a) {
@@ -318,68 +302,6 @@ DISTAC_TARGET_AVX2 int distac_axpy_avx2(int64_t n, float a, const float *x, floa
     __m256 r = _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m));
     _mm256_maskstore_ps(y + i, m, r);
   }
-  return DISTAC_OK;
-}
-
-/* One group of 8 lanes under mask m: w[0]*x0 first, then FMA in order of t. */
-TV_INLINE DISTAC_TARGET_AVX2 __m256 tv_wsum8_avx2(int32_t count, const float *const *xs,
-                                                  const float *w, int64_t i, __m256i m) {
-  __m256 acc = _mm256_mul_ps(_mm256_broadcast_ss(w), _mm256_maskload_ps(xs[0] + i, m));
-  for (int32_t t = 1; t < count; t++)
-    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(xs[t] + i, m), acc);
-  return acc;
-}
-
-/* 32 lanes at once, so each weight broadcast and pointer load serves 4 vectors. */
-TV_INLINE DISTAC_TARGET_AVX2 void tv_wsum32_avx2(float *dst, int32_t count,
-                                                 const float *const *xs, const float *w,
-                                                 int64_t i, int stream) {
-  const float *x = xs[0] + i;
-  __m256 wt = _mm256_broadcast_ss(w);
-  __m256 a0 = _mm256_mul_ps(wt, _mm256_loadu_ps(x));
-  __m256 a1 = _mm256_mul_ps(wt, _mm256_loadu_ps(x + 8));
-  __m256 a2 = _mm256_mul_ps(wt, _mm256_loadu_ps(x + 16));
-  __m256 a3 = _mm256_mul_ps(wt, _mm256_loadu_ps(x + 24));
-  for (int32_t t = 1; t < count; t++) {
-    x = xs[t] + i, wt = _mm256_broadcast_ss(w + t);
-    a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x), a0);
-    a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 8), a1);
-    a2 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 16), a2);
-    a3 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 24), a3);
-  }
-  float *d = dst + i;
-  if (stream) {
-    _mm256_stream_ps(d, a0), _mm256_stream_ps(d + 8, a1);
-    _mm256_stream_ps(d + 16, a2), _mm256_stream_ps(d + 24, a3);
-  } else {
-    _mm256_storeu_ps(d, a0), _mm256_storeu_ps(d + 8, a1);
-    _mm256_storeu_ps(d + 16, a2), _mm256_storeu_ps(d + 24, a3);
-  }
-}
-
-/* dst[begin, end) in groups of 8, the last one masked. */
-TV_INLINE DISTAC_TARGET_AVX2 void tv_wsum_range_avx2(float *dst, int32_t count,
-                                                     const float *const *xs, const float *w,
-                                                     int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; i += 8) {
-    __m256i m = tv_mask8_avx2(end - i < 8 ? end - i : 8);
-    _mm256_maskstore_ps(dst + i, m, tv_wsum8_avx2(count, xs, w, i, m));
-  }
-}
-
-DISTAC_TARGET_AVX2 int distac_wsum_avx2(float *dst, int32_t count, const float *const *xs,
-                                        const float *w, int64_t n) {
-  int rc = tv_wsum_check(dst, count, xs, w, n);
-  if (rc != DISTAC_OK) return rc;
-  int64_t head = tv_stream_head(dst, n, 4 * ((int64_t)count + 1)), i;
-  if (head >= 0) {
-    tv_wsum_range_avx2(dst, count, xs, w, 0, head);
-    for (i = head; i + 32 <= n; i += 32) tv_wsum32_avx2(dst, count, xs, w, i, 1);
-    _mm_sfence();
-  } else {
-    for (i = 0; i + 32 <= n; i += 32) tv_wsum32_avx2(dst, count, xs, w, i, 0);
-  }
-  tv_wsum_range_avx2(dst, count, xs, w, i, n);
   return DISTAC_OK;
 }
 
@@ -428,14 +350,6 @@ TV_INLINE DISTAC_TARGET_AVX512 void tv_sub_run_avx512(float *dst, distac_dtype f
   }
 }
 
-DISTAC_TARGET_AVX512 int distac_sub_avx512(float *dst, distac_dtype ft_type, const void *ft,
-                                           distac_dtype base_type, const void *base, int64_t n) {
-  int rc = tv_sub_check(dst, ft_type, ft, base_type, base, n);
-  if (rc != DISTAC_OK) return rc;
-  TV_SUB_PAIRS(tv_sub_run_avx512)
-  return DISTAC_OK;
-}
-
 /* Lanes 0-7 and 8-15 of each 16 elements go to acc0 and acc1 (FMA as in
  * tv_sumsq_block_avx2: the same bits). */
 DISTAC_TARGET_AVX512 static double tv_sumsq_block_avx512(const float *x, int64_t len) {
@@ -450,10 +364,6 @@ DISTAC_TARGET_AVX512 static double tv_sumsq_block_avx512(const float *x, int64_t
   double l[16];
   _mm512_storeu_pd(l, acc0), _mm512_storeu_pd(l + 8, acc1);
   return tv_sumsq_finish(l, x, i, len);
-}
-
-int distac_sumsq_avx512(const float *x, int64_t n, double *out, int threads) {
-  return tv_sumsq(tv_sumsq_block_avx512, x, n, out, threads);
 }
 
 DISTAC_TARGET_AVX512 int distac_scale_avx512(float *x, int64_t n, float a) {
@@ -478,65 +388,10 @@ DISTAC_TARGET_AVX512 int distac_axpy_avx512(int64_t n, float a, const float *x, 
   return DISTAC_OK;
 }
 
-TV_INLINE DISTAC_TARGET_AVX512 __m512 tv_wsum16_avx512(int32_t count, const float *const *xs,
-                                                       const float *w, int64_t i, __mmask16 m) {
-  __m512 acc = _mm512_mul_ps(_mm512_set1_ps(w[0]), _mm512_maskz_loadu_ps(m, xs[0] + i));
-  for (int32_t t = 1; t < count; t++)
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, xs[t] + i), acc);
-  return acc;
-}
+/* ========================================================= AVX2, AVX-512 === */
 
-/* 64 lanes at once, as in tv_wsum32_avx2. */
-TV_INLINE DISTAC_TARGET_AVX512 void tv_wsum64_avx512(float *dst, int32_t count,
-                                                     const float *const *xs, const float *w,
-                                                     int64_t i, int stream) {
-  const float *x = xs[0] + i;
-  __m512 wt = _mm512_set1_ps(w[0]);
-  __m512 a0 = _mm512_mul_ps(wt, _mm512_loadu_ps(x));
-  __m512 a1 = _mm512_mul_ps(wt, _mm512_loadu_ps(x + 16));
-  __m512 a2 = _mm512_mul_ps(wt, _mm512_loadu_ps(x + 32));
-  __m512 a3 = _mm512_mul_ps(wt, _mm512_loadu_ps(x + 48));
-  for (int32_t t = 1; t < count; t++) {
-    x = xs[t] + i, wt = _mm512_set1_ps(w[t]);
-    a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x), a0);
-    a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 16), a1);
-    a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 32), a2);
-    a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 48), a3);
-  }
-  float *d = dst + i;
-  if (stream) {
-    _mm512_stream_ps(d, a0), _mm512_stream_ps(d + 16, a1);
-    _mm512_stream_ps(d + 32, a2), _mm512_stream_ps(d + 48, a3);
-  } else {
-    _mm512_storeu_ps(d, a0), _mm512_storeu_ps(d + 16, a1);
-    _mm512_storeu_ps(d + 32, a2), _mm512_storeu_ps(d + 48, a3);
-  }
-}
-
-TV_INLINE DISTAC_TARGET_AVX512 void tv_wsum_range_avx512(float *dst, int32_t count,
-                                                         const float *const *xs, const float *w,
-                                                         int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; i += 16) {
-    __mmask16 m = tv_mask16(end - i);
-    _mm512_mask_storeu_ps(dst + i, m, tv_wsum16_avx512(count, xs, w, i, m));
-  }
-}
-
-DISTAC_TARGET_AVX512 int distac_wsum_avx512(float *dst, int32_t count, const float *const *xs,
-                                            const float *w, int64_t n) {
-  int rc = tv_wsum_check(dst, count, xs, w, n);
-  if (rc != DISTAC_OK) return rc;
-  int64_t head = tv_stream_head(dst, n, 4 * ((int64_t)count + 1)), i;
-  if (head >= 0) {
-    tv_wsum_range_avx512(dst, count, xs, w, 0, head);
-    for (i = head; i + 64 <= n; i += 64) tv_wsum64_avx512(dst, count, xs, w, i, 1);
-    _mm_sfence();
-  } else {
-    for (i = 0; i + 64 <= n; i += 64) tv_wsum64_avx512(dst, count, xs, w, i, 0);
-  }
-  tv_wsum_range_avx512(dst, count, xs, w, i, n);
-  return DISTAC_OK;
-}
+#define SIMD_TEMPLATE "taskvec_simd.h"
+#include "simd_each.h"
 
 /* ============================================================== dispatch === */
 
@@ -544,8 +399,9 @@ DISTAC_DEFINE_DISPATCH(sub,
                        (float *dst, distac_dtype ft_type, const void *ft, distac_dtype base_type,
                         const void *base, int64_t n),
                        (dst, ft_type, ft, base_type, base, n))
-DISTAC_DEFINE_DISPATCH(sumsq, (const float *x, int64_t n, double *out, int threads),
-                       (x, n, out, threads))
+#define TV_SUMSQ_CALL(isa) tv_sumsq(tv_sumsq_block_##isa, x, n, out, threads)
+DISTAC_DEFINE_OP(sumsq, (const float *x, int64_t n, double *out, int threads), (x, n, out, threads),
+                 TV_SUMSQ_CALL)
 DISTAC_DEFINE_DISPATCH(scale, (float *x, int64_t n, float a), (x, n, a))
 DISTAC_DEFINE_DISPATCH(axpy, (int64_t n, float a, const float *x, float *y), (n, a, x, y))
 DISTAC_DEFINE_DISPATCH(wsum,

@@ -56,6 +56,22 @@ typedef struct {
  * same scale, so exps and logs agree. */
 #define XENT_C ((double)XENT_LOG2E * SIMD_LN2)
 
+/* Adds chunk c (after `done` columns) into the running row sums r. */
+static inline void xent_join(xent_sums *r, const xent_sums *c, int64_t done, int64_t n) {
+  float m = c->m > r->m ? c->m : r->m;
+  double dr = (double)r->m - m, dc = (double)c->m - m; /* one of them is 0 */
+  r->s = (dr == 0 ? r->s : exp(dr * XENT_C) * r->s) +
+         (dc == 0 ? c->s : exp(dc * XENT_C) * c->s);
+  r->u = r->u + (double)done * dr + c->u + (double)n * dc;
+  r->m = m;
+}
+
+static inline double xent_row_value(const xent_sums *r, int64_t cols, float zl, float eps) {
+  double lin = (1.0 - eps) * ((double)zl - r->m) + eps / (double)cols * r->u;
+  double loss = log(r->s) - XENT_C * lin;
+  return isfinite(loss) ? loss : NAN; /* not finite only for non-finite logits */
+}
+
 static int xent_run(distac_range_fn range, int64_t rows, int64_t cols, const float *z,
                     int64_t ldz, const int32_t *labels, float eps, double *loss, float *grad,
                     int64_t ldg, int threads) {
@@ -106,22 +122,6 @@ static void xent_range_scalar(void *ctx, int64_t begin, int64_t end) {
 /* ------------------------------------------------------- AVX2, AVX-512 --- */
 
 #if DISTAC_HAVE_X86
-/* Adds chunk c (after `done` columns) into the running row sums r. */
-static void xent_join(xent_sums *r, const xent_sums *c, int64_t done, int64_t n) {
-  float m = c->m > r->m ? c->m : r->m;
-  double dr = (double)r->m - m, dc = (double)c->m - m; /* one of them is 0 */
-  r->s = (dr == 0 ? r->s : exp(dr * XENT_C) * r->s) +
-         (dc == 0 ? c->s : exp(dc * XENT_C) * c->s);
-  r->u = r->u + (double)done * dr + c->u + (double)n * dc;
-  r->m = m;
-}
-
-static double xent_row_value(const xent_sums *r, int64_t cols, float zl, float eps) {
-  double lin = (1.0 - eps) * ((double)zl - r->m) + eps / (double)cols * r->u;
-  double loss = log(r->s) - XENT_C * lin;
-  return isfinite(loss) ? loss : NAN; /* not finite only for non-finite logits */
-}
-
 /* The SIMD variants (xent_simd.h) differ only in these two routines. */
 typedef void (*xent_chunk_fn)(const float *z, int64_t n, xent_sums *out);
 typedef void (*xent_grad_fn)(const xent_job *j, const float *z, float *g, int64_t l,
