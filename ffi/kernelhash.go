@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "1d9566461b00ba868a7edd33dc9bfddcec9f1c32eb737b366f46638666f50e3a"
+const kernelSourcesHash = "7316eba24744a5fcfaa3fcb27018605f5d229fadc3905102e2d80fd9b17d23a6"

@@ -130,6 +130,7 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 #define VF SIMD_PICK(__m256, __m512)        /* W floats */
 #define VD SIMD_PICK(__m256d, __m512d)       /* W/2 doubles */
 #define VI SIMD_PICK(__m256i, __m512i)       /* W int32 */
+#define VH SIMD_PICK(__m128i, __m256i)       /* W 16-bit values (f16, bf16) */
 #define VMASK SIMD_PICK(__m256i, __mmask16) /* a lane mask for masked loads and stores */
 #define VPART SIMD_PICK(int64_t, __mmask16) /* the lanes of a vector before the end */
 #define VBOOL SIMD_PICK(__m256, __mmask16)  /* a comparison's result per lane */
@@ -156,7 +157,21 @@ static inline DISTAC_TARGET_AVX512 double simd_sum_pd_avx512(__m512 v) {
 #define vf_fnmadd(a, b, c) SIMD_PICK(_mm256_fnmadd_ps, _mm512_fnmadd_ps)(a, b, c) /* c - a*b */
 
 #define vi_set1(a) SIMD_PICK(_mm256_set1_epi32, _mm512_set1_epi32)(a)
+#define vi_loadu(p) SIMD_PICK(_mm256_loadu_si256((const __m256i *)(p)), _mm512_loadu_si512(p))
+#define vi_and(a, b) SIMD_PICK(_mm256_and_si256, _mm512_and_si512)(a, b)
+#define vi_srl(a, count) SIMD_PICK(_mm256_srl_epi32, _mm512_srl_epi32)(a, count) /* count: __m128i */
+/* bit l set where lane l of a equals that of b */
+#define vi_eq_bits(a, b) SIMD_PICK(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b))), \
+                                   _mm512_cmpeq_epi32_mask(a, b))
 
+/* 16-bit halves: loads and stores, f16 <-> f32 (F16C), bf16 -> f32 */
+#define vh_loadu(p) SIMD_PICK(_mm_loadu_si128((const __m128i *)(p)), _mm256_loadu_si256((const __m256i *)(p)))
+#define vh_storeu(p, h) SIMD_PICK(_mm_storeu_si128, _mm256_storeu_si256)(p, h)
+#define vh_stream(p, h) SIMD_PICK(_mm_stream_si128, _mm256_stream_si256)(p, h)
+#define vf_from_f16(h) SIMD_PICK(_mm256_cvtph_ps, _mm512_cvtph_ps)(h)
+#define vf_to_f16(v) SIMD_PICK(_mm256_cvtps_ph, _mm512_cvtps_ph)(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vf_from_bf16(h) SIMD_PICK(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)), \
+                                  _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)))
 /* doubles, and floats widened to them */
 #define vd_zero() SIMD_PICK(_mm256_setzero_pd, _mm512_setzero_pd)()
 #define vd_add(a, b) SIMD_PICK(_mm256_add_pd, _mm512_add_pd)(a, b)
