@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "7316eba24744a5fcfaa3fcb27018605f5d229fadc3905102e2d80fd9b17d23a6"
+const kernelSourcesHash = "1d638369166015ea9c7d89460446d9655ba8646ae6b1930d0c98da02a4429b39"

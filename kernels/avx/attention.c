@@ -188,17 +188,7 @@ static void att_dots_scalar(int64_t n, int64_t dh, float alpha, const float *q, 
 }
 
 static void att_softmax_scalar(int64_t nr, int64_t n, float *p) {
-  for (float *row = p; row < p + nr * n; row += n) {
-    float m = row[0];
-    for (int64_t j = 1; j < n; j++) m = row[j] > m ? row[j] : m;
-    double sum = 0;
-    for (int64_t j = 0; j < n; j++) {
-      row[j] = expf(row[j] - m);
-      sum += row[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < n; j++) row[j] *= inv;
-  }
+  for (float *row = p; row < p + nr * n; row += n) train_softmax_row_scalar(n, row, row);
 }
 
 static void att_dsoftmax_scalar(int64_t nr, int64_t n, float alpha, const float *p, float *ds) {

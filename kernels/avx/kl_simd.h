@@ -63,27 +63,13 @@ static SIMD_TARGET void SIMD_FN(kl_grad)(const kl_job *j, const float *zt, const
   const VF ft = vf_set1((float)(j->gscale / row->s));
   const VF fs = vf_set1((float)(j->gscale / row->q));
   const int64_t n = j->cols;
-  int64_t c = 0;
-  if (j->stream && ((uintptr_t)g & 3) == 0) {
-    int64_t head = (int64_t)((4 * SIMD_W - ((uintptr_t)g & (4 * SIMD_W - 1))) & (4 * SIMD_W - 1)) / 4;
-    if (head > n) head = n;
-    if (head) {
-      VMASK m = vmask_head(head);
-      vf_store_mask(g, m, SIMD_FN(kl_grad_vec)(vf_load_mask(zt, m), vf_load_mask(zs, m), mt, ms,
-                                               it, is, ft, fs));
-    }
-    for (c = head; c + SIMD_W <= n; c += SIMD_W)
-      vf_stream(g + c, SIMD_FN(kl_grad_vec)(vf_loadu(zt + c), vf_loadu(zs + c), mt, ms, it, is,
-                                            ft, fs));
-  }
-  for (; c + SIMD_W <= n; c += SIMD_W)
-    vf_storeu(g + c, SIMD_FN(kl_grad_vec)(vf_loadu(zt + c), vf_loadu(zs + c), mt, ms, it, is, ft,
-                                          fs));
-  if (c < n) {
-    VMASK m = vmask_head(n - c);
-    vf_store_mask(g + c, m, SIMD_FN(kl_grad_vec)(vf_load_mask(zt + c, m), vf_load_mask(zs + c, m),
-                                                 mt, ms, it, is, ft, fs));
-  }
+#define KL_VEC(c) \
+  SIMD_FN(kl_grad_vec)(vf_loadu(zt + c), vf_loadu(zs + c), mt, ms, it, is, ft, fs)
+#define KL_VEC_MASK(c, m) \
+  SIMD_FN(kl_grad_vec)(vf_load_mask(zt + c, m), vf_load_mask(zs + c, m), mt, ms, it, is, ft, fs)
+  LOSS_GRAD_ROW(j->stream, g, n, KL_VEC, KL_VEC_MASK);
+#undef KL_VEC
+#undef KL_VEC_MASK
 }
 
 static void SIMD_FN(kl_range)(void *ctx, int64_t begin, int64_t end) {

@@ -51,4 +51,29 @@ static inline int loss_rows_run(loss_rows *q, int64_t rows, int threads, int64_t
   return DISTAC_OK;
 }
 
+/* The gradient row of a loss kernel's SIMD variant: g[0, n) = VEC(c), the
+ * vector at column c (VEC_MASK(c, m) under mask m). With STREAM and g
+ * 4-byte aligned: a masked head up to the vector alignment, then
+ * non-temporal stores; a masked tail. For kl_simd.h and xent_simd.h (it
+ * uses the simd_map.h names). */
+#define LOSS_GRAD_ROW(STREAM, g, n, VEC, VEC_MASK)                                          \
+  do {                                                                                     \
+    int64_t c = 0;                                                                         \
+    if ((STREAM) && ((uintptr_t)(g) & 3) == 0) {                                           \
+      int64_t head =                                                                       \
+          (int64_t)((4 * SIMD_W - ((uintptr_t)(g) & (4 * SIMD_W - 1))) & (4 * SIMD_W - 1)) / 4; \
+      if (head > n) head = n;                                                              \
+      if (head) {                                                                          \
+        VMASK m = vmask_head(head);                                                        \
+        vf_store_mask(g, m, VEC_MASK(0, m));                                               \
+      }                                                                                    \
+      for (c = head; c + SIMD_W <= n; c += SIMD_W) vf_stream(g + c, VEC(c));               \
+    }                                                                                      \
+    for (; c + SIMD_W <= n; c += SIMD_W) vf_storeu(g + c, VEC(c));                         \
+    if (c < n) {                                                                           \
+      VMASK m = vmask_head(n - c);                                                         \
+      vf_store_mask(g + c, m, VEC_MASK(c, m));                                             \
+    }                                                                                      \
+  } while (0)
+
 #endif

@@ -50,15 +50,7 @@ static int sm_backward_run(int64_t rows, int64_t cols, const float *y, int64_t l
 /* ----------------------------------------------------------------- scalar */
 
 static void sm_fwd_row_scalar(int64_t n, const float *x, float *y) {
-  float m = x[0];
-  for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-  double s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    y[i] = expf(x[i] - m);
-    s += y[i];
-  }
-  float inv = (float)(1.0 / s);
-  for (int64_t i = 0; i < n; i++) y[i] *= inv;
+  train_softmax_row_scalar(n, x, y);
 }
 
 static void sm_bwd_row_scalar(int64_t n, const float *y, const float *dy, float *dx) {

@@ -44,6 +44,20 @@ static inline void train_reduce_blocks(const float *part, int64_t nb, int64_t st
   for (int64_t c = 0; c < cols; c++) out[c] = (float)((double)out[c] + acc[c]);
 }
 
+/* The scalar softmax of one row of n (y may equal x): max, exp(x - max)
+ * with the sum in double, then y *= 1/sum (softmax.c, attention.c). */
+static inline void train_softmax_row_scalar(int64_t n, const float *x, float *y) {
+  float m = x[0];
+  for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    y[i] = expf(x[i] - m);
+    s += y[i];
+  }
+  float inv = (float)(1.0 / s);
+  for (int64_t i = 0; i < n; i++) y[i] *= inv;
+}
+
 #define TRAIN_INV_SQRT_2PI 0.398942280401432678f /* erf GELU': exp(-x^2/2) / sqrt(2 pi) */
 
 /* QuickGELU: sigmoid(1.702 x) = 1 / (1 + exp(-1.702 x)); the exp argument is

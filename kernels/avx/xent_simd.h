@@ -45,23 +45,11 @@ static SIMD_TARGET void SIMD_FN(xent_grad)(const xent_job *j, const float *z, fl
   xent_grad_consts(j, row, &f, &c0, &cl);
   const VF vm = vf_set1(row->m), vf = vf_set1(f), vc0 = vf_set1(c0);
   const int64_t n = j->cols;
-  int64_t c = 0;
-  if (j->stream && ((uintptr_t)g & 3) == 0) {
-    int64_t head = (int64_t)((4 * SIMD_W - ((uintptr_t)g & (4 * SIMD_W - 1))) & (4 * SIMD_W - 1)) / 4;
-    if (head > n) head = n;
-    if (head) {
-      VMASK m = vmask_head(head);
-      vf_store_mask(g, m, SIMD_FN(xent_grad_vec)(vf_load_mask(z, m), vm, vf, vc0, cl, l));
-    }
-    for (c = head; c + SIMD_W <= n; c += SIMD_W)
-      vf_stream(g + c, SIMD_FN(xent_grad_vec)(vf_loadu(z + c), vm, vf, vc0, cl, l - c));
-  }
-  for (; c + SIMD_W <= n; c += SIMD_W)
-    vf_storeu(g + c, SIMD_FN(xent_grad_vec)(vf_loadu(z + c), vm, vf, vc0, cl, l - c));
-  if (c < n) {
-    VMASK m = vmask_head(n - c);
-    vf_store_mask(g + c, m, SIMD_FN(xent_grad_vec)(vf_load_mask(z + c, m), vm, vf, vc0, cl, l - c));
-  }
+#define XENT_VEC(c) SIMD_FN(xent_grad_vec)(vf_loadu(z + c), vm, vf, vc0, cl, l - c)
+#define XENT_VEC_MASK(c, m) SIMD_FN(xent_grad_vec)(vf_load_mask(z + c, m), vm, vf, vc0, cl, l - c)
+  LOSS_GRAD_ROW(j->stream, g, n, XENT_VEC, XENT_VEC_MASK);
+#undef XENT_VEC
+#undef XENT_VEC_MASK
 }
 
 static void SIMD_FN(xent_range)(void *ctx, int64_t begin, int64_t end) {
