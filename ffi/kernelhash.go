@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "1d638369166015ea9c7d89460446d9655ba8646ae6b1930d0c98da02a4429b39"
+const kernelSourcesHash = "830e3ced522cb632d3b45a1b8a7151f628360a673ba87496e3e9e3d5395d07d7"

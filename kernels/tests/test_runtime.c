@@ -4,7 +4,7 @@
  * one-thread call, more threads than CPUs work, and a child process forked
  * after the pool started gets a working pool of its own.
  *
- *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/*.c \
+ *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/[a-z]*.c \
  *       kernels/tests/test_runtime.c -lm -lpthread
  */
 #define _POSIX_C_SOURCE 200809L /* fork, waitpid */
