@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "830e3ced522cb632d3b45a1b8a7151f628360a673ba87496e3e9e3d5395d07d7"
+const kernelSourcesHash = "07cf10731085756a337f3cfc997df20b4415ca897b7e3f36cc8f9c10f87b35f4"

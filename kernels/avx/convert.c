@@ -15,11 +15,10 @@
  * The scalar code is the reference; the SIMD variants match it bit for bit.
  * Large outputs are written with non-temporal stores (see CVT_STREAM_BYTES).
  */
-#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* Conversions that move at least this many bytes (read + written) stream
  * their output past the cache: from memory, that saves the read-for-ownership
@@ -104,16 +103,6 @@ static int cvt_check(distac_dtype dt, const void *dst, distac_dtype st, const vo
   return DISTAC_OK;
 }
 
-/* Elements to convert before dst reaches a 64-byte boundary when the output
- * should be streamed, else -1. */
-static int64_t cvt_stream_head(distac_dtype dt, const void *dst, distac_dtype st, int64_t n) {
-  size_t es = cvt_size(dt);
-  uintptr_t p = (uintptr_t)dst;
-  if (n < CVT_STREAM_BYTES / (int64_t)(es + cvt_size(st)) || p % es) return -1;
-  int64_t head = (int64_t)((64 - p % 64) % 64 / es);
-  return head < n ? head : n;
-}
-
 int distac_convert_scalar(distac_dtype dst_type, void *dst, distac_dtype src_type,
                           const void *src, int64_t n) {
   int rc = cvt_check(dst_type, dst, src_type, src, n);
@@ -124,9 +113,20 @@ int distac_convert_scalar(distac_dtype dst_type, void *dst, distac_dtype src_typ
 }
 
 /* ------------------------------------------------------- AVX2, AVX-512 ---
- * Per ISA: the bf16 rounding of the header comment on W lanes, packed to 16
- * bits; the loops around it are convert_simd.h. */
+ * Both ISAs' loops are convert_simd.h, around the streaming head below and
+ * each ISA's bf16 rounding of the header comment on W lanes, packed to 16
+ * bits. */
 #if DISTAC_HAVE_X86
+/* Elements to convert before dst reaches a 64-byte boundary when the output
+ * should be streamed, else -1. */
+static int64_t cvt_stream_head(distac_dtype dt, const void *dst, distac_dtype st, int64_t n) {
+  size_t es = cvt_size(dt);
+  uintptr_t p = (uintptr_t)dst;
+  if (n < CVT_STREAM_BYTES / (int64_t)(es + cvt_size(st)) || p % es) return -1;
+  int64_t head = (int64_t)((64 - p % 64) % 64 / es);
+  return head < n ? head : n;
+}
+
 CVT_INLINE DISTAC_TARGET_AVX2 __m128i cvt_bf16_avx2(__m256 v) {
   __m256i x = _mm256_castps_si256(v);
   __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));

@@ -24,13 +24,12 @@
  * both SIMD variants, on par with OpenBLAS; bench/sgemm_test.go compares.
  */
 #define _POSIX_C_SOURCE 200809L /* sched_yield */
-#include <immintrin.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* ------------------------------------------------------------ arguments --- */
 
@@ -44,7 +43,7 @@ typedef struct {
 } gemm_problem;
 
 static int64_t gemm_max1(int64_t x) { return x > 1 ? x : 1; }
-static int64_t gemm_min(int64_t x, int64_t y) { return x < y ? x : y; }
+static inline int64_t gemm_min(int64_t x, int64_t y) { return x < y ? x : y; }
 
 /* 1 when A and B are read: there is output and a non-empty, non-zero product. */
 static int gemm_reads_ab(const gemm_problem *g) {
@@ -133,6 +132,7 @@ typedef struct {
 #define GEMM_B_BUDGET ((int64_t)1 << 23)
 #endif
 
+#if DISTAC_HAVE_X86 /* the driver of the SIMD variants */
 static int64_t gemm_round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
 static int64_t gemm_ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
@@ -339,6 +339,8 @@ static int gemm_run(const gemm_impl *im, const gemm_problem *g, int threads) {
   return DISTAC_OK;
 }
 
+#endif /* DISTAC_HAVE_X86 */
+
 /* ---------------------------------------------------------- strided batch --- */
 
 typedef struct {
@@ -359,6 +361,7 @@ static gemm_problem gemm_entry(const gemm_problem *g, const gemm_batch *bt, int6
   return e;
 }
 
+#if DISTAC_HAVE_X86
 /* Worker w takes the entries [batch*w/workers, batch*(w+1)/workers). */
 static void gemm_batch_run(void *ctx, int64_t begin, int64_t end) {
   const gemm_batch *bt = (const gemm_batch *)ctx;
@@ -405,6 +408,8 @@ static int gemm_run_batched(const gemm_impl *im, const gemm_problem *g, int64_t 
   return DISTAC_OK;
 }
 
+#endif
+
 static int gemm_check_batched(const gemm_problem *g, int64_t batch, int64_t stride_a,
                               int64_t stride_b, int64_t stride_c) {
   int rc = gemm_check(g);
@@ -417,6 +422,8 @@ static int gemm_check_batched(const gemm_problem *g, int64_t batch, int64_t stri
 }
 
 /* ------------------------------------------------------- AVX2, AVX-512 --- */
+
+#if DISTAC_HAVE_X86
 
 /* Packing, shared with the AVX-512 variant. Both operands reduce to one of
  * two panel shapes, out[p*w + l] for p < kc and lanes l < w (zero for
@@ -538,6 +545,7 @@ DISTAC_TARGET_AVX2 static void gemm_avx2_pack_b_nr(const gemm_problem *g, int nr
 
 #define SIMD_TEMPLATE "gemm_simd.h"
 #include "simd_each.h"
+#endif /* DISTAC_HAVE_X86 */
 
 /* ---------------------------------------------------------- entry points --- */
 
@@ -592,8 +600,10 @@ int distac_sgemm_strided_batched_scalar GEMM_BATCHED_PARAMS {
                : rc;                                                                     \
   }
 
+#if DISTAC_HAVE_X86
 GEMM_SIMD_ENTRIES(avx2, gemm_impl_avx2)
 GEMM_SIMD_ENTRIES(avx512, gemm_impl_avx512)
+#endif
 
 DISTAC_DEFINE_DISPATCH(sgemm, GEMM_PARAMS, GEMM_ARGS)
 DISTAC_DEFINE_DISPATCH(sgemm_strided_batched, GEMM_BATCHED_PARAMS, GEMM_BATCHED_ARGS)

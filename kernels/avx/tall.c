@@ -10,10 +10,9 @@
  * Each block of lanes reads the inputs twice (sum, then masks); the second
  * read hits L1, so memory sees every input once.
  */
-#include <immintrin.h>
 #include <math.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* As in ties.c: dst outputs of 16 MiB or more use non-temporal stores (not
  * read again while cached; no read-for-ownership), and every input is
@@ -22,11 +21,6 @@
 #define TALL_STREAM_BYTES ((int64_t)16 << 20)
 #define TALL_PREFETCH_BYTES 2048
 
-static inline void tall_prefetch(int32_t count, const float *const *xs, int64_t i) {
-  for (int32_t t = 0; t < count; t++)
-    _mm_prefetch((const char *)((uintptr_t)(xs[t] + i) + TALL_PREFETCH_BYTES), _MM_HINT_T1);
-}
-
 static int tall_args(const float *dst, const uint8_t *counts, int32_t count,
                      const float *const *xs, const float *lambdas, int64_t n) {
   if (n < 0 || count < 1 || count > 255 || !xs || !lambdas) return 0;
@@ -34,10 +28,6 @@ static int tall_args(const float *dst, const uint8_t *counts, int32_t count,
   for (int32_t t = 0; t < count; t++)
     if (!xs[t]) return 0;
   return 1;
-}
-
-static int tall_stream(const float *dst, int64_t n) {
-  return dst && n * (int64_t)sizeof(float) >= TALL_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
 }
 
 /* The spec, one element at a time. */
@@ -61,6 +51,19 @@ int distac_tall_consensus_scalar(float *dst, uint8_t *counts, int32_t count,
   if (!dst && !counts) return DISTAC_OK;
   for (int64_t i = 0; i < n; i++) tall1(dst, counts, count, xs, lambdas, min_agree, i);
   return DISTAC_OK;
+}
+
+/* ------------------------------------------------------- AVX2, AVX-512 ---
+ * Per ISA the masks and count of one vector; the loop around them is
+ * tall_simd.h. */
+#if DISTAC_HAVE_X86
+static int tall_stream(const float *dst, int64_t n) {
+  return dst && n * (int64_t)sizeof(float) >= TALL_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
+}
+
+static inline void tall_prefetch(int32_t count, const float *const *xs, int64_t i) {
+  for (int32_t t = 0; t < count; t++)
+    _mm_prefetch((const char *)((uintptr_t)(xs[t] + i) + TALL_PREFETCH_BYTES), _MM_HINT_T1);
 }
 
 /* Eight lanes from i; nt: dst + i is 32-byte aligned and may be streamed. */
@@ -114,6 +117,7 @@ DISTAC_TARGET_AVX512 static inline void tall_vec_avx512(float *dst, uint8_t *cou
     else _mm512_mask_storeu_ps(dst + i, m, out);
   }
 }
+#endif
 
 #define SIMD_TEMPLATE "tall_simd.h"
 #include "simd_each.h"

@@ -12,11 +12,10 @@
  * of additions is all that matters), the 16 lanes are folded pairwise, and
  * block sums are added in block order.
  */
-#include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* Ops that move at least this many bytes (read + written) stream their f32
  * output past the cache; smaller ones keep dst cached for its next reader. */
@@ -33,20 +32,6 @@ static const void *tv_at(distac_dtype t, const void *p, int64_t i) {
 }
 
 static int tv_dtype_ok(distac_dtype t) { return (unsigned)t <= DISTAC_BF16; }
-
-/* Elements to write before dst reaches a 64-byte boundary when an output of n
- * floats, from an op moving `bytes` per element, should be streamed, else -1. */
-static int64_t tv_stream_head(const float *dst, int64_t n, int64_t bytes) {
-  uintptr_t p = (uintptr_t)dst;
-  if (n < TV_STREAM_BYTES / bytes || p % 4) return -1;
-  int64_t head = (int64_t)((64 - p % 64) % 64 / 4);
-  return head < n ? head : n;
-}
-
-/* Bytes sub moves per element. */
-static int64_t tv_sub_bytes(distac_dtype ft_type, distac_dtype base_type) {
-  return (int64_t)(4 + tv_size(ft_type) + tv_size(base_type));
-}
 
 /* Runs fn(dst, FT, ft, BASE, base, n) with both dtypes as constants, so each
  * of the nine pairs gets a loop compiled without dtype switches. */
@@ -199,6 +184,22 @@ int distac_wsum_scalar(float *dst, int32_t count, const float *const *xs, const 
     dst[i] = acc;
   }
   return DISTAC_OK;
+}
+
+#if DISTAC_HAVE_X86 /* ------------------------- the SIMD variants (x86) --- */
+
+/* Elements to write before dst reaches a 64-byte boundary when an output of n
+ * floats, from an op moving `bytes` per element, should be streamed, else -1. */
+static int64_t tv_stream_head(const float *dst, int64_t n, int64_t bytes) {
+  uintptr_t p = (uintptr_t)dst;
+  if (n < TV_STREAM_BYTES / bytes || p % 4) return -1;
+  int64_t head = (int64_t)((64 - p % 64) % 64 / 4);
+  return head < n ? head : n;
+}
+
+/* Bytes sub moves per element. */
+static int64_t tv_sub_bytes(distac_dtype ft_type, distac_dtype base_type) {
+  return (int64_t)(4 + tv_size(ft_type) + tv_size(base_type));
 }
 
 /* ================================================================== AVX2 === */
@@ -392,6 +393,7 @@ DISTAC_TARGET_AVX512 int distac_axpy_avx512(int64_t n, float a, const float *x, 
 
 #define SIMD_TEMPLATE "taskvec_simd.h"
 #include "simd_each.h"
+#endif /* DISTAC_HAVE_X86 */
 
 /* ============================================================== dispatch === */
 

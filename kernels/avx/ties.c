@@ -15,27 +15,12 @@
  * also prefetch every input into L2 ahead of use: with eight inputs the
  * hardware prefetchers alone leave DRAM underused (18 vs 24 GB/s).
  */
-#include <immintrin.h>
 #include <math.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 #define TIES_STREAM_BYTES ((int64_t)16 << 20)
 #define TIES_PREFETCH_BYTES 2048 /* per input; found by measurement */
-
-/* 1 if dst[0, n) should be written with streaming stores (after the caller
- * peels elements up to a 64-byte boundary). */
-static int ties_stream(const float *dst, int64_t n) {
-  return n * (int64_t)sizeof(float) >= TIES_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
-}
-
-/* Prefetch hint for p + TIES_PREFETCH_BYTES; a prefetch never faults, and
- * the address is formed as an integer so running past the end is defined. */
-static inline void ties_prefetch(const float *p) {
-  _mm_prefetch((const char *)((uintptr_t)p + TIES_PREFETCH_BYTES), _MM_HINT_T1);
-}
-
-static int ties_misaligned64(const float *p) { return ((uintptr_t)p & 63) != 0; }
 
 /* -------------------------------------------------------------- ties_trim */
 
@@ -99,6 +84,22 @@ int distac_ties_merge_scalar(float *dst, int32_t count, const float *const *xs,
 }
 
 /* ------------------------------------------------------- AVX2, AVX-512 --- */
+
+#if DISTAC_HAVE_X86
+/* 1 if dst[0, n) should be written with streaming stores (after the caller
+ * peels elements up to a 64-byte boundary). */
+static int ties_stream(const float *dst, int64_t n) {
+  return n * (int64_t)sizeof(float) >= TIES_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
+}
+
+/* Prefetch hint for p + TIES_PREFETCH_BYTES; a prefetch never faults, and
+ * the address is formed as an integer so running past the end is defined. */
+static inline void ties_prefetch(const float *p) {
+  _mm_prefetch((const char *)((uintptr_t)p + TIES_PREFETCH_BYTES), _MM_HINT_T1);
+}
+
+static int ties_misaligned64(const float *p) { return ((uintptr_t)p & 63) != 0; }
+#endif
 
 #define SIMD_TEMPLATE "ties_simd.h"
 #include "simd_each.h"

@@ -11,11 +11,10 @@
  * Data pointers may be NULL only when n == 0. Every variant gives the same
  * counts as the scalar one.
  */
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* ---------------------------------------------------------- abs_histogram */
 
@@ -101,6 +100,7 @@ static int topk_abs_histogram(const float *x, int64_t n, int32_t shift, int32_t 
   return DISTAC_OK;
 }
 
+#if DISTAC_HAVE_X86
 /* Eight digits in a vector -> eight increments, two digits per 64-bit extract. */
 DISTAC_TARGET_AVX2 static inline void topk_add8(__m256i dig, uint32_t *const *s) {
   __m128i lo = _mm256_castsi256_si128(dig), hi = _mm256_extracti128_si256(dig, 1);
@@ -109,6 +109,7 @@ DISTAC_TARGET_AVX2 static inline void topk_add8(__m256i dig, uint32_t *const *s)
   s[0][(uint32_t)a]++, s[1][a >> 32]++, s[2][(uint32_t)b]++, s[3][b >> 32]++;
   s[0][(uint32_t)c]++, s[1][c >> 32]++, s[2][(uint32_t)e]++, s[3][e >> 32]++;
 }
+#endif
 
 #define SIMD_TEMPLATE "topk_simd.h"
 #include "simd_each.h"
@@ -183,11 +184,7 @@ static int topk_abs_window(const float *x, int64_t n, uint32_t lo, uint32_t span
   return DISTAC_OK;
 }
 
-int distac_abs_window_scalar(const float *x, int64_t n, uint32_t lo, uint32_t span,
-                             uint64_t *hist, uint64_t *above) {
-  return topk_abs_window(x, n, lo, span, hist, above, topk_window_scalar);
-}
-
+#if DISTAC_HAVE_X86
 /* AVX2 has no unsigned compare: u - lo < span is min_epu32(d, span - 1) == d;
  * u >= lo + span is a signed u > lo + span - 1 (both below 2^31). */
 DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n, topk_window *w) {
@@ -214,11 +211,6 @@ DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n, t
   uint64_t above = 0;
   for (int q = 0; q < 8; q++) above += (uint64_t)(-(int64_t)lanes[q]);
   return above + topk_window_scalar(x + i, n - i, w);
-}
-
-int distac_abs_window_avx2(const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
-                           uint64_t *above) {
-  return topk_abs_window(x, n, lo, span, hist, above, topk_window_avx2);
 }
 
 /* AVX-512 counts the entries above the window in vector lanes and queues
@@ -254,12 +246,10 @@ DISTAC_TARGET_AVX512 static uint64_t topk_window_avx512(const float *x, int64_t 
   return above + topk_window_scalar(x + i, n - i, w);
 }
 
-int distac_abs_window_avx512(const float *x, int64_t n, uint32_t lo, uint32_t span,
-                             uint64_t *hist, uint64_t *above) {
-  return topk_abs_window(x, n, lo, span, hist, above, topk_window_avx512);
-}
+#endif
 
-DISTAC_DEFINE_DISPATCH(abs_window,
-                       (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
-                        uint64_t *above),
-                       (x, n, lo, span, hist, above))
+#define TOPK_WINDOW_CALL(isa) topk_abs_window(x, n, lo, span, hist, above, topk_window_##isa)
+DISTAC_DEFINE_OP(abs_window,
+                 (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
+                  uint64_t *above),
+                 (x, n, lo, span, hist, above), TOPK_WINDOW_CALL)
