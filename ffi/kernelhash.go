@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "07cf10731085756a337f3cfc997df20b4415ca897b7e3f36cc8f9c10f87b35f4"
+const kernelSourcesHash = "59404e66692a4e0c116c9a96f0c7fa7ce3d3fb2351052448bc0599d1970f516a"

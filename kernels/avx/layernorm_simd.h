@@ -114,7 +114,8 @@ static SIMD_TARGET void SIMD_FN(ln_bwd_row)(int64_t n, const float *dy, const fl
   for (i = 0; i + 8 <= n; i += 8) {
     ln_bwd_dx_avx2(dy + i, x + i, gamma + i, vmean, vrstd, a, b, dx + i, accumulate, 8);
   }
-  if (i < n) ln_bwd_dx_avx2(dy + i, x + i, gamma + i, vmean, vrstd, a, b, dx + i, accumulate, n - i);
+  if (i < n)
+    ln_bwd_dx_avx2(dy + i, x + i, gamma + i, vmean, vrstd, a, b, dx + i, accumulate, n - i);
 #else
   for (int64_t i = 0; i < n; i += 16) {
     VPART k = vpart_in(i, n, nv, tail);

@@ -7,10 +7,10 @@
  * includes SIMD_TEMPLATE twice: with SIMD_W 8 and SIMD_PICK(avx2, avx512)
  * picking its first argument, then with SIMD_W 16 picking its second, so
  * the simd_map.h names in the template become AVX2 and then AVX-512
- * intrinsics, and SIMD_FN(f) names f_avx2 and then f_avx512. With SIMD_ONLY
- * defined as 8 or 16 it includes the template for that width alone. Before each it
- * includes simd_math.h, whose vector functions every template may use. Off
- * x86 it includes nothing. SIMD_TEMPLATE is #undef'd afterwards.
+ * intrinsics, and SIMD_FN(f) names f_avx2 and then f_avx512. Before each
+ * it includes simd_math.h, whose vector functions every template may use.
+ * With SIMD_ONLY defined as 8 or 16 it compiles that width alone. Off x86 it
+ * compiles nothing. SIMD_TEMPLATE and SIMD_ONLY are #undef'd afterwards.
  */
 #include "simd_map.h"
 

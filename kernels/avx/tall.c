@@ -68,8 +68,8 @@ static inline void tall_prefetch(int32_t count, const float *const *xs, int64_t 
 
 /* Eight lanes from i; nt: dst + i is 32-byte aligned and may be streamed. */
 DISTAC_TARGET_AVX2 static inline void tall_vec_avx2(float *dst, uint8_t *counts, int32_t count,
-                                            const float *const *xs, const float *lambdas,
-                                            __m256i min, int nt, int64_t i) {
+                                                    const float *const *xs, const float *lambdas,
+                                                    __m256i min, int nt, int64_t i) {
   const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 mtl = _mm256_setzero_ps();
   for (int32_t t = 0; t < count; t++) mtl = _mm256_add_ps(mtl, _mm256_loadu_ps(xs[t] + i));
@@ -97,9 +97,10 @@ DISTAC_TARGET_AVX2 static inline void tall_vec_avx2(float *dst, uint8_t *counts,
 
 /* Sixteen lanes from i, loading the lanes in m (masked loads and stores do
  * not fault past the end); nt: dst + i is 64-byte aligned and m is full. */
-DISTAC_TARGET_AVX512 static inline void tall_vec_avx512(float *dst, uint8_t *counts, int32_t count,
-                                               const float *const *xs, const float *lambdas,
-                                               __m512i min, int nt, int64_t i, __mmask16 m) {
+DISTAC_TARGET_AVX512 static inline void tall_vec_avx512(float *dst, uint8_t *counts,
+                                                        int32_t count, const float *const *xs,
+                                                        const float *lambdas, __m512i min, int nt,
+                                                        int64_t i, __mmask16 m) {
   const __m512i one = _mm512_set1_epi32(1);
   __m512 mtl = _mm512_setzero_ps();
   for (int32_t t = 0; t < count; t++) mtl = _mm512_add_ps(mtl, _mm512_maskz_loadu_ps(m, xs[t] + i));

@@ -215,11 +215,6 @@ TV_INLINE DISTAC_TARGET_AVX2 __m256 tv_load8_avx2(distac_dtype t, const void *p,
   }
 }
 
-/* All-ones in the first r (0..8) lanes: the mask for vmaskmov tails. */
-TV_INLINE DISTAC_TARGET_AVX2 __m256i tv_mask8_avx2(int64_t r) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* Prefetch hints for both inputs TV_PREFETCH_BYTES past element i (a prefetch
  * never faults; the address is formed as an integer so running past the end
  * is defined). The inputs of a merge are mapped checkpoint pages that nothing
@@ -285,7 +280,7 @@ DISTAC_TARGET_AVX2 int distac_scale_avx2(float *x, int64_t n, float a) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), va));
   if (i < n) {
-    __m256i m = tv_mask8_avx2(n - i);
+    __m256i m = simd_mask_avx2(n - i);
     _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), va));
   }
   return DISTAC_OK;
@@ -299,7 +294,7 @@ DISTAC_TARGET_AVX2 int distac_axpy_avx2(int64_t n, float a, const float *x, floa
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   if (i < n) {
-    __m256i m = tv_mask8_avx2(n - i);
+    __m256i m = simd_mask_avx2(n - i);
     __m256 r = _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m));
     _mm256_maskstore_ps(y + i, m, r);
   }

@@ -45,7 +45,8 @@ DISTAC_TARGET_AVX512 static inline __m512 ties_trim_vec_avx512(__m512 v, __m512 
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(v), thr, _CMP_NLT_UQ), v);
 }
 
-DISTAC_TARGET_AVX512 static inline void ties_acc_add_avx512(ties_acc_avx512 *a, __m512 v, __m512 thr) {
+DISTAC_TARGET_AVX512 static inline void ties_acc_add_avx512(ties_acc_avx512 *a, __m512 v,
+                                                            __m512 thr) {
   const __m512 zero = _mm512_setzero_ps();
   const __m512i one = _mm512_set1_epi32(1);
   __mmask16 keep = _mm512_cmp_ps_mask(_mm512_abs_ps(v), thr, _CMP_NLT_UQ);
