@@ -4,7 +4,7 @@
 # function the headers declare, links each test and runs it under qemu. There
 # the scalar path must pass and the AVX2 and AVX-512 paths must report
 # themselves skipped (their functions exist but return DISTAC_EISA).
-# Exits non-zero on the first failure.
+# Exits non-zero if anything fails.
 #
 #   scripts/cross_arm64.sh          (Debian: gcc-aarch64-linux-gnu,
 #                                    libc6-dev-arm64-cross, qemu-user-static)
@@ -17,6 +17,7 @@ NM=${NM:-aarch64-linux-gnu-nm}
 QEMU=${QEMU:-qemu-aarch64-static}
 SYSROOT=${SYSROOT:-/usr/aarch64-linux-gnu}
 CFLAGS=(-O2 -std=c11 -Wall -Wextra -Werror -Ikernels/include -Ikernels/avx -Ikernels/tests)
+JOBS=${JOBS:-$(nproc)} # compilers and emulated tests at a time
 
 for tool in "$CC" "$AR" "$NM" "$QEMU"; do
   command -v "$tool" >/dev/null || { echo "cross_arm64: $tool not found" >&2; exit 1; }
@@ -27,9 +28,9 @@ trap 'rm -rf "$out"' EXIT
 echo "== compile kernels/avx/*.c ($CC ${CFLAGS[*]})"
 objs=()
 for src in kernels/avx/*.c; do objs+=("$out/$(basename "$src" .c).o"); done
-# two compilers at a time; xargs fails if any does
+# xargs fails if any compiler does
 printf '%s\n' kernels/avx/*.c |
-  xargs -P 2 -I{} sh -c '"$0" "$@" -c {} -o "'"$out"'/$(basename {} .c).o"' "$CC" "${CFLAGS[@]}"
+  xargs -P "$JOBS" -I{} sh -c '"$0" "$@" -c {} -o "'"$out"'/$(basename {} .c).o"' "$CC" "${CFLAGS[@]}"
 "$AR" rcs "$out/libdistac_kernels.a" "${objs[@]}"
 echo "   ${#objs[@]} files, no warnings"
 
@@ -44,9 +45,9 @@ echo "   $(wc -l <"$out/declared") functions"
 
 echo "== compile, link and run kernels/tests/test_*.c under $QEMU -L $SYSROOT"
 printf '%s\n' kernels/tests/test_*.c |
-  xargs -P 2 -I{} sh -c '"$0" "$@" {} "'"$out"'/libdistac_kernels.a" -lm -lpthread -o "'"$out"'/$(basename {} .c)"' \
+  xargs -P "$JOBS" -I{} sh -c '"$0" "$@" {} "'"$out"'/libdistac_kernels.a" -lm -lpthread -o "'"$out"'/$(basename {} .c)"' \
     "$CC" "${CFLAGS[@]}"
-# Two at a time (each records its exit status); the logs are checked after.
+# JOBS at a time (each records its exit status); the logs are checked after.
 # The slowest under emulation first (measured: test_ties ~19 s, test_gemm ~11 s,
 # test_runtime ~8 s, test_taskvec ~8 s, the others a few seconds each).
 names=()
@@ -58,20 +59,25 @@ for src in kernels/tests/test_*.c; do
   [[ " ${names[*]} " == *" $name "* ]] || names+=("$name")
 done
 for name in "${names[@]}"; do
-  [ "$(jobs -rp | wc -l)" -lt 2 ] || wait -n || true
-  ( "$QEMU" -L "$SYSROOT" "$out/$name" >"$out/$name.log" 2>&1; echo $? >"$out/$name.rc" ) &
+  [ "$(jobs -rp | wc -l)" -lt "$JOBS" ] || wait -n || true
+  (
+    rc=0
+    "$QEMU" -L "$SYSROOT" "$out/$name" >"$out/$name.log" 2>&1 || rc=$?
+    echo "$rc" >"$out/$name.rc"
+  ) &
 done
 wait
 fail=0
 for name in "${names[@]}"; do
   log="$out/$name.log"
+  rc=$(cat "$out/$name.rc")
   summary=$(tail -n 1 "$log")
   # scalar ran and passed; avx2 and avx512 were skipped, each with its reason
-  if [ "$(cat "$out/$name.rc")" != 0 ] || ! grep -q '^ok *scalar ' "$log" ||
+  if [ "$rc" != 0 ] || ! grep -q '^ok *scalar ' "$log" ||
      ! grep -q '^skip avx2 ' "$log" || ! grep -q '^skip avx512 ' "$log" ||
      ! [[ "$summary" =~ ^[1-9][0-9]*\ passed,\ 0\ failed ]]; then
-    echo "   FAIL $name (exit $(cat "$out/$name.rc")): $summary"
-    grep -v '^ok ' "$log" | tail -n 20 | sed 's/^/     /'
+    echo "   FAIL $name (exit $rc): $summary"
+    { grep -v '^ok ' "$log" || true; } | tail -n 20 | sed 's/^/     /'
     fail=1
   else
     echo "   ok   $name: $summary"
