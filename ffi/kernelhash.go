@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "1b0dae986335297005947fdc78a7ce83552a134efade87cb26669d57a4ada650"
+const kernelSourcesHash = "59404e66692a4e0c116c9a96f0c7fa7ce3d3fb2351052448bc0599d1970f516a"

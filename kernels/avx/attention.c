@@ -188,17 +188,7 @@ static void att_dots_scalar(int64_t n, int64_t dh, float alpha, const float *q, 
 }
 
 static void att_softmax_scalar(int64_t nr, int64_t n, float *p) {
-  for (float *row = p; row < p + nr * n; row += n) {
-    float m = row[0];
-    for (int64_t j = 1; j < n; j++) m = row[j] > m ? row[j] : m;
-    double sum = 0;
-    for (int64_t j = 0; j < n; j++) {
-      row[j] = expf(row[j] - m);
-      sum += row[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < n; j++) row[j] *= inv;
-  }
+  for (float *row = p; row < p + nr * n; row += n) train_softmax_row_scalar(n, row, row);
 }
 
 static void att_dsoftmax_scalar(int64_t nr, int64_t n, float alpha, const float *p, float *ds) {
@@ -222,8 +212,9 @@ static void att_wsum_scalar(int64_t nr, int64_t n, int64_t dh, const float *w, i
   }
 }
 
-static const att_kernels att_scalar = {att_dots_scalar, att_softmax_scalar, att_dsoftmax_scalar,
-                                       att_wsum_scalar};
+/* (named as the SIMD tables, distac_att_ISA, for the entry points below) */
+static const att_kernels distac_att_scalar = {att_dots_scalar, att_softmax_scalar,
+                                              att_dsoftmax_scalar, att_wsum_scalar};
 
 /* ---------------------------------------------------------------- entries */
 
@@ -238,30 +229,12 @@ static const att_kernels att_scalar = {att_dots_scalar, att_softmax_scalar, att_
 #define ATT_BWD_ARGS \
   (batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, dout, lddout, dqkv, lddqkv, threads)
 
-int distac_attention_forward_scalar ATT_FWD_PARAMS {
-  return att_forward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, out, ldout,
-                         threads, &att_scalar);
-}
-int distac_attention_forward_avx2 ATT_FWD_PARAMS {
-  return att_forward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, out, ldout,
-                         threads, &distac_att_avx2);
-}
-int distac_attention_forward_avx512 ATT_FWD_PARAMS {
-  return att_forward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, out, ldout,
-                         threads, &distac_att_avx512);
-}
-DISTAC_DEFINE_DISPATCH(attention_forward, ATT_FWD_PARAMS, ATT_FWD_ARGS)
+#define ATT_FWD_CALL(isa)                                                                 \
+  att_forward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, out, ldout, threads, \
+                  &distac_att_##isa)
+DISTAC_DEFINE_OP(attention_forward, ATT_FWD_PARAMS, ATT_FWD_ARGS, ATT_FWD_CALL)
 
-int distac_attention_backward_scalar ATT_BWD_PARAMS {
-  return att_backward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, dout, lddout,
-                          dqkv, lddqkv, threads, &att_scalar);
-}
-int distac_attention_backward_avx2 ATT_BWD_PARAMS {
-  return att_backward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, dout, lddout,
-                          dqkv, lddqkv, threads, &distac_att_avx2);
-}
-int distac_attention_backward_avx512 ATT_BWD_PARAMS {
-  return att_backward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, dout, lddout,
-                          dqkv, lddqkv, threads, &distac_att_avx512);
-}
-DISTAC_DEFINE_DISPATCH(attention_backward, ATT_BWD_PARAMS, ATT_BWD_ARGS)
+#define ATT_BWD_CALL(isa)                                                                      \
+  att_backward_run(batch, seq, heads, head_dim, scale, qkv, ldqkv, probs, dout, lddout, dqkv,  \
+                   lddqkv, threads, &distac_att_##isa)
+DISTAC_DEFINE_OP(attention_backward, ATT_BWD_PARAMS, ATT_BWD_ARGS, ATT_BWD_CALL)

@@ -2,7 +2,8 @@
  * attention.h — the row kernels of the attention core (attention.c), shared
  * by its per-ISA files; not part of the ABI. attention.c holds the driver,
  * the scalar reference and the entry points; attention_avx2.c and
- * attention_avx512.c each define one table of the same four kernels.
+ * attention_avx512.c each define one table of the same four kernels, from
+ * the one template attention_simd.h.
  */
 #ifndef DISTAC_ATTENTION_H
 #define DISTAC_ATTENTION_H

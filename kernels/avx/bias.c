@@ -75,28 +75,10 @@ static void bias_row_scalar(int64_t n, float *y, const float *b) {
   for (int64_t i = 0; i < n; i++) y[i] += b[i];
 }
 
-/* ------------------------------------------------------------------- AVX2 */
+/* -------------------------------------------------------- AVX2, AVX-512 */
 
-static DISTAC_TARGET_AVX2 void bias_row_avx2(int64_t n, float *y, const float *b) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(b + i)));
-  }
-  if (i < n) train_store_tail256(y + i, _mm256_add_ps(train_load256(y + i, n - i), train_load256(b + i, n - i)), n - i);
-}
-
-/* ---------------------------------------------------------------- AVX-512 */
-
-static DISTAC_TARGET_AVX512 void bias_row_avx512(int64_t n, float *y, const float *b) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_loadu_ps(b + i)));
-  }
-  if (i < n) {
-    __mmask16 m = train_tail512(n - i);
-    _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, b + i)));
-  }
-}
+#define SIMD_TEMPLATE "bias_simd.h"
+#include "simd_each.h"
 
 /* ---------------------------------------------------------------- entries */
 
@@ -107,25 +89,9 @@ static DISTAC_TARGET_AVX512 void bias_row_avx512(int64_t n, float *y, const floa
   (int64_t rows, int64_t cols, const float *dy, int64_t lddy, float *db, int threads)
 #define BIAS_GRAD_ARGS (rows, cols, dy, lddy, db, threads)
 
-int distac_bias_add_scalar BIAS_ADD_PARAMS {
-  return bias_add_run(rows, cols, y, ldy, b, threads, bias_row_scalar);
-}
-int distac_bias_add_avx2 BIAS_ADD_PARAMS {
-  return bias_add_run(rows, cols, y, ldy, b, threads, bias_row_avx2);
-}
-int distac_bias_add_avx512 BIAS_ADD_PARAMS {
-  return bias_add_run(rows, cols, y, ldy, b, threads, bias_row_avx512);
-}
-DISTAC_DEFINE_DISPATCH(bias_add, BIAS_ADD_PARAMS, BIAS_ADD_ARGS)
+#define BIAS_ADD_CALL(isa) bias_add_run(rows, cols, y, ldy, b, threads, bias_row_##isa)
+DISTAC_DEFINE_OP(bias_add, BIAS_ADD_PARAMS, BIAS_ADD_ARGS, BIAS_ADD_CALL)
 
 /* The gradient is a row add too: each dy row is added into its block's partial. */
-int distac_bias_grad_scalar BIAS_GRAD_PARAMS {
-  return bias_grad_run(rows, cols, dy, lddy, db, threads, bias_row_scalar);
-}
-int distac_bias_grad_avx2 BIAS_GRAD_PARAMS {
-  return bias_grad_run(rows, cols, dy, lddy, db, threads, bias_row_avx2);
-}
-int distac_bias_grad_avx512 BIAS_GRAD_PARAMS {
-  return bias_grad_run(rows, cols, dy, lddy, db, threads, bias_row_avx512);
-}
-DISTAC_DEFINE_DISPATCH(bias_grad, BIAS_GRAD_PARAMS, BIAS_GRAD_ARGS)
+#define BIAS_GRAD_CALL(isa) bias_grad_run(rows, cols, dy, lddy, db, threads, bias_row_##isa)
+DISTAC_DEFINE_OP(bias_grad, BIAS_GRAD_PARAMS, BIAS_GRAD_ARGS, BIAS_GRAD_CALL)

@@ -15,11 +15,10 @@
  * The scalar code is the reference; the SIMD variants match it bit for bit.
  * Large outputs are written with non-temporal stores (see CVT_STREAM_BYTES).
  */
-#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* Conversions that move at least this many bytes (read + written) stream
  * their output past the cache: from memory, that saves the read-for-ownership
@@ -104,6 +103,20 @@ static int cvt_check(distac_dtype dt, const void *dst, distac_dtype st, const vo
   return DISTAC_OK;
 }
 
+int distac_convert_scalar(distac_dtype dst_type, void *dst, distac_dtype src_type,
+                          const void *src, int64_t n) {
+  int rc = cvt_check(dst_type, dst, src_type, src, n);
+  if (rc != DISTAC_OK || n == 0) return rc;
+  if (dst_type == src_type) memcpy(dst, src, (size_t)n * cvt_size(dst_type));
+  else cvt_range(dst_type, dst, src_type, src, 0, n);
+  return DISTAC_OK;
+}
+
+/* ------------------------------------------------------- AVX2, AVX-512 ---
+ * Both ISAs' loops are convert_simd.h, around the streaming head below and
+ * each ISA's bf16 rounding of the header comment on W lanes, packed to 16
+ * bits. */
+#if DISTAC_HAVE_X86
 /* Elements to convert before dst reaches a 64-byte boundary when the output
  * should be streamed, else -1. */
 static int64_t cvt_stream_head(distac_dtype dt, const void *dst, distac_dtype st, int64_t n) {
@@ -114,29 +127,6 @@ static int64_t cvt_stream_head(distac_dtype dt, const void *dst, distac_dtype st
   return head < n ? head : n;
 }
 
-int distac_convert_scalar(distac_dtype dst_type, void *dst, distac_dtype src_type,
-                          const void *src, int64_t n) {
-  int rc = cvt_check(dst_type, dst, src_type, src, n);
-  if (rc != DISTAC_OK || n == 0) return rc;
-  if (dst_type == src_type) memcpy(dst, src, (size_t)n * cvt_size(dst_type));
-  else cvt_range(dst_type, dst, src_type, src, 0, n);
-  return DISTAC_OK;
-}
-
-/* --------------------------------------------------------------- AVX2 --- */
-
-CVT_INLINE DISTAC_TARGET_AVX2 __m256 cvt_load8_avx2(distac_dtype t, const void *src, int64_t i) {
-  const uint16_t *h = (const uint16_t *)src + i;
-  switch (t) {
-    case DISTAC_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-    case DISTAC_BF16:
-      return _mm256_castsi256_ps(
-          _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)h)), 16));
-    default: return _mm256_loadu_ps((const float *)src + i);
-  }
-}
-
-/* The bf16 rounding of the header comment on 8 lanes, packed to 16 bits. */
 CVT_INLINE DISTAC_TARGET_AVX2 __m128i cvt_bf16_avx2(__m256 v) {
   __m256i x = _mm256_castps_si256(v);
   __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
@@ -148,65 +138,6 @@ CVT_INLINE DISTAC_TARGET_AVX2 __m128i cvt_bf16_avx2(__m256 v) {
   return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
 }
 
-CVT_INLINE DISTAC_TARGET_AVX2 void cvt_store8_avx2(distac_dtype t, void *dst, int64_t i, __m256 v,
-                                                   int stream) {
-  if (t == DISTAC_F32) {
-    float *p = (float *)dst + i;
-    if (stream) _mm256_stream_ps(p, v);
-    else _mm256_storeu_ps(p, v);
-    return;
-  }
-  __m128i h = t == DISTAC_F16 ? _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-                              : cvt_bf16_avx2(v);
-  __m128i *p = (__m128i *)((uint16_t *)dst + i);
-  if (stream) _mm_stream_si128(p, h);
-  else _mm_storeu_si128(p, h);
-}
-
-CVT_INLINE DISTAC_TARGET_AVX2 void cvt_run_avx2(distac_dtype dt, void *dst, distac_dtype st,
-                                                const void *src, int64_t n) {
-  int64_t head = cvt_stream_head(dt, dst, st, n), i;
-  if (head >= 0) {
-    cvt_range(dt, dst, st, src, 0, head);
-    for (i = head; i + 8 <= n; i += 8) cvt_store8_avx2(dt, dst, i, cvt_load8_avx2(st, src, i), 1);
-    _mm_sfence(); /* order the streamed stores before anything the caller does next */
-  } else {
-    for (i = 0; i + 8 <= n; i += 8) cvt_store8_avx2(dt, dst, i, cvt_load8_avx2(st, src, i), 0);
-  }
-  cvt_range(dt, dst, st, src, i, n);
-}
-
-DISTAC_TARGET_AVX2 int distac_convert_avx2(distac_dtype dst_type, void *dst,
-                                           distac_dtype src_type, const void *src, int64_t n) {
-  int rc = cvt_check(dst_type, dst, src_type, src, n);
-  if (rc != DISTAC_OK || n == 0) return rc;
-  /* Constant dtypes let each pair's loop be compiled without the switches. */
-  switch (dst_type * 3 + src_type) {
-    case DISTAC_F32 * 3 + DISTAC_F16: cvt_run_avx2(DISTAC_F32, dst, DISTAC_F16, src, n); break;
-    case DISTAC_F32 * 3 + DISTAC_BF16: cvt_run_avx2(DISTAC_F32, dst, DISTAC_BF16, src, n); break;
-    case DISTAC_F16 * 3 + DISTAC_F32: cvt_run_avx2(DISTAC_F16, dst, DISTAC_F32, src, n); break;
-    case DISTAC_F16 * 3 + DISTAC_BF16: cvt_run_avx2(DISTAC_F16, dst, DISTAC_BF16, src, n); break;
-    case DISTAC_BF16 * 3 + DISTAC_F32: cvt_run_avx2(DISTAC_BF16, dst, DISTAC_F32, src, n); break;
-    case DISTAC_BF16 * 3 + DISTAC_F16: cvt_run_avx2(DISTAC_BF16, dst, DISTAC_F16, src, n); break;
-    default: memcpy(dst, src, (size_t)n * cvt_size(dst_type)); break; /* same type */
-  }
-  return DISTAC_OK;
-}
-
-/* ------------------------------------------------------------ AVX-512 --- */
-
-CVT_INLINE DISTAC_TARGET_AVX512 __m512 cvt_load16_avx512(distac_dtype t, const void *src,
-                                                         int64_t i) {
-  const uint16_t *h = (const uint16_t *)src + i;
-  switch (t) {
-    case DISTAC_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
-    case DISTAC_BF16:
-      return _mm512_castsi512_ps(
-          _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)h)), 16));
-    default: return _mm512_loadu_ps((const float *)src + i);
-  }
-}
-
 CVT_INLINE DISTAC_TARGET_AVX512 __m256i cvt_bf16_avx512(__m512 v) {
   __m512i x = _mm512_castps_si512(v);
   __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
@@ -216,53 +147,10 @@ CVT_INLINE DISTAC_TARGET_AVX512 __m256i cvt_bf16_avx512(__m512 v) {
   r = _mm512_mask_or_epi32(r, nan, x, _mm512_set1_epi32(0x400000));
   return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
+#endif
 
-CVT_INLINE DISTAC_TARGET_AVX512 void cvt_store16_avx512(distac_dtype t, void *dst, int64_t i,
-                                                        __m512 v, int stream) {
-  if (t == DISTAC_F32) {
-    float *p = (float *)dst + i;
-    if (stream) _mm512_stream_ps(p, v);
-    else _mm512_storeu_ps(p, v);
-    return;
-  }
-  __m256i h = t == DISTAC_F16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-                              : cvt_bf16_avx512(v);
-  __m256i *p = (__m256i *)((uint16_t *)dst + i);
-  if (stream) _mm256_stream_si256(p, h);
-  else _mm256_storeu_si256(p, h);
-}
-
-CVT_INLINE DISTAC_TARGET_AVX512 void cvt_run_avx512(distac_dtype dt, void *dst, distac_dtype st,
-                                                    const void *src, int64_t n) {
-  int64_t head = cvt_stream_head(dt, dst, st, n), i;
-  if (head >= 0) {
-    cvt_range(dt, dst, st, src, 0, head);
-    for (i = head; i + 16 <= n; i += 16)
-      cvt_store16_avx512(dt, dst, i, cvt_load16_avx512(st, src, i), 1);
-    _mm_sfence();
-  } else {
-    for (i = 0; i + 16 <= n; i += 16)
-      cvt_store16_avx512(dt, dst, i, cvt_load16_avx512(st, src, i), 0);
-  }
-  cvt_range(dt, dst, st, src, i, n);
-}
-
-DISTAC_TARGET_AVX512 int distac_convert_avx512(distac_dtype dst_type, void *dst,
-                                               distac_dtype src_type, const void *src,
-                                               int64_t n) {
-  int rc = cvt_check(dst_type, dst, src_type, src, n);
-  if (rc != DISTAC_OK || n == 0) return rc;
-  switch (dst_type * 3 + src_type) {
-    case DISTAC_F32 * 3 + DISTAC_F16: cvt_run_avx512(DISTAC_F32, dst, DISTAC_F16, src, n); break;
-    case DISTAC_F32 * 3 + DISTAC_BF16: cvt_run_avx512(DISTAC_F32, dst, DISTAC_BF16, src, n); break;
-    case DISTAC_F16 * 3 + DISTAC_F32: cvt_run_avx512(DISTAC_F16, dst, DISTAC_F32, src, n); break;
-    case DISTAC_F16 * 3 + DISTAC_BF16: cvt_run_avx512(DISTAC_F16, dst, DISTAC_BF16, src, n); break;
-    case DISTAC_BF16 * 3 + DISTAC_F32: cvt_run_avx512(DISTAC_BF16, dst, DISTAC_F32, src, n); break;
-    case DISTAC_BF16 * 3 + DISTAC_F16: cvt_run_avx512(DISTAC_BF16, dst, DISTAC_F16, src, n); break;
-    default: memcpy(dst, src, (size_t)n * cvt_size(dst_type)); break;
-  }
-  return DISTAC_OK;
-}
+#define SIMD_TEMPLATE "convert_simd.h"
+#include "simd_each.h"
 
 DISTAC_DEFINE_DISPATCH(convert,
                        (distac_dtype dst_type, void *dst, distac_dtype src_type, const void *src,

@@ -24,13 +24,12 @@
  * both SIMD variants, on par with OpenBLAS; bench/sgemm_test.go compares.
  */
 #define _POSIX_C_SOURCE 200809L /* sched_yield */
-#include <immintrin.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* ------------------------------------------------------------ arguments --- */
 
@@ -44,7 +43,7 @@ typedef struct {
 } gemm_problem;
 
 static int64_t gemm_max1(int64_t x) { return x > 1 ? x : 1; }
-static int64_t gemm_min(int64_t x, int64_t y) { return x < y ? x : y; }
+static inline int64_t gemm_min(int64_t x, int64_t y) { return x < y ? x : y; }
 
 /* 1 when A and B are read: there is output and a non-empty, non-zero product. */
 static int gemm_reads_ab(const gemm_problem *g) {
@@ -133,6 +132,7 @@ typedef struct {
 #define GEMM_B_BUDGET ((int64_t)1 << 23)
 #endif
 
+#if DISTAC_HAVE_X86 /* the driver of the SIMD variants */
 static int64_t gemm_round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
 static int64_t gemm_ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
@@ -339,6 +339,8 @@ static int gemm_run(const gemm_impl *im, const gemm_problem *g, int threads) {
   return DISTAC_OK;
 }
 
+#endif /* DISTAC_HAVE_X86 */
+
 /* ---------------------------------------------------------- strided batch --- */
 
 typedef struct {
@@ -359,6 +361,7 @@ static gemm_problem gemm_entry(const gemm_problem *g, const gemm_batch *bt, int6
   return e;
 }
 
+#if DISTAC_HAVE_X86
 /* Worker w takes the entries [batch*w/workers, batch*(w+1)/workers). */
 static void gemm_batch_run(void *ctx, int64_t begin, int64_t end) {
   const gemm_batch *bt = (const gemm_batch *)ctx;
@@ -405,6 +408,8 @@ static int gemm_run_batched(const gemm_impl *im, const gemm_problem *g, int64_t 
   return DISTAC_OK;
 }
 
+#endif
+
 static int gemm_check_batched(const gemm_problem *g, int64_t batch, int64_t stride_a,
                               int64_t stride_b, int64_t stride_c) {
   int rc = gemm_check(g);
@@ -416,87 +421,9 @@ static int gemm_check_batched(const gemm_problem *g, int64_t batch, int64_t stri
   return DISTAC_OK;
 }
 
-/* ----------------------------------------------------------------- AVX2 --- */
+/* ------------------------------------------------------- AVX2, AVX-512 --- */
 
-/* 6 x 16 tile: 12 ymm accumulators + 2 for the B row + 2 broadcasts of A,
- * all 16 ymm registers. Per depth step 12 FMAs (6 cycles at Zen 4's 2
- * FMA/cycle) against 2 loads and 6 broadcasts, so the FMA pipes bound it.
- * GCC's allocation of this loop spends moves on the tight register file
- * (about 7% slower), hence the main loop in inline assembly, 4 steps per trip;
- * the intrinsics below do the remaining kc % 4 steps and say the same thing.
- * kc = 384, mc = 144: a 24 KiB B micro-panel in L1, the A block (216 KiB) in L2. */
-#define GEMM_AVX2_MR 6
-#define GEMM_AVX2_NR 16
-
-#define GEMM_AVX2_ROW(r)                    \
-  x = _mm256_broadcast_ss(a + (r));         \
-  c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0); \
-  c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
-#define GEMM_AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-
-/* One depth step o of the unrolled loop: A at a + 24*o, B at b + 64*o bytes. */
-#define GEMM_AVX2_ASM_ROW(r, o, x, acc0, acc1)          \
-  "vbroadcastss 24*" #o "+4*" #r "(%[a]), %%" #x "\n\t" \
-  "vfmadd231ps %%ymm0, %%" #x ", %[" #acc0 "]\n\t"      \
-  "vfmadd231ps %%ymm1, %%" #x ", %[" #acc1 "]\n\t"
-#define GEMM_AVX2_ASM_STEP(o)                          \
-  "vmovaps 64*" #o "(%[b]), %%ymm0\n\t"                \
-  "vmovaps 64*" #o "+32(%[b]), %%ymm1\n\t"             \
-  GEMM_AVX2_ASM_ROW(0, o, ymm2, c00, c01)              \
-  GEMM_AVX2_ASM_ROW(1, o, ymm3, c10, c11)              \
-  GEMM_AVX2_ASM_ROW(2, o, ymm2, c20, c21)              \
-  GEMM_AVX2_ASM_ROW(3, o, ymm3, c30, c31)              \
-  GEMM_AVX2_ASM_ROW(4, o, ymm2, c40, c41)              \
-  GEMM_AVX2_ASM_ROW(5, o, ymm3, c50, c51)
-
-#define GEMM_AVX2_STORE0(r)                                       \
-  _mm256_storeu_ps(c + (r) * ldc, _mm256_mul_ps(va, c##r##0));    \
-  _mm256_storeu_ps(c + (r) * ldc + 8, _mm256_mul_ps(va, c##r##1));
-#define GEMM_AVX2_STORE(r)                                                               \
-  _mm256_storeu_ps(c + (r) * ldc,                                                        \
-                   _mm256_fmadd_ps(va, c##r##0,                                          \
-                                   _mm256_mul_ps(vb, _mm256_loadu_ps(c + (r) * ldc))));  \
-  _mm256_storeu_ps(c + (r) * ldc + 8,                                                    \
-                   _mm256_fmadd_ps(va, c##r##1,                                          \
-                                   _mm256_mul_ps(vb, _mm256_loadu_ps(c + (r) * ldc + 8))));
-#define GEMM_AVX2_PREFETCH(r)                                               \
-  _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);                 \
-  _mm_prefetch((const char *)(c + (r) * ldc + GEMM_AVX2_NR - 1), _MM_HINT_T0);
-
-DISTAC_TARGET_AVX2 static void gemm_avx2_kernel(int64_t kc, const float *restrict a,
-                                                const float *restrict b, float *restrict c,
-                                                int64_t ldc, float alpha, float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  GEMM_AVX2_ROWS(GEMM_AVX2_PREFETCH) /* C arrives while the loop runs */
-  int64_t trips = kc / 4;
-  if (trips > 0) {
-    __asm__ volatile(
-        ".p2align 5\n\t"
-        "1:\n\t"
-        GEMM_AVX2_ASM_STEP(0) GEMM_AVX2_ASM_STEP(1) GEMM_AVX2_ASM_STEP(2) GEMM_AVX2_ASM_STEP(3)
-        "add $96, %[a]\n\t"  /* 4 steps x 6 floats */
-        "add $256, %[b]\n\t" /* 4 steps x 16 floats */
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [n] "+r"(trips), [c00] "+x"(c00), [c01] "+x"(c01),
-          [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30),
-          [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "memory", "cc");
-  }
-  for (int64_t p = kc / 4 * 4; p < kc; p++, a += GEMM_AVX2_MR, b += GEMM_AVX2_NR) {
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), x;
-    GEMM_AVX2_ROWS(GEMM_AVX2_ROW)
-  }
-  __m256 va = _mm256_set1_ps(alpha);
-  if (beta == 0.0f) {
-    GEMM_AVX2_ROWS(GEMM_AVX2_STORE0)
-  } else {
-    __m256 vb = _mm256_set1_ps(beta);
-    GEMM_AVX2_ROWS(GEMM_AVX2_STORE)
-  }
-}
+#if DISTAC_HAVE_X86
 
 /* Packing, shared with the AVX-512 variant. Both operands reduce to one of
  * two panel shapes, out[p*w + l] for p < kc and lanes l < w (zero for
@@ -601,94 +528,24 @@ DISTAC_TARGET_AVX2 static void gemm_avx2_pack_b_nr(const gemm_problem *g, int nr
   }
 }
 
-DISTAC_TARGET_AVX2 static void gemm_avx2_pack_a(const gemm_problem *g, int64_t i0, int64_t mc,
-                                                int64_t p0, int64_t kc, float *out) {
-  gemm_avx2_pack_a_mr(g, GEMM_AVX2_MR, i0, mc, p0, kc, out);
-}
+/* An ISA's packing entry points (the packers above with its tile) and its
+ * table for the blocked driver, in gemm_simd.h. */
+#define GEMM_IMPL(TARGET, MC)                                                              \
+  TARGET static void SIMD_FN(gemm_pack_a)(const gemm_problem *g, int64_t i0, int64_t mc,  \
+                                          int64_t p0, int64_t kc, float *out) {            \
+    gemm_avx2_pack_a_mr(g, GEMM_MR, i0, mc, p0, kc, out);                                 \
+  }                                                                                       \
+  TARGET static void SIMD_FN(gemm_pack_b)(const gemm_problem *g, int64_t p0, int64_t kc,  \
+                                          int64_t j0, int64_t nc, float *out) {            \
+    gemm_avx2_pack_b_nr(g, GEMM_NR, p0, kc, j0, nc, out);                                 \
+  }                                                                                       \
+  static const gemm_impl SIMD_FN(gemm_impl) = {                                           \
+      .mr = GEMM_MR, .nr = GEMM_NR, .mc = MC, .kc = 384, .kernel = SIMD_FN(gemm_kernel),   \
+      .pack_a = SIMD_FN(gemm_pack_a), .pack_b = SIMD_FN(gemm_pack_b)};
 
-DISTAC_TARGET_AVX2 static void gemm_avx2_pack_b(const gemm_problem *g, int64_t p0, int64_t kc,
-                                                int64_t j0, int64_t nc, float *out) {
-  gemm_avx2_pack_b_nr(g, GEMM_AVX2_NR, p0, kc, j0, nc, out);
-}
-
-static const gemm_impl gemm_avx2_impl = {
-    .mr = GEMM_AVX2_MR, .nr = GEMM_AVX2_NR, .mc = 144, .kc = 384,
-    .kernel = gemm_avx2_kernel, .pack_a = gemm_avx2_pack_a, .pack_b = gemm_avx2_pack_b};
-
-/* -------------------------------------------------------------- AVX-512 --- */
-
-/* 6 x 32 tile: two zmm accumulators per row, 12 in all. Zen 4 runs a zmm FMA
- * as two 256-bit halves, so peak FLOPs equal AVX2's; the gain is half the
- * instructions and broadcasts per FLOP. 6 x 32 measured as well as 12 x 32
- * and 14 x 32 (within noise) and packs A as cheaply as the AVX2 path.
- * kc = 384, mc = 192: the A block (288 KiB) sits in L2; a 48 KiB B micro-panel
- * streams from L2 as well, which Zen 4's L2 bandwidth covers. */
-#define GEMM_AVX512_MR 6
-#define GEMM_AVX512_NR 32
-#define GEMM_AVX512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-
-#define GEMM_AVX512_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0;
-#define GEMM_AVX512_FMA(r)                    \
-  x = _mm512_set1_ps(a[r]);                   \
-  c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);  \
-  c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1);
-#define GEMM_AVX512_STEP                                     \
-  b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);       \
-  GEMM_AVX512_ROWS(GEMM_AVX512_FMA)                          \
-  a += GEMM_AVX512_MR, b += GEMM_AVX512_NR;
-#define GEMM_AVX512_PREFETCH(r)                                               \
-  _mm_prefetch((const char *)(c + (r) * ldc), _MM_HINT_T0);                   \
-  _mm_prefetch((const char *)(c + (r) * ldc + GEMM_AVX512_NR - 1), _MM_HINT_T0);
-#define GEMM_AVX512_STORE0(r)                                     \
-  _mm512_storeu_ps(c + (r) * ldc, _mm512_mul_ps(va, c##r##0));    \
-  _mm512_storeu_ps(c + (r) * ldc + 16, _mm512_mul_ps(va, c##r##1));
-#define GEMM_AVX512_STORE(r)                                                              \
-  _mm512_storeu_ps(c + (r) * ldc,                                                         \
-                   _mm512_fmadd_ps(va, c##r##0,                                           \
-                                   _mm512_mul_ps(vb, _mm512_loadu_ps(c + (r) * ldc))));   \
-  _mm512_storeu_ps(c + (r) * ldc + 16,                                                    \
-                   _mm512_fmadd_ps(va, c##r##1,                                           \
-                                   _mm512_mul_ps(vb, _mm512_loadu_ps(c + (r) * ldc + 16))));
-
-/* With 32 zmm registers the compiler keeps everything in registers. */
-DISTAC_TARGET_AVX512 static void gemm_avx512_kernel(int64_t kc, const float *restrict a,
-                                                    const float *restrict b, float *restrict c,
-                                                    int64_t ldc, float alpha, float beta) {
-  GEMM_AVX512_ROWS(GEMM_AVX512_DECL)
-  __m512 b0, b1, x;
-  GEMM_AVX512_ROWS(GEMM_AVX512_PREFETCH) /* C arrives while the loop runs */
-  int64_t p = 0;
-  for (; p + 4 <= kc; p += 4) {
-    GEMM_AVX512_STEP GEMM_AVX512_STEP GEMM_AVX512_STEP GEMM_AVX512_STEP
-  }
-  for (; p < kc; p++) {
-    GEMM_AVX512_STEP
-  }
-  __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.0f) {
-    GEMM_AVX512_ROWS(GEMM_AVX512_STORE0)
-  } else {
-    __m512 vb = _mm512_set1_ps(beta);
-    GEMM_AVX512_ROWS(GEMM_AVX512_STORE)
-  }
-}
-
-DISTAC_TARGET_AVX512 static void gemm_avx512_pack_a(const gemm_problem *g, int64_t i0, int64_t mc,
-                                                    int64_t p0, int64_t kc, float *out) {
-  gemm_avx2_pack_a_mr(g, GEMM_AVX512_MR, i0, mc, p0, kc, out);
-}
-
-DISTAC_TARGET_AVX512 static void gemm_avx512_pack_b(const gemm_problem *g, int64_t p0, int64_t kc,
-                                                    int64_t j0, int64_t nc, float *out) {
-  gemm_avx2_pack_b_nr(g, GEMM_AVX512_NR, p0, kc, j0, nc, out);
-}
-
-_Static_assert(GEMM_AVX2_MR * GEMM_AVX2_NR <= GEMM_MAX_TILE, "edge tile buffer too small");
-_Static_assert(GEMM_AVX512_MR * GEMM_AVX512_NR <= GEMM_MAX_TILE, "edge tile buffer too small");
-
-static const gemm_impl gemm_avx512_impl = {
-    .mr = GEMM_AVX512_MR, .nr = GEMM_AVX512_NR, .mc = 192, .kc = 384,
-    .kernel = gemm_avx512_kernel, .pack_a = gemm_avx512_pack_a, .pack_b = gemm_avx512_pack_b};
+#define SIMD_TEMPLATE "gemm_simd.h"
+#include "simd_each.h"
+#endif /* DISTAC_HAVE_X86 */
 
 /* ---------------------------------------------------------- entry points --- */
 
@@ -743,8 +600,10 @@ int distac_sgemm_strided_batched_scalar GEMM_BATCHED_PARAMS {
                : rc;                                                                     \
   }
 
-GEMM_SIMD_ENTRIES(avx2, gemm_avx2_impl)
-GEMM_SIMD_ENTRIES(avx512, gemm_avx512_impl)
+#if DISTAC_HAVE_X86
+GEMM_SIMD_ENTRIES(avx2, gemm_impl_avx2)
+GEMM_SIMD_ENTRIES(avx512, gemm_impl_avx512)
+#endif
 
 DISTAC_DEFINE_DISPATCH(sgemm, GEMM_PARAMS, GEMM_ARGS)
 DISTAC_DEFINE_DISPATCH(sgemm_strided_batched, GEMM_BATCHED_PARAMS, GEMM_BATCHED_ARGS)

@@ -3,13 +3,27 @@
  *
  * Each op file defines distac_OP_scalar/_avx2/_avx512 and then
  * DISTAC_DEFINE_DISPATCH(OP, (params), (args)) to get distac_OP_isa and
- * distac_OP. SIMD functions carry function-level target attributes, so one
- * build (no -mavx2) holds every variant and the CPU check happens at run time.
+ * distac_OP, or has DISTAC_DEFINE_OP write all five from one call per ISA.
+ * SIMD functions carry function-level target attributes, so one build (no
+ * -mavx2) holds every variant and the CPU check happens at run time.
+ *
+ * Off x86 (DISTAC_HAVE_X86 0) the SIMD code is not compiled: the files
+ * guard it, and the dispatch macros define each distac_OP_avx2/_avx512 as
+ * a stub returning DISTAC_EISA, so the ABI keeps every symbol and
+ * distac_isa_supported (runtime.c) reports only the scalar path.
  */
 #ifndef DISTAC_INTERNAL_H
 #define DISTAC_INTERNAL_H
 
+#include <string.h>
+
 #include "distac_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define DISTAC_HAVE_X86 1
+#else
+#define DISTAC_HAVE_X86 0
+#endif
 
 #define DISTAC_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define DISTAC_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -17,7 +31,20 @@
 #define DISTAC_EXPAND(...) __VA_ARGS__
 #define DISTAC_STRIP(list) DISTAC_EXPAND list
 
+#if DISTAC_HAVE_X86
+#define DISTAC_EISA_STUBS(name, params)
+#else
+/* The SIMD variants of an op on a CPU that cannot have them. */
+#define DISTAC_EISA_STUBS(name, params)                                \
+  _Pragma("GCC diagnostic push")                                       \
+  _Pragma("GCC diagnostic ignored \"-Wunused-parameter\"")             \
+  int distac_##name##_avx2 params { return DISTAC_EISA; }              \
+  int distac_##name##_avx512 params { return DISTAC_EISA; }            \
+  _Pragma("GCC diagnostic pop")
+#endif
+
 #define DISTAC_DEFINE_DISPATCH(name, params, args)                      \
+  DISTAC_EISA_STUBS(name, params)                                       \
   int distac_##name##_isa(distac_isa isa, DISTAC_STRIP(params)) {       \
     if (!distac_isa_supported(isa)) return DISTAC_EISA;                 \
     switch (isa) {                                                      \
@@ -30,6 +57,33 @@
   int distac_##name params {                                            \
     return distac_##name##_isa(distac_isa_best(), DISTAC_STRIP(args));  \
   }
+
+/* All five forms of an op whose variants differ only in what they pass to a
+ * shared driver: distac_OP_ISA params { return CALL(ISA); } for ISA in
+ * scalar, avx2, avx512, where CALL is a function-like macro of the ISA
+ * suffix (e.g. #define OP_CALL(isa) op_run(x, n, op_row_##isa)). */
+#if DISTAC_HAVE_X86
+#define DISTAC_DEFINE_SIMD_VARIANTS(name, params, CALL)    \
+  int distac_##name##_avx2 params { return CALL(avx2); }   \
+  int distac_##name##_avx512 params { return CALL(avx512); }
+#else
+#define DISTAC_DEFINE_SIMD_VARIANTS(name, params, CALL)
+#endif
+#define DISTAC_DEFINE_OP(name, params, args, CALL)        \
+  int distac_##name##_scalar params { return CALL(scalar); } \
+  DISTAC_DEFINE_SIMD_VARIANTS(name, params, CALL)         \
+  DISTAC_DEFINE_DISPATCH(name, params, args)
+
+/* keep ? v : +0 without a branch (keep is 0 or 1): the merge kernels' masks
+ * and signs are coin flips per element, which branches mispredict half the
+ * time. */
+static inline float distac_keep_f32(int keep, float v) {
+  uint32_t u;
+  memcpy(&u, &v, sizeof u);
+  u &= 0u - (uint32_t)keep;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
 
 /* Runs fn(ctx, begin, end) over [0, n) split into at most `threads`
  * contiguous chunks of at least `grain` items (threads <= 0: all CPUs).

@@ -1,7 +1,7 @@
 /*
  * runtime.c — CPU feature detection and the fork/join helper with its pool.
  * __builtin_cpu_supports checks the OS too (XGETBV): AVX-512 is reported only
- * where the kernel saves ZMM/opmask state.
+ * where the kernel saves ZMM/opmask state. Off x86 only the scalar path is.
  *
  * distac_parallel_for runs its chunks on a pool of worker threads that is
  * started on first use and kept. Starting threads per call cost tens of
@@ -34,6 +34,7 @@
 #include "internal.h"
 
 int distac_isa_supported(distac_isa isa) {
+#if DISTAC_HAVE_X86
   __builtin_cpu_init();
   switch (isa) {
     case DISTAC_ISA_SCALAR:
@@ -46,6 +47,9 @@ int distac_isa_supported(distac_isa isa) {
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   }
   return 0;
+#else
+  return isa == DISTAC_ISA_SCALAR; /* the SIMD variants are x86 code (internal.h) */
+#endif
 }
 
 distac_isa distac_isa_best(void) {

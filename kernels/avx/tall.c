@@ -10,11 +10,9 @@
  * Each block of lanes reads the inputs twice (sum, then masks); the second
  * read hits L1, so memory sees every input once.
  */
-#include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* As in ties.c: dst outputs of 16 MiB or more use non-temporal stores (not
  * read again while cached; no read-for-ownership), and every input is
@@ -23,11 +21,6 @@
 #define TALL_STREAM_BYTES ((int64_t)16 << 20)
 #define TALL_PREFETCH_BYTES 2048
 
-static inline void tall_prefetch(int32_t count, const float *const *xs, int64_t i) {
-  for (int32_t t = 0; t < count; t++)
-    _mm_prefetch((const char *)((uintptr_t)(xs[t] + i) + TALL_PREFETCH_BYTES), _MM_HINT_T1);
-}
-
 static int tall_args(const float *dst, const uint8_t *counts, int32_t count,
                      const float *const *xs, const float *lambdas, int64_t n) {
   if (n < 0 || count < 1 || count > 255 || !xs || !lambdas) return 0;
@@ -35,19 +28,6 @@ static int tall_args(const float *dst, const uint8_t *counts, int32_t count,
   for (int32_t t = 0; t < count; t++)
     if (!xs[t]) return 0;
   return 1;
-}
-
-static int tall_stream(const float *dst, int64_t n) {
-  return dst && n * (int64_t)sizeof(float) >= TALL_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
-}
-
-/* keep ? v : +0 without a branch (the mask is a coin flip per element). */
-static inline float tall_select(int keep, float v) {
-  uint32_t u;
-  memcpy(&u, &v, sizeof u);
-  u &= 0u - (uint32_t)keep;
-  memcpy(&v, &u, sizeof v);
-  return v;
 }
 
 /* The spec, one element at a time. */
@@ -61,7 +41,7 @@ static void tall1(float *dst, uint8_t *counts, int32_t count, const float *const
     c += fabsf(x) > lambdas[t] * fabsf(mtl - x);
   }
   if (counts) counts[i] = (uint8_t)c;
-  if (dst) dst[i] = tall_select(c >= min_agree || isnan(mtl), mtl);
+  if (dst) dst[i] = distac_keep_f32(c >= min_agree || isnan(mtl), mtl);
 }
 
 int distac_tall_consensus_scalar(float *dst, uint8_t *counts, int32_t count,
@@ -73,10 +53,23 @@ int distac_tall_consensus_scalar(float *dst, uint8_t *counts, int32_t count,
   return DISTAC_OK;
 }
 
+/* ------------------------------------------------------- AVX2, AVX-512 ---
+ * Per ISA the masks and count of one vector; the loop around them is
+ * tall_simd.h. */
+#if DISTAC_HAVE_X86
+static int tall_stream(const float *dst, int64_t n) {
+  return dst && n * (int64_t)sizeof(float) >= TALL_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
+}
+
+static inline void tall_prefetch(int32_t count, const float *const *xs, int64_t i) {
+  for (int32_t t = 0; t < count; t++)
+    _mm_prefetch((const char *)((uintptr_t)(xs[t] + i) + TALL_PREFETCH_BYTES), _MM_HINT_T1);
+}
+
 /* Eight lanes from i; nt: dst + i is 32-byte aligned and may be streamed. */
-DISTAC_TARGET_AVX2 static inline void tall8(float *dst, uint8_t *counts, int32_t count,
-                                            const float *const *xs, const float *lambdas,
-                                            __m256i min, int nt, int64_t i) {
+DISTAC_TARGET_AVX2 static inline void tall_vec_avx2(float *dst, uint8_t *counts, int32_t count,
+                                                    const float *const *xs, const float *lambdas,
+                                                    __m256i min, int nt, int64_t i) {
   const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 mtl = _mm256_setzero_ps();
   for (int32_t t = 0; t < count; t++) mtl = _mm256_add_ps(mtl, _mm256_loadu_ps(xs[t] + i));
@@ -102,32 +95,12 @@ DISTAC_TARGET_AVX2 static inline void tall8(float *dst, uint8_t *counts, int32_t
   }
 }
 
-DISTAC_TARGET_AVX2 int distac_tall_consensus_avx2(float *dst, uint8_t *counts, int32_t count,
-                                                  const float *const *xs,
-                                                  const float *lambdas, int32_t min_agree,
-                                                  int64_t n) {
-  if (!tall_args(dst, counts, count, xs, lambdas, n)) return DISTAC_EINVAL;
-  if (!dst && !counts) return DISTAC_OK;
-  const __m256i min = _mm256_set1_epi32(min_agree);
-  const int nt = tall_stream(dst, n);
-  int64_t i = 0;
-  for (; nt && i < n && ((uintptr_t)(dst + i) & 63); i++)
-    tall1(dst, counts, count, xs, lambdas, min_agree, i);
-  for (; i + 16 <= n; i += 16) { /* 64 bytes of each input per iteration */
-    tall_prefetch(count, xs, i);
-    tall8(dst, counts, count, xs, lambdas, min, nt, i);
-    tall8(dst, counts, count, xs, lambdas, min, nt, i + 8);
-  }
-  for (; i < n; i++) tall1(dst, counts, count, xs, lambdas, min_agree, i);
-  if (nt) _mm_sfence();
-  return DISTAC_OK;
-}
-
 /* Sixteen lanes from i, loading the lanes in m (masked loads and stores do
  * not fault past the end); nt: dst + i is 64-byte aligned and m is full. */
-DISTAC_TARGET_AVX512 static inline void tall16(float *dst, uint8_t *counts, int32_t count,
-                                               const float *const *xs, const float *lambdas,
-                                               __m512i min, int nt, int64_t i, __mmask16 m) {
+DISTAC_TARGET_AVX512 static inline void tall_vec_avx512(float *dst, uint8_t *counts,
+                                                        int32_t count, const float *const *xs,
+                                                        const float *lambdas, __m512i min, int nt,
+                                                        int64_t i, __mmask16 m) {
   const __m512i one = _mm512_set1_epi32(1);
   __m512 mtl = _mm512_setzero_ps();
   for (int32_t t = 0; t < count; t++) mtl = _mm512_add_ps(mtl, _mm512_maskz_loadu_ps(m, xs[t] + i));
@@ -145,31 +118,10 @@ DISTAC_TARGET_AVX512 static inline void tall16(float *dst, uint8_t *counts, int3
     else _mm512_mask_storeu_ps(dst + i, m, out);
   }
 }
+#endif
 
-DISTAC_TARGET_AVX512 int distac_tall_consensus_avx512(float *dst, uint8_t *counts,
-                                                      int32_t count, const float *const *xs,
-                                                      const float *lambdas, int32_t min_agree,
-                                                      int64_t n) {
-  if (!tall_args(dst, counts, count, xs, lambdas, n)) return DISTAC_EINVAL;
-  if (!dst && !counts) return DISTAC_OK;
-  const __m512i min = _mm512_set1_epi32(min_agree);
-  const int nt = tall_stream(dst, n);
-  int64_t i = 0;
-  for (; nt && i < n && ((uintptr_t)(dst + i) & 63); i++)
-    tall1(dst, counts, count, xs, lambdas, min_agree, i);
-  /* 32 lanes per iteration: two independent blocks for the out-of-order core */
-  for (; i + 32 <= n; i += 32) {
-    tall_prefetch(count, xs, i);
-    tall_prefetch(count, xs, i + 16);
-    tall16(dst, counts, count, xs, lambdas, min, nt, i, 0xffff);
-    tall16(dst, counts, count, xs, lambdas, min, nt, i + 16, 0xffff);
-  }
-  for (; i < n; i += 16)
-    tall16(dst, counts, count, xs, lambdas, min, 0, i,
-           n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1));
-  if (nt) _mm_sfence();
-  return DISTAC_OK;
-}
+#define SIMD_TEMPLATE "tall_simd.h"
+#include "simd_each.h"
 
 DISTAC_DEFINE_DISPATCH(tall_consensus,
                        (float *dst, uint8_t *counts, int32_t count, const float *const *xs,

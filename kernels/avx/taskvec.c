@@ -12,11 +12,10 @@
  * of additions is all that matters), the 16 lanes are folded pairwise, and
  * block sums are added in block order.
  */
-#include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* Ops that move at least this many bytes (read + written) stream their f32
  * output past the cache; smaller ones keep dst cached for its next reader. */
@@ -33,20 +32,6 @@ static const void *tv_at(distac_dtype t, const void *p, int64_t i) {
 }
 
 static int tv_dtype_ok(distac_dtype t) { return (unsigned)t <= DISTAC_BF16; }
-
-/* Elements to write before dst reaches a 64-byte boundary when an output of n
- * floats, from an op moving `bytes` per element, should be streamed, else -1. */
-static int64_t tv_stream_head(const float *dst, int64_t n, int64_t bytes) {
-  uintptr_t p = (uintptr_t)dst;
-  if (n < TV_STREAM_BYTES / bytes || p % 4) return -1;
-  int64_t head = (int64_t)((64 - p % 64) % 64 / 4);
-  return head < n ? head : n;
-}
-
-/* Bytes sub moves per element. */
-static int64_t tv_sub_bytes(distac_dtype ft_type, distac_dtype base_type) {
-  return (int64_t)(4 + tv_size(ft_type) + tv_size(base_type));
-}
 
 /* Runs fn(dst, FT, ft, BASE, base, n) with both dtypes as constants, so each
  * of the nine pairs gets a loop compiled without dtype switches. */
@@ -162,10 +147,6 @@ static int tv_sumsq(tv_block_fn block, const float *x, int64_t n, double *out, i
   return DISTAC_OK;
 }
 
-int distac_sumsq_scalar(const float *x, int64_t n, double *out, int threads) {
-  return tv_sumsq(tv_sumsq_block_scalar, x, n, out, threads);
-}
-
 int distac_scale_scalar(float *x, int64_t n, float a) {
   if (n < 0 || (n > 0 && !x)) return DISTAC_EINVAL;
   for (int64_t i = 0; i < n; i++) x[i] *= a;
@@ -205,6 +186,22 @@ int distac_wsum_scalar(float *dst, int32_t count, const float *const *xs, const 
   return DISTAC_OK;
 }
 
+#if DISTAC_HAVE_X86 /* ------------------------- the SIMD variants (x86) --- */
+
+/* Elements to write before dst reaches a 64-byte boundary when an output of n
+ * floats, from an op moving `bytes` per element, should be streamed, else -1. */
+static int64_t tv_stream_head(const float *dst, int64_t n, int64_t bytes) {
+  uintptr_t p = (uintptr_t)dst;
+  if (n < TV_STREAM_BYTES / bytes || p % 4) return -1;
+  int64_t head = (int64_t)((64 - p % 64) % 64 / 4);
+  return head < n ? head : n;
+}
+
+/* Bytes sub moves per element. */
+static int64_t tv_sub_bytes(distac_dtype ft_type, distac_dtype base_type) {
+  return (int64_t)(4 + tv_size(ft_type) + tv_size(base_type));
+}
+
 /* ================================================================== AVX2 === */
 
 TV_INLINE DISTAC_TARGET_AVX2 __m256 tv_load8_avx2(distac_dtype t, const void *p, int64_t i) {
@@ -216,11 +213,6 @@ TV_INLINE DISTAC_TARGET_AVX2 __m256 tv_load8_avx2(distac_dtype t, const void *p,
           _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)h)), 16));
     default: return _mm256_loadu_ps((const float *)p + i);
   }
-}
-
-/* All-ones in the first r (0..8) lanes: the mask for vmaskmov tails. */
-TV_INLINE DISTAC_TARGET_AVX2 __m256i tv_mask8_avx2(int64_t r) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /* Prefetch hints for both inputs TV_PREFETCH_BYTES past element i (a prefetch
@@ -258,14 +250,6 @@ TV_INLINE DISTAC_TARGET_AVX2 void tv_sub_run_avx2(float *dst, distac_dtype ft_ty
   tv_sub_range(dst, ft_type, ft, base_type, base, i, n);
 }
 
-DISTAC_TARGET_AVX2 int distac_sub_avx2(float *dst, distac_dtype ft_type, const void *ft,
-                                       distac_dtype base_type, const void *base, int64_t n) {
-  int rc = tv_sub_check(dst, ft_type, ft, base_type, base, n);
-  if (rc != DISTAC_OK) return rc;
-  TV_SUB_PAIRS(tv_sub_run_avx2)
-  return DISTAC_OK;
-}
-
 /* Lanes 0-3, 4-7, 8-11, 12-15 of each 16 elements go to acc0..acc3. The
  * square of a widened float is exact in float64 (24-bit significands give a
  * 48-bit product), so fma(d, d, acc) rounds once, exactly like acc + d*d:
@@ -290,17 +274,13 @@ DISTAC_TARGET_AVX2 static double tv_sumsq_block_avx2(const float *x, int64_t len
   return tv_sumsq_finish(l, x, i, len);
 }
 
-int distac_sumsq_avx2(const float *x, int64_t n, double *out, int threads) {
-  return tv_sumsq(tv_sumsq_block_avx2, x, n, out, threads);
-}
-
 DISTAC_TARGET_AVX2 int distac_scale_avx2(float *x, int64_t n, float a) {
   if (n < 0 || (n > 0 && !x)) return DISTAC_EINVAL;
   __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), va));
   if (i < n) {
-    __m256i m = tv_mask8_avx2(n - i);
+    __m256i m = simd_mask_avx2(n - i);
     _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), va));
   }
   return DISTAC_OK;
@@ -314,72 +294,10 @@ DISTAC_TARGET_AVX2 int distac_axpy_avx2(int64_t n, float a, const float *x, floa
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   if (i < n) {
-    __m256i m = tv_mask8_avx2(n - i);
+    __m256i m = simd_mask_avx2(n - i);
     __m256 r = _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m));
     _mm256_maskstore_ps(y + i, m, r);
   }
-  return DISTAC_OK;
-}
-
-/* One group of 8 lanes under mask m: w[0]*x0 first, then FMA in order of t. */
-TV_INLINE DISTAC_TARGET_AVX2 __m256 tv_wsum8_avx2(int32_t count, const float *const *xs,
-                                                  const float *w, int64_t i, __m256i m) {
-  __m256 acc = _mm256_mul_ps(_mm256_broadcast_ss(w), _mm256_maskload_ps(xs[0] + i, m));
-  for (int32_t t = 1; t < count; t++)
-    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(xs[t] + i, m), acc);
-  return acc;
-}
-
-/* 32 lanes at once, so each weight broadcast and pointer load serves 4 vectors. */
-TV_INLINE DISTAC_TARGET_AVX2 void tv_wsum32_avx2(float *dst, int32_t count,
-                                                 const float *const *xs, const float *w,
-                                                 int64_t i, int stream) {
-  const float *x = xs[0] + i;
-  __m256 wt = _mm256_broadcast_ss(w);
-  __m256 a0 = _mm256_mul_ps(wt, _mm256_loadu_ps(x));
-  __m256 a1 = _mm256_mul_ps(wt, _mm256_loadu_ps(x + 8));
-  __m256 a2 = _mm256_mul_ps(wt, _mm256_loadu_ps(x + 16));
-  __m256 a3 = _mm256_mul_ps(wt, _mm256_loadu_ps(x + 24));
-  for (int32_t t = 1; t < count; t++) {
-    x = xs[t] + i, wt = _mm256_broadcast_ss(w + t);
-    a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x), a0);
-    a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 8), a1);
-    a2 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 16), a2);
-    a3 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(x + 24), a3);
-  }
-  float *d = dst + i;
-  if (stream) {
-    _mm256_stream_ps(d, a0), _mm256_stream_ps(d + 8, a1);
-    _mm256_stream_ps(d + 16, a2), _mm256_stream_ps(d + 24, a3);
-  } else {
-    _mm256_storeu_ps(d, a0), _mm256_storeu_ps(d + 8, a1);
-    _mm256_storeu_ps(d + 16, a2), _mm256_storeu_ps(d + 24, a3);
-  }
-}
-
-/* dst[begin, end) in groups of 8, the last one masked. */
-TV_INLINE DISTAC_TARGET_AVX2 void tv_wsum_range_avx2(float *dst, int32_t count,
-                                                     const float *const *xs, const float *w,
-                                                     int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; i += 8) {
-    __m256i m = tv_mask8_avx2(end - i < 8 ? end - i : 8);
-    _mm256_maskstore_ps(dst + i, m, tv_wsum8_avx2(count, xs, w, i, m));
-  }
-}
-
-DISTAC_TARGET_AVX2 int distac_wsum_avx2(float *dst, int32_t count, const float *const *xs,
-                                        const float *w, int64_t n) {
-  int rc = tv_wsum_check(dst, count, xs, w, n);
-  if (rc != DISTAC_OK) return rc;
-  int64_t head = tv_stream_head(dst, n, 4 * ((int64_t)count + 1)), i;
-  if (head >= 0) {
-    tv_wsum_range_avx2(dst, count, xs, w, 0, head);
-    for (i = head; i + 32 <= n; i += 32) tv_wsum32_avx2(dst, count, xs, w, i, 1);
-    _mm_sfence();
-  } else {
-    for (i = 0; i + 32 <= n; i += 32) tv_wsum32_avx2(dst, count, xs, w, i, 0);
-  }
-  tv_wsum_range_avx2(dst, count, xs, w, i, n);
   return DISTAC_OK;
 }
 
@@ -428,14 +346,6 @@ TV_INLINE DISTAC_TARGET_AVX512 void tv_sub_run_avx512(float *dst, distac_dtype f
   }
 }
 
-DISTAC_TARGET_AVX512 int distac_sub_avx512(float *dst, distac_dtype ft_type, const void *ft,
-                                           distac_dtype base_type, const void *base, int64_t n) {
-  int rc = tv_sub_check(dst, ft_type, ft, base_type, base, n);
-  if (rc != DISTAC_OK) return rc;
-  TV_SUB_PAIRS(tv_sub_run_avx512)
-  return DISTAC_OK;
-}
-
 /* Lanes 0-7 and 8-15 of each 16 elements go to acc0 and acc1 (FMA as in
  * tv_sumsq_block_avx2: the same bits). */
 DISTAC_TARGET_AVX512 static double tv_sumsq_block_avx512(const float *x, int64_t len) {
@@ -450,10 +360,6 @@ DISTAC_TARGET_AVX512 static double tv_sumsq_block_avx512(const float *x, int64_t
   double l[16];
   _mm512_storeu_pd(l, acc0), _mm512_storeu_pd(l + 8, acc1);
   return tv_sumsq_finish(l, x, i, len);
-}
-
-int distac_sumsq_avx512(const float *x, int64_t n, double *out, int threads) {
-  return tv_sumsq(tv_sumsq_block_avx512, x, n, out, threads);
 }
 
 DISTAC_TARGET_AVX512 int distac_scale_avx512(float *x, int64_t n, float a) {
@@ -478,65 +384,11 @@ DISTAC_TARGET_AVX512 int distac_axpy_avx512(int64_t n, float a, const float *x, 
   return DISTAC_OK;
 }
 
-TV_INLINE DISTAC_TARGET_AVX512 __m512 tv_wsum16_avx512(int32_t count, const float *const *xs,
-                                                       const float *w, int64_t i, __mmask16 m) {
-  __m512 acc = _mm512_mul_ps(_mm512_set1_ps(w[0]), _mm512_maskz_loadu_ps(m, xs[0] + i));
-  for (int32_t t = 1; t < count; t++)
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, xs[t] + i), acc);
-  return acc;
-}
+/* ========================================================= AVX2, AVX-512 === */
 
-/* 64 lanes at once, as in tv_wsum32_avx2. */
-TV_INLINE DISTAC_TARGET_AVX512 void tv_wsum64_avx512(float *dst, int32_t count,
-                                                     const float *const *xs, const float *w,
-                                                     int64_t i, int stream) {
-  const float *x = xs[0] + i;
-  __m512 wt = _mm512_set1_ps(w[0]);
-  __m512 a0 = _mm512_mul_ps(wt, _mm512_loadu_ps(x));
-  __m512 a1 = _mm512_mul_ps(wt, _mm512_loadu_ps(x + 16));
-  __m512 a2 = _mm512_mul_ps(wt, _mm512_loadu_ps(x + 32));
-  __m512 a3 = _mm512_mul_ps(wt, _mm512_loadu_ps(x + 48));
-  for (int32_t t = 1; t < count; t++) {
-    x = xs[t] + i, wt = _mm512_set1_ps(w[t]);
-    a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x), a0);
-    a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 16), a1);
-    a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 32), a2);
-    a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(x + 48), a3);
-  }
-  float *d = dst + i;
-  if (stream) {
-    _mm512_stream_ps(d, a0), _mm512_stream_ps(d + 16, a1);
-    _mm512_stream_ps(d + 32, a2), _mm512_stream_ps(d + 48, a3);
-  } else {
-    _mm512_storeu_ps(d, a0), _mm512_storeu_ps(d + 16, a1);
-    _mm512_storeu_ps(d + 32, a2), _mm512_storeu_ps(d + 48, a3);
-  }
-}
-
-TV_INLINE DISTAC_TARGET_AVX512 void tv_wsum_range_avx512(float *dst, int32_t count,
-                                                         const float *const *xs, const float *w,
-                                                         int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; i += 16) {
-    __mmask16 m = tv_mask16(end - i);
-    _mm512_mask_storeu_ps(dst + i, m, tv_wsum16_avx512(count, xs, w, i, m));
-  }
-}
-
-DISTAC_TARGET_AVX512 int distac_wsum_avx512(float *dst, int32_t count, const float *const *xs,
-                                            const float *w, int64_t n) {
-  int rc = tv_wsum_check(dst, count, xs, w, n);
-  if (rc != DISTAC_OK) return rc;
-  int64_t head = tv_stream_head(dst, n, 4 * ((int64_t)count + 1)), i;
-  if (head >= 0) {
-    tv_wsum_range_avx512(dst, count, xs, w, 0, head);
-    for (i = head; i + 64 <= n; i += 64) tv_wsum64_avx512(dst, count, xs, w, i, 1);
-    _mm_sfence();
-  } else {
-    for (i = 0; i + 64 <= n; i += 64) tv_wsum64_avx512(dst, count, xs, w, i, 0);
-  }
-  tv_wsum_range_avx512(dst, count, xs, w, i, n);
-  return DISTAC_OK;
-}
+#define SIMD_TEMPLATE "taskvec_simd.h"
+#include "simd_each.h"
+#endif /* DISTAC_HAVE_X86 */
 
 /* ============================================================== dispatch === */
 
@@ -544,8 +396,9 @@ DISTAC_DEFINE_DISPATCH(sub,
                        (float *dst, distac_dtype ft_type, const void *ft, distac_dtype base_type,
                         const void *base, int64_t n),
                        (dst, ft_type, ft, base_type, base, n))
-DISTAC_DEFINE_DISPATCH(sumsq, (const float *x, int64_t n, double *out, int threads),
-                       (x, n, out, threads))
+#define TV_SUMSQ_CALL(isa) tv_sumsq(tv_sumsq_block_##isa, x, n, out, threads)
+DISTAC_DEFINE_OP(sumsq, (const float *x, int64_t n, double *out, int threads), (x, n, out, threads),
+                 TV_SUMSQ_CALL)
 DISTAC_DEFINE_DISPATCH(scale, (float *x, int64_t n, float a), (x, n, a))
 DISTAC_DEFINE_DISPATCH(axpy, (int64_t n, float a, const float *x, float *y), (n, a, x, y))
 DISTAC_DEFINE_DISPATCH(wsum,

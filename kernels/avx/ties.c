@@ -15,28 +15,12 @@
  * also prefetch every input into L2 ahead of use: with eight inputs the
  * hardware prefetchers alone leave DRAM underused (18 vs 24 GB/s).
  */
-#include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 #define TIES_STREAM_BYTES ((int64_t)16 << 20)
 #define TIES_PREFETCH_BYTES 2048 /* per input; found by measurement */
-
-/* 1 if dst[0, n) should be written with streaming stores (after the caller
- * peels elements up to a 64-byte boundary). */
-static int ties_stream(const float *dst, int64_t n) {
-  return n * (int64_t)sizeof(float) >= TIES_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
-}
-
-/* Prefetch hint for p + TIES_PREFETCH_BYTES; a prefetch never faults, and
- * the address is formed as an integer so running past the end is defined. */
-static inline void ties_prefetch(const float *p) {
-  _mm_prefetch((const char *)((uintptr_t)p + TIES_PREFETCH_BYTES), _MM_HINT_T1);
-}
-
-static int ties_misaligned64(const float *p) { return ((uintptr_t)p & 63) != 0; }
 
 /* -------------------------------------------------------------- ties_trim */
 
@@ -55,66 +39,6 @@ int distac_ties_trim_scalar(float *dst, const float *x, int64_t n, float thresho
   return DISTAC_OK;
 }
 
-DISTAC_TARGET_AVX2 static inline __m256 ties_trim8(__m256 v, __m256 thr) {
-  const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  return _mm256_andnot_ps(_mm256_cmp_ps(_mm256_and_ps(v, abs), thr, _CMP_LT_OQ), v);
-}
-
-DISTAC_TARGET_AVX2 int distac_ties_trim_avx2(float *dst, const float *x, int64_t n,
-                                             float threshold) {
-  if (!ties_trim_args(dst, x, n)) return DISTAC_EINVAL;
-  const __m256 thr = _mm256_set1_ps(threshold);
-  const int nt = ties_stream(dst, n);
-  int64_t i = 0;
-  for (; nt && i < n && ties_misaligned64(dst + i); i++) dst[i] = ties_trim1(x[i], threshold);
-  for (; i + 16 <= n; i += 16) {
-    ties_prefetch(x + i);
-    __m256 a = ties_trim8(_mm256_loadu_ps(x + i), thr);
-    __m256 b = ties_trim8(_mm256_loadu_ps(x + i + 8), thr);
-    if (nt) {
-      _mm256_stream_ps(dst + i, a), _mm256_stream_ps(dst + i + 8, b);
-    } else {
-      _mm256_storeu_ps(dst + i, a), _mm256_storeu_ps(dst + i + 8, b);
-    }
-  }
-  for (; i < n; i++) dst[i] = ties_trim1(x[i], threshold);
-  if (nt) _mm_sfence();
-  return DISTAC_OK;
-}
-
-DISTAC_TARGET_AVX512 static inline __m512 ties_trim16(__m512 v, __m512 thr) {
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(v), thr, _CMP_NLT_UQ), v);
-}
-
-DISTAC_TARGET_AVX512 int distac_ties_trim_avx512(float *dst, const float *x, int64_t n,
-                                                 float threshold) {
-  if (!ties_trim_args(dst, x, n)) return DISTAC_EINVAL;
-  const __m512 thr = _mm512_set1_ps(threshold);
-  const int nt = ties_stream(dst, n);
-  int64_t i = 0;
-  for (; nt && i < n && ties_misaligned64(dst + i); i++) dst[i] = ties_trim1(x[i], threshold);
-  for (; i + 32 <= n; i += 32) {
-    ties_prefetch(x + i);
-    ties_prefetch(x + i + 16);
-    __m512 a = ties_trim16(_mm512_loadu_ps(x + i), thr);
-    __m512 b = ties_trim16(_mm512_loadu_ps(x + i + 16), thr);
-    if (nt) {
-      _mm512_stream_ps(dst + i, a), _mm512_stream_ps(dst + i + 16, b);
-    } else {
-      _mm512_storeu_ps(dst + i, a), _mm512_storeu_ps(dst + i + 16, b);
-    }
-  }
-  for (; i < n; i += 16) { /* masked loads do not fault past the end */
-    __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(dst + i, m, ties_trim16(_mm512_maskz_loadu_ps(m, x + i), thr));
-  }
-  if (nt) _mm_sfence();
-  return DISTAC_OK;
-}
-
-DISTAC_DEFINE_DISPATCH(ties_trim, (float *dst, const float *x, int64_t n, float threshold),
-                       (dst, x, n, threshold))
-
 /* ------------------------------------------------------------- ties_merge */
 
 static int ties_merge_args(const float *dst, int32_t count, const float *const *xs,
@@ -123,16 +47,6 @@ static int ties_merge_args(const float *dst, int32_t count, const float *const *
   for (int32_t t = 0; t < count && n > 0; t++)
     if (!xs[t]) return 0;
   return 1;
-}
-
-/* keep ? v : +0, without a branch (signs of task-vector entries are coin
- * flips, so branches on them mispredict half the time). */
-static inline float ties_select(int keep, float v) {
-  uint32_t u;
-  memcpy(&u, &v, sizeof u);
-  u &= 0u - (uint32_t)keep;
-  memcpy(&v, &u, sizeof v);
-  return v;
 }
 
 /* One element, in one pass over the inputs and without branches on the data.
@@ -149,17 +63,17 @@ static float ties_merge1(int32_t count, const float *const *xs, const float *thr
   int32_t cp = 0, cq = 0;
   for (int32_t t = 0; t < count; t++) {
     float x = xs[t][i];
-    float v = ties_select(!(fabsf(x) < thresholds[t]), x); /* ties_trim1 */
+    float v = distac_keep_f32(!(fabsf(x) < thresholds[t]), x); /* ties_trim1 */
     s += v;
-    p += ties_select(!(v < 0.0f), v);
-    q += ties_select(!(v > 0.0f), v);
+    p += distac_keep_f32(!(v < 0.0f), v);
+    q += distac_keep_f32(!(v > 0.0f), v);
     cp += v > 0.0f;
     cq += v < 0.0f;
   }
   float up = p / (float)(cp > 1 ? cp : 1), down = q / (float)(cq > 1 ? cq : 1);
   /* zero elects +; a NaN sum (a NaN input, or +Inf + -Inf) elects - */
   int elect_up = s >= 0.0f;
-  return ties_select(elect_up, up) + ties_select(!elect_up, down);
+  return distac_keep_f32(elect_up, up) + distac_keep_f32(!elect_up, down);
 }
 
 int distac_ties_merge_scalar(float *dst, int32_t count, const float *const *xs,
@@ -169,123 +83,29 @@ int distac_ties_merge_scalar(float *dst, int32_t count, const float *const *xs,
   return DISTAC_OK;
 }
 
-/* ties_merge1 on eight lanes: the running sums and counts of one vector.
- * Counts are integers so that only s, p and q compete for the FP adders. */
-typedef struct {
-  __m256 s, p, q;
-  __m256i cp, cq;
-} ties_acc8;
+/* ------------------------------------------------------- AVX2, AVX-512 --- */
 
-DISTAC_TARGET_AVX2 static inline void ties_acc8_add(ties_acc8 *a, __m256 x, __m256 thr) {
-  const __m256 zero = _mm256_setzero_ps();
-  __m256 v = ties_trim8(x, thr);
-  __m256 pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ), neg = _mm256_cmp_ps(v, zero, _CMP_LT_OQ);
-  a->s = _mm256_add_ps(a->s, v);
-  a->p = _mm256_add_ps(a->p, _mm256_andnot_ps(neg, v));
-  a->q = _mm256_add_ps(a->q, _mm256_andnot_ps(pos, v));
-  a->cp = _mm256_sub_epi32(a->cp, _mm256_castps_si256(pos)); /* true is -1 */
-  a->cq = _mm256_sub_epi32(a->cq, _mm256_castps_si256(neg));
+#if DISTAC_HAVE_X86
+/* 1 if dst[0, n) should be written with streaming stores (after the caller
+ * peels elements up to a 64-byte boundary). */
+static int ties_stream(const float *dst, int64_t n) {
+  return n * (int64_t)sizeof(float) >= TIES_STREAM_BYTES && ((uintptr_t)dst & 3) == 0;
 }
 
-DISTAC_TARGET_AVX2 static inline __m256 ties_acc8_mean(const ties_acc8 *a) {
-  __m256 up = _mm256_cmp_ps(a->s, _mm256_setzero_ps(), _CMP_GE_OQ);
-  __m256i c = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a->cq),
-                                                   _mm256_castsi256_ps(a->cp), up));
-  __m256 den = _mm256_cvtepi32_ps(_mm256_max_epi32(c, _mm256_set1_epi32(1)));
-  return _mm256_div_ps(_mm256_blendv_ps(a->q, a->p, up), den);
+/* Prefetch hint for p + TIES_PREFETCH_BYTES; a prefetch never faults, and
+ * the address is formed as an integer so running past the end is defined. */
+static inline void ties_prefetch(const float *p) {
+  _mm_prefetch((const char *)((uintptr_t)p + TIES_PREFETCH_BYTES), _MM_HINT_T1);
 }
 
-DISTAC_TARGET_AVX2 int distac_ties_merge_avx2(float *dst, int32_t count, const float *const *xs,
-                                              const float *thresholds, int64_t n) {
-  if (!ties_merge_args(dst, count, xs, thresholds, n)) return DISTAC_EINVAL;
-  const int nt = ties_stream(dst, n);
-  int64_t i = 0;
-  for (; nt && i < n && ties_misaligned64(dst + i); i++)
-    dst[i] = ties_merge1(count, xs, thresholds, i);
-  /* 16 lanes (64 bytes of each input) per iteration, as two independent
-   * accumulator sets: two dependency chains for the out-of-order core. */
-  for (; i + 16 <= n; i += 16) {
-    ties_acc8 a = {0}, b = {0};
-    for (int32_t t = 0; t < count; t++) {
-      const __m256 thr = _mm256_set1_ps(thresholds[t]);
-      ties_prefetch(xs[t] + i);
-      ties_acc8_add(&a, _mm256_loadu_ps(xs[t] + i), thr);
-      ties_acc8_add(&b, _mm256_loadu_ps(xs[t] + i + 8), thr);
-    }
-    __m256 lo = ties_acc8_mean(&a), hi = ties_acc8_mean(&b);
-    if (nt) {
-      _mm256_stream_ps(dst + i, lo), _mm256_stream_ps(dst + i + 8, hi);
-    } else {
-      _mm256_storeu_ps(dst + i, lo), _mm256_storeu_ps(dst + i + 8, hi);
-    }
-  }
-  for (; i < n; i++) dst[i] = ties_merge1(count, xs, thresholds, i);
-  if (nt) _mm_sfence();
-  return DISTAC_OK;
-}
+static int ties_misaligned64(const float *p) { return ((uintptr_t)p & 63) != 0; }
+#endif
 
-/* As ties_acc8 on sixteen lanes. The trim folds into the lane masks:
- * a trimmed lane adds nothing instead of the spec's +0, which leaves every
- * sum unchanged (they start at +0 and so are never -0). */
-typedef struct {
-  __m512 s, p, q;
-  __m512i cp, cq;
-} ties_acc16;
+#define SIMD_TEMPLATE "ties_simd.h"
+#include "simd_each.h"
 
-DISTAC_TARGET_AVX512 static inline void ties_acc16_add(ties_acc16 *a, __m512 v, __m512 thr) {
-  const __m512 zero = _mm512_setzero_ps();
-  const __m512i one = _mm512_set1_epi32(1);
-  __mmask16 keep = _mm512_cmp_ps_mask(_mm512_abs_ps(v), thr, _CMP_NLT_UQ);
-  __mmask16 pos = _mm512_mask_cmp_ps_mask(keep, v, zero, _CMP_GT_OQ);
-  __mmask16 neg = _mm512_mask_cmp_ps_mask(keep, v, zero, _CMP_LT_OQ);
-  a->s = _mm512_mask_add_ps(a->s, keep, a->s, v);
-  a->p = _mm512_mask_add_ps(a->p, _kandn_mask16(neg, keep), a->p, v);
-  a->q = _mm512_mask_add_ps(a->q, _kandn_mask16(pos, keep), a->q, v);
-  a->cp = _mm512_mask_add_epi32(a->cp, pos, a->cp, one);
-  a->cq = _mm512_mask_add_epi32(a->cq, neg, a->cq, one);
-}
-
-DISTAC_TARGET_AVX512 static inline __m512 ties_acc16_mean(const ties_acc16 *a) {
-  __mmask16 up = _mm512_cmp_ps_mask(a->s, _mm512_setzero_ps(), _CMP_GE_OQ);
-  __m512i c = _mm512_max_epi32(_mm512_mask_blend_epi32(up, a->cq, a->cp), _mm512_set1_epi32(1));
-  return _mm512_div_ps(_mm512_mask_blend_ps(up, a->q, a->p), _mm512_cvtepi32_ps(c));
-}
-
-DISTAC_TARGET_AVX512 int distac_ties_merge_avx512(float *dst, int32_t count,
-                                                  const float *const *xs,
-                                                  const float *thresholds, int64_t n) {
-  if (!ties_merge_args(dst, count, xs, thresholds, n)) return DISTAC_EINVAL;
-  const int nt = ties_stream(dst, n);
-  int64_t i = 0;
-  for (; nt && i < n && ties_misaligned64(dst + i); i++)
-    dst[i] = ties_merge1(count, xs, thresholds, i);
-  for (; i + 32 <= n; i += 32) { /* two accumulator sets, as in the AVX2 loop */
-    ties_acc16 a = {0}, b = {0};
-    for (int32_t t = 0; t < count; t++) {
-      const __m512 thr = _mm512_set1_ps(thresholds[t]);
-      ties_prefetch(xs[t] + i);
-      ties_prefetch(xs[t] + i + 16);
-      ties_acc16_add(&a, _mm512_loadu_ps(xs[t] + i), thr);
-      ties_acc16_add(&b, _mm512_loadu_ps(xs[t] + i + 16), thr);
-    }
-    __m512 lo = ties_acc16_mean(&a), hi = ties_acc16_mean(&b);
-    if (nt) {
-      _mm512_stream_ps(dst + i, lo), _mm512_stream_ps(dst + i + 16, hi);
-    } else {
-      _mm512_storeu_ps(dst + i, lo), _mm512_storeu_ps(dst + i + 16, hi);
-    }
-  }
-  for (; i < n; i += 16) { /* masked loads do not fault past the end */
-    __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-    ties_acc16 a = {0};
-    for (int32_t t = 0; t < count; t++)
-      ties_acc16_add(&a, _mm512_maskz_loadu_ps(m, xs[t] + i), _mm512_set1_ps(thresholds[t]));
-    _mm512_mask_storeu_ps(dst + i, m, ties_acc16_mean(&a));
-  }
-  if (nt) _mm_sfence();
-  return DISTAC_OK;
-}
-
+DISTAC_DEFINE_DISPATCH(ties_trim, (float *dst, const float *x, int64_t n, float threshold),
+                       (dst, x, n, threshold))
 DISTAC_DEFINE_DISPATCH(ties_merge,
                        (float *dst, int32_t count, const float *const *xs,
                         const float *thresholds, int64_t n),

@@ -11,11 +11,10 @@
  * Data pointers may be NULL only when n == 0. Every variant gives the same
  * counts as the scalar one.
  */
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
 
 /* ---------------------------------------------------------- abs_histogram */
 
@@ -101,12 +100,7 @@ static int topk_abs_histogram(const float *x, int64_t n, int32_t shift, int32_t 
   return DISTAC_OK;
 }
 
-int distac_abs_histogram_scalar(const float *x, int64_t n, int32_t shift, int32_t bits,
-                                uint32_t prefix, uint64_t *hist) {
-  return topk_abs_histogram(x, n, shift, bits, prefix, hist, topk_count_scalar,
-                            topk_match_scalar);
-}
-
+#if DISTAC_HAVE_X86
 /* Eight digits in a vector -> eight increments, two digits per 64-bit extract. */
 DISTAC_TARGET_AVX2 static inline void topk_add8(__m256i dig, uint32_t *const *s) {
   __m128i lo = _mm256_castsi256_si128(dig), hi = _mm256_extracti128_si256(dig, 1);
@@ -115,99 +109,17 @@ DISTAC_TARGET_AVX2 static inline void topk_add8(__m256i dig, uint32_t *const *s)
   s[0][(uint32_t)a]++, s[1][a >> 32]++, s[2][(uint32_t)b]++, s[3][b >> 32]++;
   s[0][(uint32_t)c]++, s[1][c >> 32]++, s[2][(uint32_t)e]++, s[3][e >> 32]++;
 }
+#endif
 
-DISTAC_TARGET_AVX2 static void topk_count_avx2(const float *x, int64_t n, const topk_digit *d,
-                                               uint32_t *const *s) {
-  const __m256i abs = _mm256_set1_epi32(0x7fffffff), mask = _mm256_set1_epi32((int)d->mask);
-  const __m128i sh = _mm_cvtsi32_si128(d->shift);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i)), abs);
-    topk_add8(_mm256_and_si256(_mm256_srl_epi32(u, sh), mask), s);
-  }
-  topk_count_scalar(x + i, n - i, d, s);
-}
+#define SIMD_TEMPLATE "topk_simd.h"
+#include "simd_each.h"
 
-/* Filtered passes: most elements miss the prefix, so test 32 at a time and
- * count the few that match one by one. */
-DISTAC_TARGET_AVX2 static void topk_match_avx2(const float *x, int64_t n, const topk_digit *d,
-                                               uint64_t *hist) {
-  if (d->full) {
-    topk_match_scalar(x, n, d, hist);
-    return;
-  }
-  const __m256i abs = _mm256_set1_epi32(0x7fffffff), want = _mm256_set1_epi32((int)d->prefix);
-  const __m128i hs = _mm_cvtsi32_si128(d->high);
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    uint32_t hit = 0;
-    for (int q = 0; q < 4; q++) {
-      __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i + 8 * q)), abs);
-      __m256i eq = _mm256_cmpeq_epi32(_mm256_srl_epi32(u, hs), want);
-      hit |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(eq)) << (8 * q);
-    }
-    for (; hit; hit &= hit - 1) {
-      uint32_t u = topk_bits(x[i + __builtin_ctz(hit)]);
-      hist[(u >> d->shift) & d->mask]++;
-    }
-  }
-  topk_match_scalar(x + i, n - i, d, hist);
-}
-
-int distac_abs_histogram_avx2(const float *x, int64_t n, int32_t shift, int32_t bits,
-                              uint32_t prefix, uint64_t *hist) {
-  return topk_abs_histogram(x, n, shift, bits, prefix, hist, topk_count_avx2, topk_match_avx2);
-}
-
-/* The scatter of counts is scalar on every ISA; AVX-512 adds wider digit
- * extraction and mask registers for the filtered pass. */
-DISTAC_TARGET_AVX512 static void topk_count_avx512(const float *x, int64_t n,
-                                                   const topk_digit *d, uint32_t *const *s) {
-  const __m512i abs = _mm512_set1_epi32(0x7fffffff), mask = _mm512_set1_epi32((int)d->mask);
-  const __m128i sh = _mm_cvtsi32_si128(d->shift);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512i u = _mm512_and_si512(_mm512_loadu_si512(x + i), abs);
-    __m512i dig = _mm512_and_si512(_mm512_srl_epi32(u, sh), mask);
-    topk_add8(_mm512_castsi512_si256(dig), s);
-    topk_add8(_mm512_extracti64x4_epi64(dig, 1), s);
-  }
-  topk_count_scalar(x + i, n - i, d, s);
-}
-
-DISTAC_TARGET_AVX512 static void topk_match_avx512(const float *x, int64_t n,
-                                                   const topk_digit *d, uint64_t *hist) {
-  if (d->full) {
-    topk_match_scalar(x, n, d, hist);
-    return;
-  }
-  const __m512i abs = _mm512_set1_epi32(0x7fffffff), want = _mm512_set1_epi32((int)d->prefix);
-  const __m128i hs = _mm_cvtsi32_si128(d->high);
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    uint64_t hit = 0;
-    for (int q = 0; q < 4; q++) {
-      __m512i u = _mm512_and_si512(_mm512_loadu_si512(x + i + 16 * q), abs);
-      hit |= (uint64_t)_mm512_cmpeq_epi32_mask(_mm512_srl_epi32(u, hs), want) << (16 * q);
-    }
-    for (; hit; hit &= hit - 1) {
-      uint32_t u = topk_bits(x[i + __builtin_ctzll(hit)]);
-      hist[(u >> d->shift) & d->mask]++;
-    }
-  }
-  topk_match_scalar(x + i, n - i, d, hist);
-}
-
-int distac_abs_histogram_avx512(const float *x, int64_t n, int32_t shift, int32_t bits,
-                                uint32_t prefix, uint64_t *hist) {
-  return topk_abs_histogram(x, n, shift, bits, prefix, hist, topk_count_avx512,
-                            topk_match_avx512);
-}
-
-DISTAC_DEFINE_DISPATCH(abs_histogram,
-                       (const float *x, int64_t n, int32_t shift, int32_t bits, uint32_t prefix,
-                        uint64_t *hist),
-                       (x, n, shift, bits, prefix, hist))
+#define TOPK_HIST_CALL(isa) \
+  topk_abs_histogram(x, n, shift, bits, prefix, hist, topk_count_##isa, topk_match_##isa)
+DISTAC_DEFINE_OP(abs_histogram,
+                 (const float *x, int64_t n, int32_t shift, int32_t bits, uint32_t prefix,
+                  uint64_t *hist),
+                 (x, n, shift, bits, prefix, hist), TOPK_HIST_CALL)
 
 /* ------------------------------------------------------------- abs_window
  * One pass of a top-k select whose threshold was predicted from a sample:
@@ -272,11 +184,7 @@ static int topk_abs_window(const float *x, int64_t n, uint32_t lo, uint32_t span
   return DISTAC_OK;
 }
 
-int distac_abs_window_scalar(const float *x, int64_t n, uint32_t lo, uint32_t span,
-                             uint64_t *hist, uint64_t *above) {
-  return topk_abs_window(x, n, lo, span, hist, above, topk_window_scalar);
-}
-
+#if DISTAC_HAVE_X86
 /* AVX2 has no unsigned compare: u - lo < span is min_epu32(d, span - 1) == d;
  * u >= lo + span is a signed u > lo + span - 1 (both below 2^31). */
 DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n, topk_window *w) {
@@ -303,11 +211,6 @@ DISTAC_TARGET_AVX2 static uint64_t topk_window_avx2(const float *x, int64_t n, t
   uint64_t above = 0;
   for (int q = 0; q < 8; q++) above += (uint64_t)(-(int64_t)lanes[q]);
   return above + topk_window_scalar(x + i, n - i, w);
-}
-
-int distac_abs_window_avx2(const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
-                           uint64_t *above) {
-  return topk_abs_window(x, n, lo, span, hist, above, topk_window_avx2);
 }
 
 /* AVX-512 counts the entries above the window in vector lanes and queues
@@ -343,12 +246,10 @@ DISTAC_TARGET_AVX512 static uint64_t topk_window_avx512(const float *x, int64_t 
   return above + topk_window_scalar(x + i, n - i, w);
 }
 
-int distac_abs_window_avx512(const float *x, int64_t n, uint32_t lo, uint32_t span,
-                             uint64_t *hist, uint64_t *above) {
-  return topk_abs_window(x, n, lo, span, hist, above, topk_window_avx512);
-}
+#endif
 
-DISTAC_DEFINE_DISPATCH(abs_window,
-                       (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
-                        uint64_t *above),
-                       (x, n, lo, span, hist, above))
+#define TOPK_WINDOW_CALL(isa) topk_abs_window(x, n, lo, span, hist, above, topk_window_##isa)
+DISTAC_DEFINE_OP(abs_window,
+                 (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
+                  uint64_t *above),
+                 (x, n, lo, span, hist, above), TOPK_WINDOW_CALL)

@@ -66,12 +66,16 @@ const char *distac_isa_name(distac_isa isa);
 /* Number of online CPUs (>= 1); what threads <= 0 means. */
 int distac_default_threads(void);
 
-/* Declares the three named variants, the checked one and the dispatching one. */
-#define DISTAC_OP(name, params_decl)              \
-  int distac_##name##_scalar params_decl;         \
-  int distac_##name##_avx2 params_decl;           \
-  int distac_##name##_avx512 params_decl;         \
-  int distac_##name params_decl;
+/* DISTAC_OP(name, params...) declares the five forms of one op: the three
+ * named variants, the checked distac_name_isa(distac_isa isa, params...) and
+ * the dispatching distac_name(params...). distac_train.h uses it too and
+ * #undefs it. */
+#define DISTAC_OP(name, ...)                               \
+  int distac_##name##_scalar(__VA_ARGS__);                 \
+  int distac_##name##_avx2(__VA_ARGS__);                   \
+  int distac_##name##_avx512(__VA_ARGS__);                 \
+  int distac_##name##_isa(distac_isa isa, __VA_ARGS__);    \
+  int distac_##name(__VA_ARGS__);
 
 /* ------------------------------------------------------------------ GEMM ---
  * kernels/avx/gemm.c
@@ -86,26 +90,18 @@ int distac_default_threads(void);
  * read (k == 0, alpha == 0 or an empty C), C when m == 0 or n == 0. The SIMD
  * variants allocate packing scratch (up to 32 MiB for B plus ~300 KiB per
  * thread) and return DISTAC_ENOMEM, before writing anything, if that fails. */
-DISTAC_OP(sgemm, (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                  int64_t ldc, int threads))
-int distac_sgemm_isa(distac_isa isa, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                     float beta, float *c, int64_t ldc, int threads);
+DISTAC_OP(sgemm, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+          int64_t ldc, int threads)
 
 /* Strided batch: for q in [0, batch): the GEMM above on a + q*stride_a,
  * b + q*stride_b, c + q*stride_c. Strides are in elements and may be 0 for A
  * or B (a shared operand); C blocks must not overlap: negative strides, or
  * batch > 1 with stride_c < (m-1)*ldc + n, give DISTAC_EINVAL. */
-DISTAC_OP(sgemm_strided_batched,
-          (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, int64_t batch, float alpha,
-           const float *a, int64_t lda, int64_t stride_a, const float *b, int64_t ldb,
-           int64_t stride_b, float beta, float *c, int64_t ldc, int64_t stride_c, int threads))
-int distac_sgemm_strided_batched_isa(distac_isa isa, int trans_a, int trans_b, int64_t m,
-                                     int64_t n, int64_t k, int64_t batch, float alpha,
-                                     const float *a, int64_t lda, int64_t stride_a,
-                                     const float *b, int64_t ldb, int64_t stride_b, float beta,
-                                     float *c, int64_t ldc, int64_t stride_c, int threads);
+DISTAC_OP(sgemm_strided_batched, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+          int64_t batch, float alpha, const float *a, int64_t lda, int64_t stride_a, const float *b,
+          int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc, int64_t stride_c,
+          int threads)
 
 /* --------------------------------------------------- fused KL distillation ---
  * kernels/avx/kl.c
@@ -122,12 +118,9 @@ int distac_sgemm_strided_batched_isa(distac_isa isa, int trans_a, int trans_b, i
  * 1e-7 * t_tcr * t_stu per row when p and q are close (KL is then a difference
  * of order-1 float32 terms).
  * t_tcr, t_stu finite and > 0, rows, cols >= 1, else DISTAC_EINVAL. */
-DISTAC_OP(kl_distill, (int64_t rows, int64_t cols, const float *zt, int64_t ldt, const float *zs,
-                       int64_t lds, float t_tcr, float t_stu, double *loss, float *grad,
-                       int64_t ldg, int threads))
-int distac_kl_distill_isa(distac_isa isa, int64_t rows, int64_t cols, const float *zt,
-                          int64_t ldt, const float *zs, int64_t lds, float t_tcr, float t_stu,
-                          double *loss, float *grad, int64_t ldg, int threads);
+DISTAC_OP(kl_distill, int64_t rows, int64_t cols, const float *zt, int64_t ldt, const float *zs,
+          int64_t lds, float t_tcr, float t_stu, double *loss, float *grad, int64_t ldg,
+          int threads)
 
 /* -------------------------------------- cross-entropy with label smoothing ---
  * kernels/avx/xent.c
@@ -136,12 +129,8 @@ int distac_kl_distill_isa(distac_isa isa, int64_t rows, int64_t cols, const floa
  *   grad  = (s - y) / B                                   (NULL: loss only)
  * labels[r] in [0, cols) and 0 <= eps <= 1, else DISTAC_EINVAL before any
  * write. Non-finite logits make *loss NaN. */
-DISTAC_OP(xent_ls, (int64_t rows, int64_t cols, const float *z, int64_t ldz,
-                    const int32_t *labels, float eps, double *loss, float *grad, int64_t ldg,
-                    int threads))
-int distac_xent_ls_isa(distac_isa isa, int64_t rows, int64_t cols, const float *z, int64_t ldz,
-                       const int32_t *labels, float eps, double *loss, float *grad, int64_t ldg,
-                       int threads);
+DISTAC_OP(xent_ls, int64_t rows, int64_t cols, const float *z, int64_t ldz, const int32_t *labels,
+          float eps, double *loss, float *grad, int64_t ldg, int threads)
 
 /* ------------------------------------------------------- task-vector ops ---
  * kernels/avx/convert.c — dtype conversion, any pair of distac_dtype.
@@ -149,17 +138,13 @@ int distac_xent_ls_isa(distac_isa isa, int64_t rows, int64_t cols, const float *
  * a (quiet) NaN; subnormals are converted exactly. Widening: an f16 NaN gets
  * its quiet bit set (as F16C does), a bf16 NaN widens bit for bit.
  * src and dst must not overlap. */
-DISTAC_OP(convert, (distac_dtype dst_type, void *dst, distac_dtype src_type, const void *src,
-                    int64_t n))
-int distac_convert_isa(distac_isa isa, distac_dtype dst_type, void *dst, distac_dtype src_type,
-                       const void *src, int64_t n);
+DISTAC_OP(convert, distac_dtype dst_type, void *dst, distac_dtype src_type, const void *src,
+          int64_t n)
 
 /* kernels/avx/taskvec.c — tau = ft - base, computed in f32 from any input dtypes:
  *   dst[i] = f32(ft[i]) - f32(base[i]). */
-DISTAC_OP(sub, (float *dst, distac_dtype ft_type, const void *ft, distac_dtype base_type,
-                const void *base, int64_t n))
-int distac_sub_isa(distac_isa isa, float *dst, distac_dtype ft_type, const void *ft,
-                   distac_dtype base_type, const void *base, int64_t n);
+DISTAC_OP(sub, float *dst, distac_dtype ft_type, const void *ft, distac_dtype base_type,
+          const void *base, int64_t n)
 
 /* Deterministic sum of squares, float64 accumulation:
  * x is cut into blocks of DISTAC_SUMSQ_BLOCK elements; each block is summed in
@@ -167,22 +152,17 @@ int distac_sub_isa(distac_isa isa, float *dst, distac_dtype ft_type, const void 
  * in a fixed order); block sums are added in block order. The result has the
  * same bits for any thread count and on every ISA. NaN in x gives NaN. */
 #define DISTAC_SUMSQ_BLOCK 65536
-DISTAC_OP(sumsq, (const float *x, int64_t n, double *out, int threads))
-int distac_sumsq_isa(distac_isa isa, const float *x, int64_t n, double *out, int threads);
+DISTAC_OP(sumsq, const float *x, int64_t n, double *out, int threads)
 
 /* x[i] *= a */
-DISTAC_OP(scale, (float *x, int64_t n, float a))
-int distac_scale_isa(distac_isa isa, float *x, int64_t n, float a);
+DISTAC_OP(scale, float *x, int64_t n, float a)
 
 /* y[i] += a * x[i] (x and y must not overlap unless equal) */
-DISTAC_OP(axpy, (int64_t n, float a, const float *x, float *y))
-int distac_axpy_isa(distac_isa isa, int64_t n, float a, const float *x, float *y);
+DISTAC_OP(axpy, int64_t n, float a, const float *x, float *y)
 
 /* dst[i] = sum_{t=0}^{count-1} w[t] * xs[t][i], accumulated in f32 in order of t
  * (with FMA where the ISA has it). count >= 1. dst must not overlap any xs[t]. */
-DISTAC_OP(wsum, (float *dst, int32_t count, const float *const *xs, const float *w, int64_t n))
-int distac_wsum_isa(distac_isa isa, float *dst, int32_t count, const float *const *xs,
-                    const float *w, int64_t n);
+DISTAC_OP(wsum, float *dst, int32_t count, const float *const *xs, const float *w, int64_t n)
 
 /* kernels/avx/topk.c — radix-select building block for a top-k magnitude threshold over many
  * tensors without sorting. With u = bits(x[i]) & 0x7fffffff (so u orders
@@ -191,10 +171,8 @@ int distac_wsum_isa(distac_isa isa, float *dst, int32_t count, const float *cons
  *       hist[(u >> shift) & ((1 << bits) - 1)] += 1
  * hist has 1 << bits entries and is added to (the caller zeroes it).
  * 1 <= bits <= 16, 0 <= shift < 32. */
-DISTAC_OP(abs_histogram, (const float *x, int64_t n, int32_t shift, int32_t bits,
-                          uint32_t prefix, uint64_t *hist))
-int distac_abs_histogram_isa(distac_isa isa, const float *x, int64_t n, int32_t shift,
-                             int32_t bits, uint32_t prefix, uint64_t *hist);
+DISTAC_OP(abs_histogram, const float *x, int64_t n, int32_t shift, int32_t bits, uint32_t prefix,
+          uint64_t *hist)
 
 /* kernels/avx/topk.c — the window pass of a top-k select whose threshold was
  * predicted (from a sample): with u = bits(x[i]) & 0x7fffffff as above,
@@ -203,15 +181,12 @@ int distac_abs_histogram_isa(distac_isa isa, const float *x, int64_t n, int32_t 
  * hist has span entries; hist and *above are added to (the caller zeroes
  * them). span >= 1 and lo + span <= 2^31 (NaN sorts above +Inf, as above).
  * Added in ABI 2. */
-DISTAC_OP(abs_window, (const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
-                       uint64_t *above))
-int distac_abs_window_isa(distac_isa isa, const float *x, int64_t n, uint32_t lo, uint32_t span,
-                          uint64_t *hist, uint64_t *above);
+DISTAC_OP(abs_window, const float *x, int64_t n, uint32_t lo, uint32_t span, uint64_t *hist,
+          uint64_t *above)
 
 /* kernels/avx/ties.c — TIES-merging.
  * trim: dst[i] = |x[i]| < threshold ? 0 : x[i]   (NaN is kept). dst may equal x. */
-DISTAC_OP(ties_trim, (float *dst, const float *x, int64_t n, float threshold))
-int distac_ties_trim_isa(distac_isa isa, float *dst, const float *x, int64_t n, float threshold);
+DISTAC_OP(ties_trim, float *dst, const float *x, int64_t n, float threshold)
 
 /* Elect + disjoint mean, trimming on the fly. Per element i:
  *   v_t = |xs[t][i]| < thresholds[t] ? 0 : xs[t][i]   (thresholds[t] = 0 keeps all)
@@ -221,10 +196,8 @@ int distac_ties_trim_isa(distac_isa isa, float *dst, const float *x, int64_t n, 
  * A NaN v_t makes dst[i] NaN (so does an Inf + -Inf sum, which elects -).
  * count >= 1. dst may be exactly one of xs (each element is read before it is
  * written) but must not partially overlap any. */
-DISTAC_OP(ties_merge, (float *dst, int32_t count, const float *const *xs,
-                       const float *thresholds, int64_t n))
-int distac_ties_merge_isa(distac_isa isa, float *dst, int32_t count, const float *const *xs,
-                          const float *thresholds, int64_t n);
+DISTAC_OP(ties_merge, float *dst, int32_t count, const float *const *xs, const float *thresholds,
+          int64_t n)
 
 /* kernels/avx/tall.c — TALL masks and consensus. Per element i:
  *   mtl = sum_t xs[t][i] (in order)
@@ -233,13 +206,8 @@ int distac_ties_merge_isa(distac_isa isa, float *dst, int32_t count, const float
  *   dst[i] = c >= min_agree ? mtl : 0  (NULL: not written; NaN mtl gives NaN)
  * 1 <= count <= 255; min_agree may be any value. Both outputs NULL is a no-op.
  * dst may be exactly one of xs, never a partial overlap. */
-DISTAC_OP(tall_consensus, (float *dst, uint8_t *counts, int32_t count, const float *const *xs,
-                           const float *lambdas, int32_t min_agree, int64_t n))
-int distac_tall_consensus_isa(distac_isa isa, float *dst, uint8_t *counts, int32_t count,
-                              const float *const *xs, const float *lambdas, int32_t min_agree,
-                              int64_t n);
-
-#undef DISTAC_OP
+DISTAC_OP(tall_consensus, float *dst, uint8_t *counts, int32_t count, const float *const *xs,
+          const float *lambdas, int32_t min_agree, int64_t n)
 
 #ifdef __cplusplus
 }

@@ -26,14 +26,6 @@ extern "C" {
 
 #define DISTAC_TRAIN_ROW_BLOCK 32
 
-/* Declares the three named variants and the dispatching one; the checked
- * distac_OP_isa(isa, ...) is declared beside each. */
-#define DISTAC_TRAIN_OP(name, params_decl)  \
-  int distac_##name##_scalar params_decl;   \
-  int distac_##name##_avx2 params_decl;     \
-  int distac_##name##_avx512 params_decl;   \
-  int distac_##name params_decl;
-
 /* ------------------------------------------------------------- layernorm ---
  * kernels/avx/layernorm.c
  * Per row r of x (rows x cols), as torch.nn.LayerNorm (biased variance):
@@ -44,13 +36,9 @@ extern "C" {
  * mean[r] = mu_r and rstd[r] = rstd_r for the backward (each may be NULL: not
  * written). y may equal x when ldy == ldx. rows >= 0, cols >= 1, eps >= 0,
  * ldx, ldy >= cols, else DISTAC_EINVAL. */
-DISTAC_TRAIN_OP(layernorm_forward,
-                (int64_t rows, int64_t cols, const float *x, int64_t ldx, const float *gamma,
-                 const float *beta, float eps, float *y, int64_t ldy, float *mean, float *rstd,
-                 int threads))
-int distac_layernorm_forward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *x,
-                                 int64_t ldx, const float *gamma, const float *beta, float eps,
-                                 float *y, int64_t ldy, float *mean, float *rstd, int threads);
+DISTAC_OP(layernorm_forward, int64_t rows, int64_t cols, const float *x, int64_t ldx,
+          const float *gamma, const float *beta, float eps, float *y, int64_t ldy, float *mean,
+          float *rstd, int threads)
 
 /* The backward of layernorm_forward, from x and its saved mean and rstd.
  * With xhat = (x[r][c] - mean[r]) * rstd[r] and g = dy[r][c] * gamma[c]:
@@ -61,14 +49,9 @@ int distac_layernorm_forward_isa(distac_isa isa, int64_t rows, int64_t cols, con
  *   dbeta[c]  += sum_r dy[r][c]                 (NULL: not computed)
  * dx may equal dy when lddx == lddy. Needs rows/DISTAC_TRAIN_ROW_BLOCK * 2 *
  * cols floats of scratch when dgamma or dbeta is given (DISTAC_ENOMEM). */
-DISTAC_TRAIN_OP(layernorm_backward,
-                (int64_t rows, int64_t cols, const float *dy, int64_t lddy, const float *x,
-                 int64_t ldx, const float *mean, const float *rstd, const float *gamma, float *dx,
-                 int64_t lddx, int accumulate, float *dgamma, float *dbeta, int threads))
-int distac_layernorm_backward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *dy,
-                                  int64_t lddy, const float *x, int64_t ldx, const float *mean,
-                                  const float *rstd, const float *gamma, float *dx, int64_t lddx,
-                                  int accumulate, float *dgamma, float *dbeta, int threads);
+DISTAC_OP(layernorm_backward, int64_t rows, int64_t cols, const float *dy, int64_t lddy,
+          const float *x, int64_t ldx, const float *mean, const float *rstd, const float *gamma,
+          float *dx, int64_t lddx, int accumulate, float *dgamma, float *dbeta, int threads)
 
 /* ------------------------------------------------------ GELU / QuickGELU ---
  * kernels/avx/gelu.c — elementwise over n values.
@@ -86,16 +69,11 @@ typedef enum distac_gelu_kind {
 } distac_gelu_kind;
 
 /* y[i] = f(x[i]). y may equal x. */
-DISTAC_TRAIN_OP(gelu_forward,
-                (distac_gelu_kind kind, int64_t n, const float *x, float *y, int threads))
-int distac_gelu_forward_isa(distac_isa isa, distac_gelu_kind kind, int64_t n, const float *x,
-                            float *y, int threads);
+DISTAC_OP(gelu_forward, distac_gelu_kind kind, int64_t n, const float *x, float *y, int threads)
 
 /* dx[i] = dy[i] * f'(x[i]). dx may equal dy or x. */
-DISTAC_TRAIN_OP(gelu_backward, (distac_gelu_kind kind, int64_t n, const float *x,
-                                const float *dy, float *dx, int threads))
-int distac_gelu_backward_isa(distac_isa isa, distac_gelu_kind kind, int64_t n, const float *x,
-                             const float *dy, float *dx, int threads);
+DISTAC_OP(gelu_backward, distac_gelu_kind kind, int64_t n, const float *x, const float *dy,
+          float *dx, int threads)
 
 /* --------------------------------------------------------------- softmax ---
  * kernels/avx/softmax.c — per row, e.g. attention probabilities (the caller
@@ -103,20 +81,14 @@ int distac_gelu_backward_isa(distac_isa isa, distac_gelu_kind kind, int64_t n, c
  *   y[r][c] = exp(x[r][c] - max_r) / sum_c' exp(x[r][c'] - max_r)
  * -inf entries get probability 0; a row with NaN, +inf or only -inf gives
  * NaN. y may equal x when ldy == ldx. rows >= 0, cols >= 1. */
-DISTAC_TRAIN_OP(softmax_forward, (int64_t rows, int64_t cols, const float *x, int64_t ldx,
-                                  float *y, int64_t ldy, int threads))
-int distac_softmax_forward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *x,
-                               int64_t ldx, float *y, int64_t ldy, int threads);
+DISTAC_OP(softmax_forward, int64_t rows, int64_t cols, const float *x, int64_t ldx, float *y,
+          int64_t ldy, int threads)
 
 /* From the forward's output y:
  *   dx[r][c] = y[r][c] * (dy[r][c] - sum_c' dy[r][c'] * y[r][c'])
  * dx may equal dy when lddx == lddy. */
-DISTAC_TRAIN_OP(softmax_backward,
-                (int64_t rows, int64_t cols, const float *y, int64_t ldy, const float *dy,
-                 int64_t lddy, float *dx, int64_t lddx, int threads))
-int distac_softmax_backward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *y,
-                                int64_t ldy, const float *dy, int64_t lddy, float *dx,
-                                int64_t lddx, int threads);
+DISTAC_OP(softmax_backward, int64_t rows, int64_t cols, const float *y, int64_t ldy,
+          const float *dy, int64_t lddy, float *dx, int64_t lddx, int threads)
 
 /* ------------------------------------------------------------------ bias ---
  * kernels/avx/bias.c. rows, cols >= 0, ld >= max(1, cols).
@@ -124,15 +96,10 @@ int distac_softmax_backward_isa(distac_isa isa, int64_t rows, int64_t cols, cons
  *   bias_grad: db[c] += sum_r dy[r][c]   (row blocks as above: same bits for
  *              any thread count; needs rows/DISTAC_TRAIN_ROW_BLOCK * cols
  *              floats of scratch, DISTAC_ENOMEM) */
-DISTAC_TRAIN_OP(bias_add, (int64_t rows, int64_t cols, float *y, int64_t ldy, const float *b,
-                           int threads))
-int distac_bias_add_isa(distac_isa isa, int64_t rows, int64_t cols, float *y, int64_t ldy,
-                        const float *b, int threads);
+DISTAC_OP(bias_add, int64_t rows, int64_t cols, float *y, int64_t ldy, const float *b, int threads)
 
-DISTAC_TRAIN_OP(bias_grad, (int64_t rows, int64_t cols, const float *dy, int64_t lddy, float *db,
-                            int threads))
-int distac_bias_grad_isa(distac_isa isa, int64_t rows, int64_t cols, const float *dy,
-                         int64_t lddy, float *db, int threads);
+DISTAC_OP(bias_grad, int64_t rows, int64_t cols, const float *dy, int64_t lddy, float *db,
+          int threads)
 
 /* ------------------------------------------------------------- attention ---
  * kernels/avx/attention.c — multi-head self-attention without the in/out
@@ -159,13 +126,9 @@ int distac_bias_grad_isa(distac_isa isa, int64_t rows, int64_t cols, const float
  * scratch when probs is NULL, the backward seq*seq: on the stack up to 16
  * KiB (seq <= 64 for the backward), else allocated (DISTAC_ENOMEM before
  * anything is written). */
-DISTAC_TRAIN_OP(attention_forward,
-                (int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, float scale,
-                 const float *qkv, int64_t ldqkv, float *probs, float *out, int64_t ldout,
-                 int threads))
-int distac_attention_forward_isa(distac_isa isa, int64_t batch, int64_t seq, int64_t heads,
-                                 int64_t head_dim, float scale, const float *qkv, int64_t ldqkv,
-                                 float *probs, float *out, int64_t ldout, int threads);
+DISTAC_OP(attention_forward, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
+          float scale, const float *qkv, int64_t ldqkv, float *probs, float *out, int64_t ldout,
+          int threads)
 
 /* The backward of attention_forward from qkv and its saved probs, with
  * dout = dL/dout ((batch*seq) x D, leading dimension lddout). Per (b, h):
@@ -178,14 +141,9 @@ int distac_attention_forward_isa(distac_isa isa, int64_t batch, int64_t seq, int
  * column [0,3D) of every row [0, batch*seq) is written, without being read.
  * lddout >= D, lddqkv >= 3*D, probs and dout non-NULL. dqkv must not overlap
  * qkv, probs or dout. Same bits for any thread count, as the forward. */
-DISTAC_TRAIN_OP(attention_backward,
-                (int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, float scale,
-                 const float *qkv, int64_t ldqkv, const float *probs, const float *dout,
-                 int64_t lddout, float *dqkv, int64_t lddqkv, int threads))
-int distac_attention_backward_isa(distac_isa isa, int64_t batch, int64_t seq, int64_t heads,
-                                  int64_t head_dim, float scale, const float *qkv,
-                                  int64_t ldqkv, const float *probs, const float *dout,
-                                  int64_t lddout, float *dqkv, int64_t lddqkv, int threads);
+DISTAC_OP(attention_backward, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
+          float scale, const float *qkv, int64_t ldqkv, const float *probs, const float *dout,
+          int64_t lddout, float *dqkv, int64_t lddqkv, int threads)
 
 /* ---------------------------------------------------------------- l2norm ---
  * kernels/avx/l2norm.c — per row r of x (rows x cols), as
@@ -200,23 +158,16 @@ int distac_attention_backward_isa(distac_isa isa, int64_t batch, int64_t seq, in
  * backward). y may equal x when ldy == ldx.
  * rows >= 0, cols >= 1, eps > 0 and finite, ldx, ldy >= cols, else
  * DISTAC_EINVAL. */
-DISTAC_TRAIN_OP(l2norm_forward, (int64_t rows, int64_t cols, const float *x, int64_t ldx,
-                                 float eps, float *y, int64_t ldy, float *norm, int threads))
-int distac_l2norm_forward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *x,
-                              int64_t ldx, float eps, float *y, int64_t ldy, float *norm,
-                              int threads);
+DISTAC_OP(l2norm_forward, int64_t rows, int64_t cols, const float *x, int64_t ldx, float eps,
+          float *y, int64_t ldy, float *norm, int threads)
 
 /* The backward from the forward's y and norm (d = max(norm[r], eps)):
  *   norm[r] > eps:  dx[r] = (dy[r] - y[r] * <dy[r], y[r]>) / d
  *   otherwise:      dx[r] = dy[r] / eps
  * <dy, y> is summed in float64. dx may equal dy when lddx == lddy. */
-DISTAC_TRAIN_OP(l2norm_backward,
-                (int64_t rows, int64_t cols, const float *dy, int64_t lddy, const float *y,
-                 int64_t ldy, const float *norm, float eps, float *dx, int64_t lddx,
-                 int threads))
-int distac_l2norm_backward_isa(distac_isa isa, int64_t rows, int64_t cols, const float *dy,
-                               int64_t lddy, const float *y, int64_t ldy, const float *norm,
-                               float eps, float *dx, int64_t lddx, int threads);
+DISTAC_OP(l2norm_backward, int64_t rows, int64_t cols, const float *dy, int64_t lddy,
+          const float *y, int64_t ldy, const float *norm, float eps, float *dx, int64_t lddx,
+          int threads)
 
 /* ------------------------------------------------- Adam with the anchor ---
  * kernels/avx/adam.c — one step of Adam on n parameters, in place.
@@ -231,13 +182,9 @@ int distac_l2norm_backward_isa(distac_isa isa, int64_t rows, int64_t cols, const
  * beta_anchor == 0: theta_init is not read and may be NULL.
  * step >= 1, 0 <= b1 < 1, 0 <= b2 < 1, eps >= 0, beta_anchor >= 0, lr and
  * clip_scale finite, else DISTAC_EINVAL. */
-DISTAC_TRAIN_OP(adam_step, (int64_t n, float *theta, const float *grad, float *m, float *v,
-                            const float *theta_init, float lr, float b1, float b2, float eps,
-                            float beta_anchor, float clip_scale, int64_t step, int threads))
-int distac_adam_step_isa(distac_isa isa, int64_t n, float *theta, const float *grad, float *m,
-                         float *v, const float *theta_init, float lr, float b1, float b2,
-                         float eps, float beta_anchor, float clip_scale, int64_t step,
-                         int threads);
+DISTAC_OP(adam_step, int64_t n, float *theta, const float *grad, float *m, float *v,
+          const float *theta_init, float lr, float b1, float b2, float eps, float beta_anchor,
+          float clip_scale, int64_t step, int threads)
 
 /* The clip norm's building block: the squared L2 norm of the anchored raw
  * gradient, summed by the caller over every tensor before taking sqrt.
@@ -246,14 +193,10 @@ int distac_adam_step_isa(distac_isa isa, int64_t n, float *theta, const float *g
  * summed in float64 over blocks of DISTAC_SUMSQ_BLOCK as distac_sumsq (same
  * bits for any thread count). beta_anchor == 0: theta and theta_init are not
  * read and may be NULL. NaN gives NaN. */
-DISTAC_TRAIN_OP(anchored_sumsq, (int64_t n, const float *grad, const float *theta,
-                                 const float *theta_init, float beta_anchor, double *out,
-                                 int threads))
-int distac_anchored_sumsq_isa(distac_isa isa, int64_t n, const float *grad, const float *theta,
-                              const float *theta_init, float beta_anchor, double *out,
-                              int threads);
+DISTAC_OP(anchored_sumsq, int64_t n, const float *grad, const float *theta, const float *theta_init,
+          float beta_anchor, double *out, int threads)
 
-#undef DISTAC_TRAIN_OP
+#undef DISTAC_OP /* defined in distac_kernels.h for both headers */
 
 #ifdef __cplusplus
 }

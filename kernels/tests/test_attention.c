@@ -146,7 +146,7 @@ static void test_shape(tu_counts *tc, distac_isa isa, uint64_t *s, const att_sha
 static void test_threads(tu_counts *tc, distac_isa isa, uint64_t *s) {
   const att_shape sh = {8, 50, 12, 64};
   const int64_t rows = sh.batch * sh.seq, d = sh.heads * sh.dh, np = sh.batch * sh.heads * sh.seq * sh.seq;
-  int64_t ld, ldo, ldd;
+  int64_t ld, ldo;
   float *qkv = alloc_mat(s, rows, 3 * d, 0, 1, &ld), *dout = alloc_mat(s, rows, d, 0, 1, &ldo);
   float *out[3], *probs[3], *dqkv[3];
   int ok = 1;
@@ -197,15 +197,11 @@ static void test_errors(tu_counts *tc, distac_isa isa) {
   tu_check(tc, bad == 0 && untouched, distac_isa_name(isa), "attention bad arguments: EINVAL, nothing written", bad);
 }
 
-int main(void) {
-  tu_counts tc = {0, 0, 0};
-  distac_isa isas[] = TU_ISAS;
-  for (int k = 0; k < 3; k++) {
-    if (!tu_isa_runs(&tc, isas[k])) continue;
-    uint64_t s = 0x2545f4914f6cdd1dULL + (uint64_t)k;
-    for (int i = 0; i < LEN(k_shapes); i++) test_shape(&tc, isas[k], &s, &k_shapes[i]);
-    test_threads(&tc, isas[k], &s);
-    test_errors(&tc, isas[k]);
-  }
-  return tu_finish(&tc);
+static void test_isa(tu_counts *tc, distac_isa isa) {
+  uint64_t s = 0x2545f4914f6cdd1dULL + (uint64_t)isa; /* isa is 0, 1, 2 */
+  for (int i = 0; i < LEN(k_shapes); i++) test_shape(tc, isa, &s, &k_shapes[i]);
+  test_threads(tc, isa, &s);
+  test_errors(tc, isa);
 }
+
+TU_MAIN_EACH_ISA(test_isa)

@@ -56,15 +56,7 @@ static int run_case(tu_counts *cnt, distac_isa isa, kl_case k, uint64_t seed, in
                                  k.ldg, 0);
   int rc2 = distac_kl_distill_isa(isa, k.rows, k.cols, zt, k.ld, zs, k.ld, k.tt, k.ts, &loss2,
                                   NULL, 0, 1);
-  int guards = 1;
-  for (int64_t r = 0; r < k.rows; r++) {
-    memcpy(got + r * k.cols, g0 + r * k.ldg, (size_t)k.cols * sizeof(float));
-    for (int64_t c = k.cols; c < k.ldg && r + 1 < k.rows; c++)
-      guards &= g0[r * k.ldg + c] == SENTINEL;
-  }
-  for (size_t i = 0; i < 3; i++) guards &= g[i] == SENTINEL;
-  for (size_t i = 3 + (size_t)((k.rows - 1) * k.ldg + k.cols); i < ng; i++)
-    guards &= g[i] == SENTINEL;
+  int guards = tu_gather_guarded(g, ng, 3, k.rows, k.cols, k.ldg, SENTINEL, got);
   double gerr = tu_rel_err(got, want, k.rows * k.cols);
   /* Relative 1e-5, plus an absolute floor: for nearby distributions the KL is
    * a difference of O(1) float32 terms, so any float32 kernel is off by ~1e-7
@@ -123,13 +115,11 @@ static void check_einval(tu_counts *cnt, distac_isa isa) {
   KL_BAD(3, 4, zt, 4, NULL, 4, 1.0f, 1.0f, &loss, g, 4);
   KL_BAD(3, 4, zt, 4, zs, 4, 1.0f, 1.0f, NULL, g, 4);
 #undef KL_BAD
-  for (int i = 0; i < 12; i++) ok &= g[i] == SENTINEL;
-  ok &= loss == 7;
+  ok &= tu_all_equal(g, 12, SENTINEL) && loss == 7;
   tu_check(cnt, ok, distac_isa_name(isa), "invalid arguments -> EINVAL, no writes", 0);
 }
 
-int main(void) {
-  tu_counts cnt = {0};
+static void test_isa(tu_counts *cnt, distac_isa isa) {
   const kl_case cases[] = {
       {1, 1, 1, 1, 1, 1, 1},           {1, 2, 2, 2, 10, 10, 5},
       {3, 7, 7, 9, 2.5f, 0.7f, 4},     {17, 10, 13, 11, 1, 10, 8},
@@ -139,15 +129,11 @@ int main(void) {
       {9, 3001, 3001, 3005, 2.5f, 0.7f, 1e4f},
       {80, 16411, 16411, 16413, 10, 10, 5}, /* > 4 MiB of grad: NT stores */
   };
-  const distac_isa isas[] = TU_ISAS;
-  for (int i = 0; i < 3; i++) {
-    if (!tu_isa_runs(&cnt, isas[i])) continue;
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-      run_case(&cnt, isas[i], cases[c], 11 + c, 0);
-    run_case(&cnt, isas[i], (kl_case){6, 2049, 2049, 2049, 10, 10, 30}, 3, 1);
-    run_case(&cnt, isas[i], (kl_case){6, 77, 80, 77, 1, 1, 1e4f}, 4, 1);
-    check_nonfinite(&cnt, isas[i]);
-    check_einval(&cnt, isas[i]);
-  }
-  return tu_finish(&cnt);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) run_case(cnt, isa, cases[c], 11 + c, 0);
+  run_case(cnt, isa, (kl_case){6, 2049, 2049, 2049, 10, 10, 30}, 3, 1);
+  run_case(cnt, isa, (kl_case){6, 77, 80, 77, 1, 1, 1e4f}, 4, 1);
+  check_nonfinite(cnt, isa);
+  check_einval(cnt, isa);
 }
+
+TU_MAIN_EACH_ISA(test_isa)

@@ -130,17 +130,13 @@ static void test_errors(tu_counts *tc, distac_isa isa) {
   tu_check(tc, bad == 0 && untouched, distac_isa_name(isa), "l2norm bad arguments: EINVAL, nothing written", bad);
 }
 
-int main(void) {
-  tu_counts tc = {0, 0, 0};
-  distac_isa isas[] = TU_ISAS;
-  for (int k = 0; k < 3; k++) {
-    if (!tu_isa_runs(&tc, isas[k])) continue;
-    uint64_t s = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(k + 1);
-    for (int ri = 0; ri < LEN(k_rows); ri++)
-      for (int ci = 0; ci < LEN(k_cols); ci++) test_shape(&tc, isas[k], &s, k_rows[ri], k_cols[ci]);
-    test_threads(&tc, isas[k], &s);
-    test_nan(&tc, isas[k]);
-    test_errors(&tc, isas[k]);
-  }
-  return tu_finish(&tc);
+static void test_isa(tu_counts *tc, distac_isa isa) {
+  uint64_t s = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(isa + 1);
+  for (int ri = 0; ri < LEN(k_rows); ri++)
+    for (int ci = 0; ci < LEN(k_cols); ci++) test_shape(tc, isa, &s, k_rows[ri], k_cols[ci]);
+  test_threads(tc, isa, &s);
+  test_nan(tc, isa);
+  test_errors(tc, isa);
 }
+
+TU_MAIN_EACH_ISA(test_isa)

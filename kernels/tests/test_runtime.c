@@ -4,7 +4,7 @@
  * one-thread call, more threads than CPUs work, and a child process forked
  * after the pool started gets a working pool of its own.
  *
- *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/*.c \
+ *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/[a-z]*.c \
  *       kernels/tests/test_runtime.c -lm -lpthread
  */
 #define _POSIX_C_SOURCE 200809L /* fork, waitpid */
@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "distac_train.h"
 #include "testutil.h"
 
 #define N ((int64_t)1 << 22) /* 64 sumsq blocks: enough for several threads */
@@ -87,8 +88,62 @@ static void test_fork(tu_counts *cnt, distac_isa isa, const float *x) {
   tu_check(cnt, ok, distac_isa_name(isa), "multi-threaded call in a forked child", 0);
 }
 
+/* Off x86 the SIMD variants are not compiled: distac_isa_supported says no
+ * to them, and every named _avx2/_avx512 function (the ABI keeps them all)
+ * returns DISTAC_EISA, whatever its arguments. */
+static void test_stubs(tu_counts *cnt) {
+#if defined(__x86_64__) || defined(__i386__)
+  (void)cnt; /* x86 builds have the real variants */
+#else
+  int ok = !distac_isa_supported(DISTAC_ISA_AVX2) && !distac_isa_supported(DISTAC_ISA_AVX512) &&
+           distac_isa_supported(DISTAC_ISA_SCALAR) && distac_isa_best() == DISTAC_ISA_SCALAR;
+  float f[4] = {0};
+  double d = 0;
+  uint64_t h[4] = {0};
+  uint8_t u8[4] = {0};
+  int32_t lab[1] = {0};
+  const float *xs[1] = {f};
+#define TU_STUB(name, ...) \
+  ok &= distac_##name##_avx2(__VA_ARGS__) == DISTAC_EISA && distac_##name##_avx512(__VA_ARGS__) == DISTAC_EISA
+  TU_STUB(sgemm, 0, 0, 1, 1, 1, 1.0f, f, 1, f, 1, 0.0f, f, 1, 1);
+  TU_STUB(sgemm_strided_batched, 0, 0, 1, 1, 1, 1, 1.0f, f, 1, 0, f, 1, 0, 0.0f, f, 1, 1, 1);
+  TU_STUB(kl_distill, 1, 1, f, 1, f, 1, 1.0f, 1.0f, &d, f, 1, 1);
+  TU_STUB(xent_ls, 1, 1, f, 1, lab, 0.0f, &d, f, 1, 1);
+  TU_STUB(convert, DISTAC_F32, f, DISTAC_F16, f, 1);
+  TU_STUB(sub, f, DISTAC_F32, f, DISTAC_F32, f, 1);
+  TU_STUB(sumsq, f, 1, &d, 1);
+  TU_STUB(scale, f, 1, 1.0f);
+  TU_STUB(axpy, 1, 1.0f, f, f);
+  TU_STUB(wsum, f, 1, xs, f, 1);
+  TU_STUB(abs_histogram, f, 1, 0, 1, 0, h);
+  TU_STUB(abs_window, f, 1, 0, 1, h, h);
+  TU_STUB(ties_trim, f, f, 1, 0.0f);
+  TU_STUB(ties_merge, f, 1, xs, f, 1);
+  TU_STUB(tall_consensus, f, u8, 1, xs, f, 1, 1);
+  TU_STUB(layernorm_forward, 1, 1, f, 1, f, f, 0.0f, f, 1, f, f, 1);
+  TU_STUB(layernorm_backward, 1, 1, f, 1, f, 1, f, f, f, f, 1, 0, f, f, 1);
+  TU_STUB(gelu_forward, DISTAC_GELU_ERF, 1, f, f, 1);
+  TU_STUB(gelu_backward, DISTAC_GELU_ERF, 1, f, f, f, 1);
+  TU_STUB(softmax_forward, 1, 1, f, 1, f, 1, 1);
+  TU_STUB(softmax_backward, 1, 1, f, 1, f, 1, f, 1, 1);
+  TU_STUB(bias_add, 1, 1, f, 1, f, 1);
+  TU_STUB(bias_grad, 1, 1, f, 1, f, 1);
+  TU_STUB(attention_forward, 1, 1, 1, 1, 1.0f, f, 3, f, f, 1, 1);
+  TU_STUB(attention_backward, 1, 1, 1, 1, 1.0f, f, 3, f, f, 1, f, 3, 1);
+  TU_STUB(l2norm_forward, 1, 1, f, 1, 1.0f, f, 1, f, 1);
+  TU_STUB(l2norm_backward, 1, 1, f, 1, f, 1, f, 1.0f, f, 1, 1);
+  TU_STUB(adam_step, 1, f, f, f, f, NULL, 1.0f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1, 1);
+  TU_STUB(anchored_sumsq, 1, f, NULL, NULL, 0.0f, &d, 1);
+#undef TU_STUB
+  ok &= distac_scale_isa(DISTAC_ISA_AVX2, f, 1, 1.0f) == DISTAC_EISA &&
+        distac_scale(f, 1, 1.0f) == DISTAC_OK; /* the dispatching form runs scalar */
+  tu_check(cnt, ok, "simd", "off x86: avx2/avx512 unsupported, all EISA", 0);
+#endif
+}
+
 int main(void) {
   tu_counts c = {0};
+  test_stubs(&c);
   uint64_t s = 0x9001;
   float *x = malloc((size_t)N * sizeof *x), *a = malloc((size_t)M * M * sizeof *a),
         *b = malloc((size_t)M * M * sizeof *b);

@@ -33,18 +33,18 @@ static void poison(float *p, int64_t n) {
   for (int64_t i = 0; i < n; i++) p[i] = f32(POISON);
 }
 
-/* Task-vector-like data: small values, exact zeros, ties and a few NaNs/Infs. */
-static void fill(uint64_t *s, float *x, int64_t n, int specials) {
-  tu_fill(s, x, n, 0.01f);
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t r = tu_next(s) % 64;
-    if (r == 0) x[i] = 0.0f;
-    else if (r == 1) x[i] = -0.0f;
-    else if (r == 2) x[i] = 0.005f; /* ties with the threshold used below */
-    else if (r == 3) x[i] = -0.005f;
-    else if (specials && r == 4) x[i] = NAN;
-    else if (specials && r == 5) x[i] = (tu_next(s) & 1) ? INFINITY : -INFINITY;
+/* count inputs of n elements (fill's data, specials for odd k), each
+ * starting OFF floats past its allocation; free with free_inputs. */
+static void make_inputs(uint64_t *s, float **xs, int count, int64_t n, int k) {
+  for (int t = 0; t < count; t++) {
+    xs[t] = malloc((size_t)(n + OFF) * 4);
+    tu_fill_taskvec(s, xs[t] + OFF, n, k % 2);
+    xs[t] += OFF;
   }
+}
+
+static void free_inputs(float **xs, int count) {
+  for (int t = 0; t < count; t++) free(xs[t] - OFF);
 }
 
 /* ------------------------------------------------------------------ trim */
@@ -55,7 +55,7 @@ static void test_trim(tu_counts *c, distac_isa isa, uint64_t *s) {
   for (int k = 0; k < NSIZES && ok; k++) {
     int64_t n = sizes[k];
     float *x = malloc((size_t)(n + OFF) * sizeof *x), *y = malloc((size_t)(n + OFF + 1) * 4);
-    fill(s, x + OFF, n, 1);
+    tu_fill_taskvec(s, x + OFF, n, 1);
     for (int j = 0; j < 5 && ok; j++) {
       float thr = thresholds[j];
       poison(y, n + OFF + 1);
@@ -113,12 +113,9 @@ static void test_merge(tu_counts *c, distac_isa isa, uint64_t *s) {
     for (int k = 0; k < NSIZES - (count > 2) && ok; k++) { /* BIG with 1 and 2 inputs */
       int64_t n = sizes[k];
       float *xs[8], thr[8];
-      for (int t = 0; t < count; t++) {
-        xs[t] = malloc((size_t)(n + OFF) * 4);
-        fill(s, xs[t] + OFF, n, k % 2);
-        xs[t] += OFF;
+      make_inputs(s, xs, count, n, k);
+      for (int t = 0; t < count; t++)
         thr[t] = t == 0 ? 0.0f : 0.005f * (float)(t % 3); /* includes 0: keep all */
-      }
       float *y = malloc((size_t)(n + OFF + 1) * 4);
       double *want = malloc((size_t)(n + 1) * sizeof *want);
       poison(y, n + OFF + 1);
@@ -138,7 +135,7 @@ static void test_merge(tu_counts *c, distac_isa isa, uint64_t *s) {
                         (long long)i, g, want[i]);
       }
       ok = ok && bits(y[OFF - 1]) == POISON && bits(y[OFF + n]) == POISON;
-      for (int t = 0; t < count; t++) free(xs[t] - OFF);
+      free_inputs(xs, count);
       free(y), free(want);
     }
   }
@@ -174,7 +171,7 @@ static void test_merge_same_bits(tu_counts *c) {
   float *xs[5], thr[5] = {0, 0.004f, 0.002f, 0.008f, 0};
   for (int t = 0; t < 5; t++) {
     xs[t] = malloc((size_t)n * 4);
-    fill(&s, xs[t], n, 1);
+    tu_fill_taskvec(&s, xs[t], n, 1);
   }
   float *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
   distac_isa isas[] = TU_ISAS;
@@ -200,12 +197,8 @@ static void test_tall(tu_counts *c, distac_isa isa, uint64_t *s) {
     for (int k = 0; k < NSIZES - (count > 2) && ok; k++) {
       int64_t n = sizes[k];
       float *xs[8], lam[8];
-      for (int t = 0; t < count; t++) {
-        xs[t] = malloc((size_t)(n + OFF) * 4);
-        fill(s, xs[t] + OFF, n, k % 2);
-        xs[t] += OFF;
-        lam[t] = 0.2f + 0.1f * (float)(t % 5);
-      }
+      make_inputs(s, xs, count, n, k);
+      for (int t = 0; t < count; t++) lam[t] = 0.2f + 0.1f * (float)(t % 5);
       float *y = malloc((size_t)(n + OFF + 1) * 4);
       uint8_t *m = malloc((size_t)(n + OFF + 1));
       for (int min_agree = n == BIG ? 2 : 0; min_agree <= 3 && ok; min_agree++) {
@@ -236,7 +229,7 @@ static void test_tall(tu_counts *c, distac_isa isa, uint64_t *s) {
                m[OFF - 1] == 0xAB && m[OFF + n] == 0xAB;
         }
       }
-      for (int t = 0; t < count; t++) free(xs[t] - OFF);
+      free_inputs(xs, count);
       free(y), free(m);
     }
   }
@@ -256,16 +249,16 @@ static void test_tall(tu_counts *c, distac_isa isa, uint64_t *s) {
   tu_check(c, bad, distac_isa_name(isa), "tall_consensus bad arguments", 0);
 }
 
+static void test_isa(tu_counts *c, distac_isa isa) {
+  uint64_t s = 0x7ee5 + (uint64_t)isa; /* isa is 0, 1, 2 */
+  test_trim(c, isa, &s);
+  test_merge(c, isa, &s);
+  test_tall(c, isa, &s);
+}
+
 int main(void) {
-  tu_counts c = {0};
-  distac_isa isas[] = TU_ISAS;
-  for (int k = 0; k < 3; k++) {
-    if (!tu_isa_runs(&c, isas[k])) continue;
-    uint64_t s = 0x7ee5 + (uint64_t)k;
-    test_trim(&c, isas[k], &s);
-    test_merge(&c, isas[k], &s);
-    test_tall(&c, isas[k], &s);
-  }
+  tu_counts c = {0, 0, 0};
+  tu_each_isa(&c, test_isa);
   test_merge_same_bits(&c);
   return tu_finish(&c);
 }

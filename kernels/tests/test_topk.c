@@ -21,20 +21,6 @@ static uint32_t bits(float f) {
   return u;
 }
 
-/* Task-vector-like data: small values, exact zeros, ties and a few NaNs/Infs. */
-static void fill(uint64_t *s, float *x, int64_t n, int specials) {
-  tu_fill(s, x, n, 0.01f);
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t r = tu_next(s) % 64;
-    if (r == 0) x[i] = 0.0f;
-    else if (r == 1) x[i] = -0.0f;
-    else if (r == 2) x[i] = 0.005f; /* ties with the threshold used below */
-    else if (r == 3) x[i] = -0.005f;
-    else if (specials && r == 4) x[i] = NAN;
-    else if (specials && r == 5) x[i] = (tu_next(s) & 1) ? INFINITY : -INFINITY;
-  }
-}
-
 /* ------------------------------------------------------------- histogram */
 
 static void hist_ref(const float *x, int64_t n, int shift, int nbits, uint32_t prefix,
@@ -53,7 +39,7 @@ static void test_histogram(tu_counts *c, distac_isa isa, uint64_t *s) {
   for (int k = 0; k < NSIZES - 1 && ok; k++) { /* the largest adds nothing here */
     int64_t n = sizes[k];
     float *x = malloc((size_t)(n + OFF) * sizeof *x);
-    fill(s, x + OFF, n, 1);
+    tu_fill_taskvec(s, x + OFF, n, 1);
     for (size_t d = 0; d < sizeof digits / sizeof digits[0] && ok; d++) {
       int shift = digits[d][0], nb = digits[d][1];
       /* a prefix that matches (from a real element), one too large to match, and 0 */
@@ -107,7 +93,7 @@ static void test_window(tu_counts *c, distac_isa isa, uint64_t *s) {
   for (int k = 0; k < NSIZES && ok; k++) {
     int64_t n = sizes[k];
     float *x = malloc((size_t)(n + OFF) * sizeof *x);
-    fill(s, x + OFF, n, 1);
+    tu_fill_taskvec(s, x + OFF, n, 1);
     uint32_t mid = n ? bits(x[OFF + n / 2]) & 0x7fffffffu : 1000;
     if (mid < 500) mid = 500; /* a zero there: keep mid - 500 from wrapping */
     /* around a real element (several widths), over the quiet NaN, ending at
@@ -134,7 +120,7 @@ static void test_window(tu_counts *c, distac_isa isa, uint64_t *s) {
   /* A large input in two calls, adding into one histogram. */
   int64_t n = sizes[NSIZES - 1];
   float *x = malloc((size_t)n * sizeof *x);
-  fill(s, x, n, 0);
+  tu_fill_taskvec(s, x, n, 0);
   uint32_t lo = 0x3b000000u, span = 1u << 20; /* magnitudes 2^-9 up to about 2.07e-3 */
   uint64_t *want = calloc(span, 8), *got = calloc(span, 8), got_up = 0;
   uint64_t want_up = window_ref(x, n, lo, span, want);
@@ -156,14 +142,10 @@ static void test_window(tu_counts *c, distac_isa isa, uint64_t *s) {
   tu_check(c, bad, distac_isa_name(isa), "abs_window bad arguments", 0);
 }
 
-int main(void) {
-  tu_counts c = {0};
-  distac_isa isas[] = TU_ISAS;
-  for (int k = 0; k < 3; k++) {
-    if (!tu_isa_runs(&c, isas[k])) continue;
-    uint64_t s = 0x70b4 + (uint64_t)k;
-    test_histogram(&c, isas[k], &s);
-    test_window(&c, isas[k], &s);
-  }
-  return tu_finish(&c);
+static void test_isa(tu_counts *c, distac_isa isa) {
+  uint64_t s = 0x70b4 + (uint64_t)isa; /* isa is 0, 1, 2 */
+  test_histogram(c, isa, &s);
+  test_window(c, isa, &s);
 }
+
+TU_MAIN_EACH_ISA(test_isa)

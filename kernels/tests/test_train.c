@@ -75,48 +75,47 @@ static void ref_layernorm_bwd(const float *x, const float *dy, int64_t ld, int64
   }
 }
 
-static void test_layernorm(tu_counts *tc, distac_isa isa, uint64_t *s) {
+/* One rows x cols shape; offset is added to x (an offset mean tests the
+ * variance; |mean| >> std tests the normalization). */
+static void test_layernorm(tu_counts *tc, distac_isa isa, uint64_t *s, int64_t rows,
+                           int64_t cols, float offset) {
   const char *name = distac_isa_name(isa);
-  for (int ri = 0; ri < LEN(k_rows); ri++)
-    for (int ci = 0; ci < LEN(k_cols); ci++) {
-      int64_t rows = k_rows[ri], cols = k_cols[ci], ld;
-      float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
-      float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
-      float *gamma = tu_alloc_f(cols), *beta = tu_alloc_f(cols), *mean = tu_alloc_f(rows), *rstd = tu_alloc_f(rows);
-      float *dg = tu_alloc_f(cols), *db = tu_alloc_f(cols);
-      double *ry = tu_alloc_d(rows * cols), *rdx = tu_alloc_d(rows * cols), *rsc = tu_alloc_d(rows * cols), *rm = tu_alloc_d(rows),
-             *rr = tu_alloc_d(rows), *rdg = tu_alloc_d(cols), *rdb = tu_alloc_d(cols);
-      /* An offset mean tests the variance; |mean| >> std tests the normalization. */
-      fill_mat(s, x, rows, cols, ld, 2.0f, ci % 2 ? 1000.0f : 3.0f);
-      fill_mat(s, dy, rows, cols, ld, 1.0f, 0.0f);
-      tu_fill(s, gamma, cols, 1.5f), tu_fill(s, beta, cols, 0.5f);
-      tu_fill(s, dg, cols, 1.0f), tu_fill(s, db, cols, 1.0f);
-      for (int64_t c = 0; c < cols; c++) rdg[c] = dg[c], rdb[c] = db[c];
-      const float eps = 1e-5f;
-      ref_layernorm_fwd(x, ld, rows, cols, gamma, beta, eps, ry, rm, rr);
+  int64_t ld;
+  float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
+  float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
+  float *gamma = tu_alloc_f(cols), *beta = tu_alloc_f(cols), *mean = tu_alloc_f(rows), *rstd = tu_alloc_f(rows);
+  float *dg = tu_alloc_f(cols), *db = tu_alloc_f(cols);
+  double *ry = tu_alloc_d(rows * cols), *rdx = tu_alloc_d(rows * cols), *rsc = tu_alloc_d(rows * cols), *rm = tu_alloc_d(rows),
+         *rr = tu_alloc_d(rows), *rdg = tu_alloc_d(cols), *rdb = tu_alloc_d(cols);
+  fill_mat(s, x, rows, cols, ld, 2.0f, offset);
+  fill_mat(s, dy, rows, cols, ld, 1.0f, 0.0f);
+  tu_fill(s, gamma, cols, 1.5f), tu_fill(s, beta, cols, 0.5f);
+  tu_fill(s, dg, cols, 1.0f), tu_fill(s, db, cols, 1.0f);
+  for (int64_t c = 0; c < cols; c++) rdg[c] = dg[c], rdb[c] = db[c];
+  const float eps = 1e-5f;
+  ref_layernorm_fwd(x, ld, rows, cols, gamma, beta, eps, ry, rm, rr);
 
-      char what[80];
-      int rc = distac_layernorm_forward_isa(isa, rows, cols, x, ld, gamma, beta, eps, y, ld, mean, rstd, 0);
-      double e = fmax(tu_mat_err(y, ld, ry, NULL, rows, cols), fmax(tu_rel_err(mean, rm, rows), tu_rel_err(rstd, rr, rows)));
-      snprintf(what, sizeof what, "layernorm fwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
+  char what[80];
+  int rc = distac_layernorm_forward_isa(isa, rows, cols, x, ld, gamma, beta, eps, y, ld, mean, rstd, 0);
+  double e = fmax(tu_mat_err(y, ld, ry, NULL, rows, cols), fmax(tu_rel_err(mean, rm, rows), tu_rel_err(rstd, rr, rows)));
+  snprintf(what, sizeof what, "layernorm fwd %lldx%lld", (long long)rows, (long long)cols);
+  tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
 
-      ref_layernorm_bwd(x, dy, ld, rows, cols, mean, rstd, gamma, rdx, rsc, rdg, rdb);
-      rc = distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 0, dg, db, 0);
-      e = fmax(tu_mat_err(dx, ld, rdx, rsc, rows, cols), fmax(tu_rel_err(dg, rdg, cols), tu_rel_err(db, rdb, cols)));
-      snprintf(what, sizeof what, "layernorm bwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
+  ref_layernorm_bwd(x, dy, ld, rows, cols, mean, rstd, gamma, rdx, rsc, rdg, rdb);
+  rc = distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 0, dg, db, 0);
+  e = fmax(tu_mat_err(dx, ld, rdx, rsc, rows, cols), fmax(tu_rel_err(dg, rdg, cols), tu_rel_err(db, rdb, cols)));
+  snprintf(what, sizeof what, "layernorm bwd %lldx%lld", (long long)rows, (long long)cols);
+  tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
 
-      /* accumulate: dx += the same gradient again. */
-      for (int64_t i = 0; i < rows * cols; i++) rdx[i] *= 2, rsc[i] *= 2;
-      rc = distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 1, NULL, NULL, 0);
-      e = tu_mat_err(dx, ld, rdx, rsc, rows, cols);
-      snprintf(what, sizeof what, "layernorm bwd accumulate %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5, name, what, e);
+  /* accumulate: dx += the same gradient again. */
+  for (int64_t i = 0; i < rows * cols; i++) rdx[i] *= 2, rsc[i] *= 2;
+  rc = distac_layernorm_backward_isa(isa, rows, cols, dy, ld, x, ld, mean, rstd, gamma, dx, ld, 1, NULL, NULL, 0);
+  e = tu_mat_err(dx, ld, rdx, rsc, rows, cols);
+  snprintf(what, sizeof what, "layernorm bwd accumulate %lldx%lld", (long long)rows, (long long)cols);
+  tu_check(tc, rc == 0 && e < 1e-5, name, what, e);
 
-      free(x), free(y), free(dy), free(dx), free(gamma), free(beta), free(mean), free(rstd);
-      free(dg), free(db), free(ry), free(rdx), free(rsc), free(rm), free(rr), free(rdg), free(rdb);
-    }
+  free(x), free(y), free(dy), free(dx), free(gamma), free(beta), free(mean), free(rstd);
+  free(dg), free(db), free(ry), free(rdx), free(rsc), free(rm), free(rr), free(rdg), free(rdb);
 }
 
 /* ---------------------------------------------------------------- GELU */
@@ -205,53 +204,51 @@ static void test_gelu(tu_counts *tc, distac_isa isa, uint64_t *s) {
 
 /* ---------------------------------------------------------------- softmax */
 
-static void test_softmax(tu_counts *tc, distac_isa isa, uint64_t *s) {
+/* One rows x cols shape. */
+static void test_softmax(tu_counts *tc, distac_isa isa, uint64_t *s, int64_t rows, int64_t cols) {
   const char *name = distac_isa_name(isa);
-  for (int ri = 0; ri < LEN(k_rows); ri++)
-    for (int ci = 0; ci < LEN(k_cols); ci++) {
-      int64_t rows = k_rows[ri], cols = k_cols[ci], ld;
-      float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
-      float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
-      double *ry = tu_alloc_d(rows * cols), *rdx = tu_alloc_d(rows * cols);
-      fill_mat(s, x, rows, cols, ld, 20.0f, 0.0f);
-      fill_mat(s, dy, rows, cols, ld, 1.0f, 0.0f);
-      if (cols > 2) x[1] = -INFINITY; /* masked entry: probability 0 */
-      for (int64_t r = 0; r < rows; r++) {
-        double m = -INFINITY, sum = 0;
-        for (int64_t c = 0; c < cols; c++) m = fmax(m, x[r * ld + c]);
-        for (int64_t c = 0; c < cols; c++) sum += exp(x[r * ld + c] - m);
-        for (int64_t c = 0; c < cols; c++) ry[r * cols + c] = exp(x[r * ld + c] - m) / sum;
-      }
-      char what[80];
-      int rc = distac_softmax_forward_isa(isa, rows, cols, x, ld, y, ld, 0);
-      double e = tu_mat_err(y, ld, ry, NULL, rows, cols);
-      snprintf(what, sizeof what, "softmax fwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
-      /* The backward's reference starts from the kernel's own y: dx cancels
-       * (its row sums are 0), so an O(eps) change in y is not O(eps) in dx. */
-      double num = 0, den = 0;
-      for (int64_t r = 0; r < rows; r++) {
-        double dot = 0;
-        for (int64_t c = 0; c < cols; c++) dot += (double)dy[r * ld + c] * y[r * ld + c];
-        for (int64_t c = 0; c < cols; c++) {
-          rdx[r * cols + c] = y[r * ld + c] * (dy[r * ld + c] - dot);
-          double scale = y[r * ld + c] * (fabs(dy[r * ld + c]) + fabs(dot));
-          den += scale * scale;
-        }
-      }
-      rc = distac_softmax_backward_isa(isa, rows, cols, y, ld, dy, ld, dx, ld, 0);
-      /* dy - dot cancels where one probability dominates a row: the error is
-       * relative to the terms y * (|dy| + |dot|), not to dx. */
-      for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) {
-          double d = dx[r * ld + c] - rdx[r * cols + c];
-          num += isfinite(dx[r * ld + c]) ? d * d : INFINITY;
-        }
-      e = sqrt(num / den);
-      snprintf(what, sizeof what, "softmax bwd %lldx%lld", (long long)rows, (long long)cols);
-      tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
-      free(x), free(y), free(dy), free(dx), free(ry), free(rdx);
+  int64_t ld;
+  float *x = alloc_mat(rows, cols, &ld), *y = alloc_mat(rows, cols, &ld);
+  float *dy = alloc_mat(rows, cols, &ld), *dx = alloc_mat(rows, cols, &ld);
+  double *ry = tu_alloc_d(rows * cols), *rdx = tu_alloc_d(rows * cols);
+  fill_mat(s, x, rows, cols, ld, 20.0f, 0.0f);
+  fill_mat(s, dy, rows, cols, ld, 1.0f, 0.0f);
+  if (cols > 2) x[1] = -INFINITY; /* masked entry: probability 0 */
+  for (int64_t r = 0; r < rows; r++) {
+    double m = -INFINITY, sum = 0;
+    for (int64_t c = 0; c < cols; c++) m = fmax(m, x[r * ld + c]);
+    for (int64_t c = 0; c < cols; c++) sum += exp(x[r * ld + c] - m);
+    for (int64_t c = 0; c < cols; c++) ry[r * cols + c] = exp(x[r * ld + c] - m) / sum;
+  }
+  char what[80];
+  int rc = distac_softmax_forward_isa(isa, rows, cols, x, ld, y, ld, 0);
+  double e = tu_mat_err(y, ld, ry, NULL, rows, cols);
+  snprintf(what, sizeof what, "softmax fwd %lldx%lld", (long long)rows, (long long)cols);
+  tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(y, rows, cols, ld), name, what, e);
+  /* The backward's reference starts from the kernel's own y: dx cancels
+   * (its row sums are 0), so an O(eps) change in y is not O(eps) in dx. */
+  double num = 0, den = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    double dot = 0;
+    for (int64_t c = 0; c < cols; c++) dot += (double)dy[r * ld + c] * y[r * ld + c];
+    for (int64_t c = 0; c < cols; c++) {
+      rdx[r * cols + c] = y[r * ld + c] * (dy[r * ld + c] - dot);
+      double scale = y[r * ld + c] * (fabs(dy[r * ld + c]) + fabs(dot));
+      den += scale * scale;
     }
+  }
+  rc = distac_softmax_backward_isa(isa, rows, cols, y, ld, dy, ld, dx, ld, 0);
+  /* dy - dot cancels where one probability dominates a row: the error is
+   * relative to the terms y * (|dy| + |dot|), not to dx. */
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) {
+      double d = dx[r * ld + c] - rdx[r * cols + c];
+      num += isfinite(dx[r * ld + c]) ? d * d : INFINITY;
+    }
+  e = sqrt(num / den);
+  snprintf(what, sizeof what, "softmax bwd %lldx%lld", (long long)rows, (long long)cols);
+  tu_check(tc, rc == 0 && e < 1e-5 && tu_gaps_intact(dx, rows, cols, ld), name, what, e);
+  free(x), free(y), free(dy), free(dx), free(ry), free(rdx);
 }
 
 /* ---------------------------------------------------------------- bias */
@@ -398,19 +395,18 @@ static void test_errors(tu_counts *tc, distac_isa isa) {
   tu_check(tc, bad == 0 && untouched, name, "bad arguments: EINVAL, nothing written", bad);
 }
 
-int main(void) {
-  tu_counts tc = {0, 0, 0};
-  distac_isa isas[] = TU_ISAS;
-  for (int k = 0; k < 3; k++) {
-    if (!tu_isa_runs(&tc, isas[k])) continue;
-    uint64_t s = 0x9e3779b97f4a7c15ULL + (uint64_t)k;
-    test_layernorm(&tc, isas[k], &s);
-    test_layernorm_threads(&tc, isas[k], &s);
-    test_gelu(&tc, isas[k], &s);
-    test_softmax(&tc, isas[k], &s);
-    test_bias(&tc, isas[k], &s);
-    test_adam(&tc, isas[k], &s);
-    test_errors(&tc, isas[k]);
-  }
-  return tu_finish(&tc);
+static void test_isa(tu_counts *tc, distac_isa isa) {
+  uint64_t s = 0x9e3779b97f4a7c15ULL + (uint64_t)isa; /* isa is 0, 1, 2 */
+  for (int ri = 0; ri < LEN(k_rows); ri++)
+    for (int ci = 0; ci < LEN(k_cols); ci++)
+      test_layernorm(tc, isa, &s, k_rows[ri], k_cols[ci], ci % 2 ? 1000.0f : 3.0f);
+  test_layernorm_threads(tc, isa, &s);
+  test_gelu(tc, isa, &s);
+  for (int ri = 0; ri < LEN(k_rows); ri++)
+    for (int ci = 0; ci < LEN(k_cols); ci++) test_softmax(tc, isa, &s, k_rows[ri], k_cols[ci]);
+  test_bias(tc, isa, &s);
+  test_adam(tc, isa, &s);
+  test_errors(tc, isa);
 }
+
+TU_MAIN_EACH_ISA(test_isa)

@@ -48,15 +48,7 @@ static void run_case(tu_counts *cnt, distac_isa isa, xent_case k, uint64_t seed)
   double wl = ref_xent(k.rows, k.cols, z, k.ld, labels, k.eps, want), loss = NAN, loss2 = NAN;
   int rc = distac_xent_ls_isa(isa, k.rows, k.cols, z, k.ld, labels, k.eps, &loss, g0, k.ldg, 0);
   int rc2 = distac_xent_ls_isa(isa, k.rows, k.cols, z, k.ld, labels, k.eps, &loss2, NULL, 0, 1);
-  int guards = 1;
-  for (int64_t r = 0; r < k.rows; r++) {
-    memcpy(got + r * k.cols, g0 + r * k.ldg, (size_t)k.cols * sizeof(float));
-    for (int64_t c = k.cols; c < k.ldg && r + 1 < k.rows; c++)
-      guards &= g0[r * k.ldg + c] == SENTINEL;
-  }
-  for (size_t i = 0; i < 5; i++) guards &= g[i] == SENTINEL;
-  for (size_t i = 5 + (size_t)((k.rows - 1) * k.ldg + k.cols); i < ng; i++)
-    guards &= g[i] == SENTINEL;
+  int guards = tu_gather_guarded(g, ng, 5, k.rows, k.cols, k.ldg, SENTINEL, got);
   double gerr = tu_rel_err(got, want, k.rows * k.cols);
   double lerr = fabs(loss - wl) / fmax(fabs(wl), 1e-3);
   int ok = rc == 0 && rc2 == 0 && guards && lerr <= 1e-5 && gerr <= 1e-5 && loss == loss2;
@@ -108,13 +100,11 @@ static void check_einval(tu_counts *cnt, distac_isa isa) {
   XENT_BAD(3, 4, z, 4, NULL, 0.1f, &loss, g, 4);
   XENT_BAD(3, 4, z, 4, good, 0.1f, NULL, g, 4);
 #undef XENT_BAD
-  for (int i = 0; i < 12; i++) ok &= g[i] == SENTINEL;
-  ok &= loss == 7;
+  ok &= tu_all_equal(g, 12, SENTINEL) && loss == 7;
   tu_check(cnt, ok, distac_isa_name(isa), "invalid arguments -> EINVAL, no writes", 0);
 }
 
-int main(void) {
-  tu_counts cnt = {0};
+static void test_isa(tu_counts *cnt, distac_isa isa) {
   const xent_case cases[] = {
       {1, 1, 1, 1, 0.1f, 1},          {1, 2, 2, 2, 0, 5},
       {3, 7, 7, 9, 0.1f, 4},          {17, 10, 13, 11, 1, 8},
@@ -124,13 +114,9 @@ int main(void) {
       {9, 3001, 3001, 3005, 0, 1e4f},
       {80, 16411, 16411, 16413, 0.1f, 5}, /* > 4 MiB of grad: NT stores */
   };
-  const distac_isa isas[] = TU_ISAS;
-  for (int i = 0; i < 3; i++) {
-    if (!tu_isa_runs(&cnt, isas[i])) continue;
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-      run_case(&cnt, isas[i], cases[c], 21 + c);
-    check_nonfinite(&cnt, isas[i]);
-    check_einval(&cnt, isas[i]);
-  }
-  return tu_finish(&cnt);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) run_case(cnt, isa, cases[c], 21 + c);
+  check_nonfinite(cnt, isa);
+  check_einval(cnt, isa);
 }
+
+TU_MAIN_EACH_ISA(test_isa)

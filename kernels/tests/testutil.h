@@ -64,6 +64,61 @@ static inline int tu_finish(const tu_counts *c) {
 
 #define TU_ISAS {DISTAC_ISA_SCALAR, DISTAC_ISA_AVX2, DISTAC_ISA_AVX512}
 
+/* fn(c, isa) for each instruction set of TU_ISAS that this CPU runs; the
+ * others are counted and printed as skipped. */
+typedef void (*tu_isa_fn)(tu_counts *c, distac_isa isa);
+static inline void tu_each_isa(tu_counts *c, tu_isa_fn fn) {
+  const distac_isa isas[] = TU_ISAS;
+  for (int k = 0; k < 3; k++)
+    if (tu_isa_runs(c, isas[k])) fn(c, isas[k]);
+}
+
+/* The main() of a test program whose checks all run per instruction set. */
+#define TU_MAIN_EACH_ISA(fn)   \
+  int main(void) {             \
+    tu_counts c = {0, 0, 0};   \
+    tu_each_isa(&c, fn);       \
+    return tu_finish(&c);      \
+  }
+
+/* 1 if the n floats at p all still hold v (outputs an error left alone). */
+static inline int tu_all_equal(const float *p, int64_t n, float v) {
+  int ok = 1;
+  for (int64_t i = 0; i < n; i++) ok &= p[i] == v;
+  return ok;
+}
+
+/* Task-vector-like data: small values, exact zeros, ties at +-0.005 (the
+ * merge tests' threshold) and, with specials, a few NaNs and Infs. */
+static inline void tu_fill_taskvec(uint64_t *s, float *x, int64_t n, int specials) {
+  tu_fill(s, x, n, 0.01f);
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t r = tu_next(s) % 64;
+    if (r == 0) x[i] = 0.0f;
+    else if (r == 1) x[i] = -0.0f;
+    else if (r == 2) x[i] = 0.005f;
+    else if (r == 3) x[i] = -0.005f;
+    else if (specials && r == 4) x[i] = NAN;
+    else if (specials && r == 5) x[i] = (tu_next(s) & 1) ? INFINITY : -INFINITY;
+  }
+}
+
+/* Copies the rows x cols matrix at buf + off (leading dimension ld) into
+ * dense; 1 if every other element of buf[0, n) (before off, in the gaps
+ * between rows, after the last row) still holds sentinel. */
+static inline int tu_gather_guarded(const float *buf, size_t n, size_t off, int64_t rows,
+                                    int64_t cols, int64_t ld, float sentinel, float *dense) {
+  const float *m = buf + off;
+  int ok = 1;
+  for (int64_t r = 0; r < rows; r++) {
+    memcpy(dense + r * cols, m + r * ld, (size_t)cols * sizeof(float));
+    for (int64_t c = cols; c < ld && r + 1 < rows; c++) ok &= m[r * ld + c] == sentinel;
+  }
+  for (size_t i = 0; i < off; i++) ok &= buf[i] == sentinel;
+  for (size_t i = off + (size_t)((rows - 1) * ld + cols); i < n; i++) ok &= buf[i] == sentinel;
+  return ok;
+}
+
 /* Matrices of the training-op tests: every rows x cols matrix has ld > cols
  * and TU_SENTINEL in the gaps between rows, which must survive. */
 #define TU_SENTINEL (-12345.0f)
