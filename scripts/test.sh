@@ -56,6 +56,9 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" >/dev/null
 ctest --test-dir build/release --output-on-failure
 
+step "C kernels and their tests for arm64, run under qemu (scalar; the SIMD forms report themselves absent)"
+bash scripts/cross_arm64.sh
+
 step "kernel library + ctest under ASan+UBSan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDISTAC_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$(nproc)" >/dev/null
