@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "59404e66692a4e0c116c9a96f0c7fa7ce3d3fb2351052448bc0599d1970f516a"
+const kernelSourcesHash = "bb9bf5673744030a53c9ce7c37a9491dd93e9d696d86c814675b4178ac03068f"

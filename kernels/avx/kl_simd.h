@@ -47,12 +47,15 @@ static SIMD_TARGET void SIMD_FN(kl_chunk)(const float *zt, const float *zs, int6
   out->s = vf_sum_pd(s), out->q = vf_sum_pd(q), out->w = vf_sum_pd(w) * SIMD_LN2;
 }
 
-/* One vector of gradient: fs e^v - ft e^u. */
+/* One vector of gradient: fs e^v - ft e^u, as two rounded products and a
+ * subtraction: equal logits and temperatures give exactly 0, as the scalar
+ * path does (an fmsub would keep the rounding error of ft e^u, and Adam
+ * turns such 1e-9 gradients into full steps). */
 static inline SIMD_TARGET VF SIMD_FN(kl_grad_vec)(VF x, VF y, VF mt, VF ms, VF it, VF is, VF ft,
                                                   VF fs) {
   VF a = SIMD_FN(simd_exp2)(vf_mul(vf_sub(x, mt), it));
   VF b = SIMD_FN(simd_exp2)(vf_mul(vf_sub(y, ms), is));
-  return vf_fmsub(b, fs, vf_mul(a, ft));
+  return vf_sub(vf_mul(b, fs), vf_mul(a, ft));
 }
 
 /* Gradient of one row; the body is vector-aligned for NT stores if j->stream. */
