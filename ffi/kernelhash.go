@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "1b0dae986335297005947fdc78a7ce83552a134efade87cb26669d57a4ada650"
+const kernelSourcesHash = "47551ae9953c45b2aa33752cabf7c2b12eddf6b98657c98ab936d1d7e3903868"
