@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "47551ae9953c45b2aa33752cabf7c2b12eddf6b98657c98ab936d1d7e3903868"
+const kernelSourcesHash = "fd8f5d09abd68a33166deccc18a7bdb55af2fb91ad89171f27028a1ffeecd71e"
