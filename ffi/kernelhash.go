@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "bb9bf5673744030a53c9ce7c37a9491dd93e9d696d86c814675b4178ac03068f"
+const kernelSourcesHash = "f9729e510213533f41e981ccf148a6abbabad959264c86580e466cc7bdaabbd7"

@@ -68,14 +68,34 @@ func ChooseISA() (string, error) {
 }
 
 // Open returns a backend by name: "ref", "scalar", "avx2", "avx512", "cpu"
-// for the CPU backend that ChooseISA picks, or "auto"/"" for the best this
-// binary and machine have (the CPU backend, or the reference one in a build
-// without the C kernels). threads <= 0 uses every CPU.
+// for the CPU backend that ChooseISA picks, "cuda" for the GPU (an error
+// saying why where there is none), or "auto"/"" for $DISTAC_BACKEND if set,
+// else the best this binary and machine have (the CPU backend, or the
+// reference one in a build without the C kernels; see autoPicksCUDA).
+// threads <= 0 uses every CPU.
 func Open(name string, threads int) (Backend, error) {
 	switch name {
 	case "ref":
 		return NewRef(), nil
+	case "cuda":
+		be, err := NewCUDA()
+		if err != nil {
+			return nil, err
+		}
+		return be, nil
 	case "", "auto":
+		if env := strings.TrimSpace(strings.ToLower(os.Getenv(EnvBackend))); env != "" && env != "auto" {
+			be, err := Open(env, threads)
+			if err != nil {
+				return nil, fmt.Errorf("%s=%s: %w", EnvBackend, env, err)
+			}
+			return be, nil
+		}
+		if autoPicksCUDA && cudaBuilt {
+			if be, err := NewCUDA(); err == nil {
+				return be, nil
+			}
+		}
 		if !kernelsBuilt {
 			return NewRef(), nil
 		}
@@ -93,7 +113,7 @@ func Open(name string, threads int) (Backend, error) {
 		}
 		return openCPU(name, threads)
 	}
-	return nil, fmt.Errorf("unknown backend %q (want auto, cpu, ref, scalar, avx2 or avx512)", name)
+	return nil, fmt.Errorf("unknown backend %q (want auto, cpu, cuda, ref, scalar, avx2 or avx512)", name)
 }
 
 // openCPU is NewCPU as a Backend (a nil one on error, not a nil *CPU).

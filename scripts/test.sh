@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# distac's test command: formatting, vet, the Go test suite on every CPU path
+# distac's test command: the CUDA PTX (rebuilt, must match the committed),
+# formatting, vet, the Go test suite on every CPU path
 # this machine has, the build and tests without cgo and for arm64, the C
 # kernel tests under ctest (plain and ASan+UBSan), the README's install
 # line and worked example in a fresh GOPATH, a smoke run of the benchmarks,
@@ -13,6 +14,12 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "kernel source hash (go generate ./ffi)"
 go generate ./ffi
+
+step "CUDA PTX (scripts/ptx.sh with clang-19; fails when the committed PTX is stale)"
+bash scripts/ptx.sh
+if [ -n "$(git status --porcelain -- kernels/cuda/ptx 2>/dev/null)" ]; then
+  echo "kernels/cuda/ptx is stale: commit what scripts/ptx.sh wrote:"; git status --short -- kernels/cuda/ptx; exit 1
+fi
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -24,7 +24,7 @@ import (
 //	--max-images N     a seeded stratified sample of N images per set (0: all)
 //	--model-config F   a model's config JSON (open_clip form)
 //	--config F         merge settings, YAML or JSON (merge only)
-//	--backend B        compute backend (auto, cpu, ref, scalar, avx2, avx512)
+//	--backend B        compute backend (auto, cpu, cuda, ref, scalar, avx2, avx512)
 //	--json             results as JSON on stdout, in place of the table
 //	--quiet            nothing on stderr but errors and warnings
 //	--out F, --out-dir D, --force, --seed N, --dtype D
@@ -161,7 +161,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
 }
 
 // backendUsage is the --backend flag's help, the same on every command.
-const backendUsage = "compute backend: auto (the best this binary and machine have), cpu (best of this CPU, or $DISTAC_CPU), ref, scalar, avx2, avx512"
+const backendUsage = "compute backend: auto ($DISTAC_BACKEND, else the best verified path of this binary and machine), cpu (best of this CPU, or $DISTAC_CPU), cuda (the GPU; never run on one yet), ref, scalar, avx2, avx512"
 
 // addBackendFlag adds --backend, default auto.
 func addBackendFlag(fs *flag.FlagSet) *string { return fs.String("backend", "auto", backendUsage) }

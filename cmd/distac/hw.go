@@ -66,6 +66,8 @@ type hwInfo struct {
 	EnvCPU     string          `json:"env_cpu,omitempty"`
 	Backend    string          `json:"backend"`
 	Version    string          `json:"version"`
+	CUDA       string          `json:"cuda"` // the GPU's state in one line
+	GPU        *ffi.CUDAInfo   `json:"gpu,omitempty"`
 	Checks     []hwCheck       `json:"self_check,omitempty"`
 	Failed     int             `json:"failed"`
 }
@@ -104,6 +106,11 @@ func hwReport(be ffi.Backend, check bool) *hwInfo {
 	for _, isa := range ffi.ISAs {
 		r.Paths = append(r.Paths, hwPath{ISA: isa, CPUID: ffi.CPUHas(isa), Kernels: ffi.KernelsSupport(isa)})
 	}
+	r.CUDA = cudaState(be)
+	if g, ok := be.(*ffi.CUDA); ok {
+		info := g.Info()
+		r.GPU = &info
+	}
 	if !check {
 		return r
 	}
@@ -135,6 +142,42 @@ var opFamilies = []struct{ name, source string }{
 	{"l2norm (row normalize, forward + backward)", "kernels/avx/l2norm.c"},
 }
 
+// cudaOpFamilies are the CUDA kernel families, their device source and
+// what runs; none of them has run on a GPU yet.
+var cudaOpFamilies = []struct{ name, source string }{
+	{"sgemm", "kernels/cuda/gemm.cu: tiled SIMT fp32 (no tensor cores yet)"},
+	{"kl_distill", "kernels/cuda/kl.cu"},
+	{"xent_ls", "kernels/cuda/xent.cu"},
+	{"convert", "kernels/cuda/convert.cu"},
+	{"taskvec (sub, sumsq, scale, axpy, wsum)", "kernels/cuda/taskvec.cu"},
+	{"topk (abs_histogram, abs_window)", "kernels/cuda/topk.cu"},
+	{"ties (trim, merge)", "kernels/cuda/ties.cu"},
+	{"tall_consensus", "kernels/cuda/tall.cu"},
+	{"dare", "kernels/cuda/dare.cu"},
+	{"train (layernorm, gelu, softmax, bias, adam)", "kernels/cuda/{layernorm,gelu,softmax,bias,adam}.cu"},
+	{"attention (fused core, forward + backward)", "kernels/cuda/attention.cu"},
+	{"l2norm (row normalize, forward + backward)", "kernels/cuda/l2norm.cu"},
+	{"svd methods (tsvm, isoc, isocts)", "the CPU path (gonum SVD): not on the GPU"},
+}
+
+// cudaState is the GPU line: the device the backend runs on, or whether a
+// GPU is there and how to use it, or why not.
+func cudaState(be ffi.Backend) string {
+	if g, ok := be.(*ffi.CUDA); ok {
+		in := g.Info()
+		return fmt.Sprintf("%s, compute capability %d.%d, %d SMs, %.1f GiB, driver CUDA %s, PTX %s (%s); kernels never run on a GPU before",
+			in.Name, in.CCMajor, in.CCMinor, in.Multiprocessors, float64(in.TotalMemory)/(1<<30), in.Driver(), in.PTXArch, in.Library)
+	}
+	n, err := ffi.CUDADeviceCount()
+	switch {
+	case err != nil:
+		return "none: " + err.Error()
+	case n == 0:
+		return "none: the CUDA driver reports no device"
+	}
+	return fmt.Sprintf("%d device(s); --backend cuda to use it (its kernels have never run on a GPU, so auto keeps the CPU)", n)
+}
+
 // printHW writes the hardware report.
 func printHW(w io.Writer, r *hwInfo) {
 	fmt.Fprintf(w, "CPU        %s (%s family %d model %d)\n", r.CPU, r.Vendor, r.Family, r.Model)
@@ -156,9 +199,16 @@ func printHW(w io.Writer, r *hwInfo) {
 		fmt.Fprintf(w, "%s=%s\n", ffi.EnvCPU, r.EnvCPU)
 	}
 	fmt.Fprintf(w, "version    %s\n", r.Version)
+	fmt.Fprintf(w, "gpu        %s\n", r.CUDA)
 	fmt.Fprintf(w, "backend    %s\n\n", r.Backend)
-	for _, f := range opFamilies {
-		fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, r.Backend, f.source)
+	if r.GPU != nil {
+		for _, f := range cudaOpFamilies {
+			fmt.Fprintf(w, "  %-45s -> cuda (%s)\n", f.name, f.source)
+		}
+	} else {
+		for _, f := range opFamilies {
+			fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, r.Backend, f.source)
+		}
 	}
 	if r.Checks == nil {
 		return

@@ -41,17 +41,43 @@ func PrintPaths(pkg string) {
 	for _, isa := range ffi.ISAs {
 		fmt.Printf("%s: %-7s %s\n", pkg, isa, PathStatus(isa))
 	}
+	fmt.Printf("%s: %-7s %s\n", pkg, "cuda", CUDAStatus())
 }
 
 // names lists the backends in test order: the reference, then the CPU
-// paths from the slowest.
-var names = []string{"ref", ffi.ISAScalar, ffi.ISAAVX2, ffi.ISAAVX512}
+// paths from the slowest, then the GPU.
+var names = []string{"ref", ffi.ISAScalar, ffi.ISAAVX2, ffi.ISAAVX512, "cuda"}
+
+// noCUDA turns the CUDA backend off in the tests of a machine that has one.
+var noCUDA = flag.Bool("no-cuda", os.Getenv("DISTAC_TEST_NO_CUDA") != "", "skip the CUDA backend")
+
+// CUDAStatus says whether the tests run the CUDA backend here ("runs"), and
+// if not, why (no driver, no device, ...: the backend's own one line).
+func CUDAStatus() string {
+	switch {
+	case *noCUDA:
+		return "skipped: disabled by -no-cuda"
+	case !ffi.CUDABuilt():
+		return "skipped: built without cgo on Linux, so without the CUDA backend"
+	}
+	if _, err := ffi.NewCUDA(); err != nil {
+		return "skipped: " + err.Error()
+	}
+	return "runs"
+}
 
 // open returns the backend called name with threads threads, or the reason
 // it does not run here.
 func open(name string, threads int) (ffi.Backend, string, error) {
 	if name == "ref" {
 		return ffi.NewRef(), "", nil
+	}
+	if name == "cuda" {
+		if s := CUDAStatus(); s != "runs" {
+			return nil, s, nil
+		}
+		be, err := ffi.NewCUDA()
+		return be, "", err
 	}
 	if s := PathStatus(name); s != "runs" {
 		return nil, s, nil

@@ -1,0 +1,70 @@
+/*
+ * gemm.cu — fp32 GEMM, C = alpha op(A) op(B) + beta C, row-major, every
+ * transpose, strided batch over blockIdx.z (kernels/avx/gemm.c is the CPU
+ * twin). Version 1: a plain tiled SIMT kernel, correctness first: 64 x 64
+ * tiles of C per 256-thread block, each thread 4 x 4 outputs, k in steps of
+ * 16 through shared memory, one fp32 FMA chain per output in k order.
+ * beta == 0 writes C without reading it; k == 0 or alpha == 0 gives beta C.
+ *
+ * Not yet written: TF32 and bf16 tensor-core versions (mma.sync on sm_80,
+ * wgmma + TMA on sm_90a). Never run on a GPU.
+ */
+#include "common.cuh"
+
+#define GM_BM 64
+#define GM_BN 64
+#define GM_BK 16
+
+KERNEL void __launch_bounds__(256) distac_sgemm_k(int ta, int tb, i64 m, i64 n, i64 k, float alpha, const float *a,
+                                                  i64 lda, i64 sa, const float *b, i64 ldb, i64 sb, float beta,
+                                                  float *c, i64 ldc, i64 sc, i64 batch) {
+  __shared__ float As[GM_BK][GM_BM + 4];
+  __shared__ float Bs[GM_BK][GM_BN + 4];
+  const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  const i64 row0 = (i64)blockIdx.y * GM_BM, col0 = (i64)blockIdx.x * GM_BN;
+  const int compute = k > 0 && alpha != 0.0f;
+  for (i64 q = blockIdx.z; q < batch; q += gridDim.z) {
+    const float *A = a + q * sa, *B = b + q * sb;
+    float *C = c + q * sc;
+    float acc[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    for (i64 p0 = 0; compute && p0 < k; p0 += GM_BK) {
+      /* 64 x 16 of op(A) and 16 x 64 of op(B): 1024 values each, 4 per thread */
+      for (int e = threadIdx.x; e < GM_BM * GM_BK; e += 256) {
+        int i = e / GM_BK, p = e % GM_BK; /* op(A)[row0+i][p0+p] */
+        i64 gi = row0 + i, gp = p0 + p;
+        float v = 0.0f;
+        if (gi < m && gp < k) v = ta ? A[gp * lda + gi] : A[gi * lda + gp];
+        As[p][i] = v;
+      }
+      for (int e = threadIdx.x; e < GM_BK * GM_BN; e += 256) {
+        int p = e / GM_BN, j = e % GM_BN; /* op(B)[p0+p][col0+j] */
+        i64 gp = p0 + p, gj = col0 + j;
+        float v = 0.0f;
+        if (gp < k && gj < n) v = tb ? B[gj * ldb + gp] : B[gp * ldb + gj];
+        Bs[p][j] = v;
+      }
+      dc_sync();
+      for (int p = 0; p < GM_BK; p++) {
+        float av[4], bv[4];
+        for (int i = 0; i < 4; i++) av[i] = As[p][ty + 16 * i];
+        for (int j = 0; j < 4; j++) bv[j] = Bs[p][tx + 16 * j];
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++) acc[i][j] = dc_fma(av[i], bv[j], acc[i][j]);
+      }
+      dc_sync();
+    }
+    for (int i = 0; i < 4; i++) {
+      i64 gi = row0 + ty + 16 * i;
+      if (gi >= m) continue;
+      for (int j = 0; j < 4; j++) {
+        i64 gj = col0 + tx + 16 * j;
+        if (gj >= n) continue;
+        float v = alpha * acc[i][j];
+        if (beta != 0.0f) v = dc_fma(beta, C[gi * ldc + gj], v);
+        C[gi * ldc + gj] = v;
+      }
+    }
+  }
+}
