@@ -20,6 +20,31 @@ type access struct {
 	reads  []Buffer
 }
 
+// owned passes err (the shape check's) through, then asks of every buffer a
+// names whether it is the backend's own and whether it was freed; a nil
+// buffer is an absent optional view. Each backend knows its buffers; the
+// rule and its messages are one.
+func (a access) owned(err error, of func(Buffer) (mine, freed bool)) error {
+	if err != nil {
+		return err
+	}
+	for _, bs := range [][]Buffer{a.writes, a.reads} {
+		for _, b := range bs {
+			if b == nil {
+				continue
+			}
+			mine, freed := of(b)
+			if !mine {
+				return fmt.Errorf("%s: buffer belongs to another backend", a.op)
+			}
+			if freed {
+				return fmt.Errorf("%s: buffer used after Free", a.op)
+			}
+		}
+	}
+	return nil
+}
+
 // bufs collects the buffers of views.
 func bufs(vs ...Vec) []Buffer {
 	out := make([]Buffer, len(vs))

@@ -146,46 +146,25 @@ type cudaBuffer struct {
 func (b *cudaBuffer) Len() int     { return b.n }
 func (b *cudaBuffer) DType() DType { return b.dt }
 
-// status turns a launcher's status into an error, naming the driver call
-// that failed for DISTAC_ECUDA.
+// status turns a launcher's status into an error: DISTAC_ECUDA names the
+// driver call that failed; every other code reads as the CPU kernels' do.
 func (be *CUDA) status(op string, rc C.int) error {
-	switch rc {
-	case C.DISTAC_OK:
-		return nil
-	case C.DISTAC_EINVAL:
-		return fmt.Errorf("cuda %s: invalid argument", op)
-	case C.DISTAC_ENOMEM:
-		return fmt.Errorf("cuda %s: out of host memory", op)
-	case C.DISTAC_ECUDA:
+	if rc == C.DISTAC_ECUDA {
 		buf := (*C.char)(C.calloc(1, 1024))
 		defer C.free(unsafe.Pointer(buf))
 		C.distac_cuda_last_error(be.c, buf, 1024)
 		return fmt.Errorf("cuda %s: %s", op, C.GoString(buf))
 	}
-	return fmt.Errorf("cuda %s: status %d", op, int(rc))
+	return status("cuda "+op, rc)
 }
 
 // check passes a's error through, then refuses buffers that are not live
 // buffers of this device (CUDA backends share the device's buffers).
 func (be *CUDA) check(a access, err error) error {
-	if err != nil {
-		return err
-	}
-	for _, bs := range [][]Buffer{a.writes, a.reads} {
-		for _, b := range bs {
-			if b == nil {
-				continue
-			}
-			cb, ok := b.(*cudaBuffer)
-			if !ok || cb.owner != be.c {
-				return fmt.Errorf("%s: buffer belongs to another backend", a.op)
-			}
-			if cb.freed {
-				return fmt.Errorf("%s: buffer used after Free", a.op)
-			}
-		}
-	}
-	return nil
+	return a.owned(err, func(b Buffer) (mine, freed bool) {
+		cb, ok := b.(*cudaBuffer)
+		return ok && cb.owner == be.c, ok && cb.freed
+	})
 }
 
 // dptr is the device address of element v.Off (0 for an absent view).

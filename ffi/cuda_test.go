@@ -9,22 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/distac/distac/internal/stubcuda"
 )
 
 // fakeLibCUDA builds testdata/fakecuda.c, a stub driver, into a shared
 // library and points the loader at it in mode (see the file's comment).
 func fakeLibCUDA(t *testing.T, mode string) {
 	t.Helper()
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		if cc, err = exec.LookPath("gcc"); err != nil {
-			t.Skip("no C compiler to build the stub CUDA driver")
-		}
-	}
-	lib := filepath.Join(t.TempDir(), "libcuda.so.1")
-	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-o", lib, filepath.Join("testdata", "fakecuda.c")).CombinedOutput(); err != nil {
-		t.Fatalf("building the stub driver: %v\n%s", err, out)
-	}
+	lib := stubcuda.Build(t, filepath.Join("testdata", "fakecuda.c"))
 	t.Setenv(EnvLibCUDA, lib)
 	t.Setenv("DISTAC_FAKE_CUDA", mode)
 	closeCUDAHandle()

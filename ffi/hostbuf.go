@@ -33,22 +33,11 @@ type host struct {
 // a live, writable buffer of h and every buffer it reads a live one (a
 // read-only HostView included). A nil buffer is an absent optional view.
 func (h *host) check(a access, err error) error {
-	if err != nil {
+	if err := a.owned(err, func(b Buffer) (mine, freed bool) {
+		hb, ok := b.(*hostBuffer)
+		return ok && hb.owner == h, ok && hb.freed
+	}); err != nil {
 		return err
-	}
-	for _, bufs := range [][]Buffer{a.writes, a.reads} {
-		for _, b := range bufs {
-			if b == nil {
-				continue
-			}
-			hb, ok := b.(*hostBuffer)
-			if !ok || hb.owner != h {
-				return fmt.Errorf("%s: buffer belongs to another backend", a.op)
-			}
-			if hb.freed {
-				return fmt.Errorf("%s: buffer used after Free", a.op)
-			}
-		}
 	}
 	for _, b := range a.writes {
 		if hb, ok := b.(*hostBuffer); ok && hb.view {

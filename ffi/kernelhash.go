@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "f9729e510213533f41e981ccf148a6abbabad959264c86580e466cc7bdaabbd7"
+const kernelSourcesHash = "04e4e122fa4f0a7b4eacaa0eb94ebf479af9c6c1d0ea6263c43742ed222faa99"

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/stubcuda"
 )
 
 // runHWChild runs `distac hw ARGS` in a child process with env added and
@@ -34,18 +35,7 @@ func runHWChild(t *testing.T, env []string, args ...string) (int, string, string
 // stubLibCUDA builds ffi/testdata/fakecuda.c, a stub CUDA driver.
 func stubLibCUDA(t *testing.T) string {
 	t.Helper()
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		if cc, err = exec.LookPath("gcc"); err != nil {
-			t.Skip("no C compiler to build the stub CUDA driver")
-		}
-	}
-	lib := filepath.Join(t.TempDir(), "libcuda.so.1")
-	src := filepath.Join("..", "..", "ffi", "testdata", "fakecuda.c")
-	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-o", lib, src).CombinedOutput(); err != nil {
-		t.Fatalf("building the stub driver: %v\n%s", err, out)
-	}
-	return lib
+	return stubcuda.Build(t, filepath.Join("..", "..", "ffi", "testdata", "fakecuda.c"))
 }
 
 // `distac hw --backend cuda` where there is no GPU exits non-zero with one

@@ -42,8 +42,5 @@ KERNEL void distac_anchored_blocks_k(const float *grad, const float *theta, cons
 }
 
 KERNEL void distac_anchored_finish_k(const double *sums, i64 nb, double *out) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  double s = 0.0;
-  for (i64 b = 0; b < nb; b++) s += sums[b];
-  *out = s;
+  if (blockIdx.x == 0 && threadIdx.x == 0) *out = dc_serial_sum(sums, nb);
 }

@@ -91,33 +91,29 @@ DEV float dc_warp_max(float v) {
 }
 
 /* Block reductions for blockDim.x a multiple of 32 and at most 1024; sh
- * holds 32 values. Every thread gets the result; fixed order. */
-DEV float dc_block_sum(float v, float *sh) {
+ * holds 32 values. Every thread gets the result; fixed order. Warp is the
+ * warp reduction, pad its identity (for the lanes past the last warp). */
+template <typename T, T (*Warp)(T)> DEV T dc_block_reduce(T v, T *sh, T pad) {
   int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = dc_warp_sum(v);
+  v = Warp(v);
   dc_sync();
   if (lane == 0) sh[w] = v;
   dc_sync();
-  v = lane < nw ? sh[lane] : 0.0f;
-  return dc_warp_sum(v);
+  v = lane < nw ? sh[lane] : pad;
+  return Warp(v);
 }
-DEV double dc_block_sum_d(double v, double *sh) {
-  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = dc_warp_sum_d(v);
-  dc_sync();
-  if (lane == 0) sh[w] = v;
-  dc_sync();
-  v = lane < nw ? sh[lane] : 0.0;
-  return dc_warp_sum_d(v);
-}
+DEV float dc_block_sum(float v, float *sh) { return dc_block_reduce<float, dc_warp_sum>(v, sh, 0.0f); }
+DEV double dc_block_sum_d(double v, double *sh) { return dc_block_reduce<double, dc_warp_sum_d>(v, sh, 0.0); }
 DEV float dc_block_max(float v, float *sh) {
-  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = dc_warp_max(v);
-  dc_sync();
-  if (lane == 0) sh[w] = v;
-  dc_sync();
-  v = lane < nw ? sh[lane] : -__builtin_inff();
-  return dc_warp_max(v);
+  return dc_block_reduce<float, dc_warp_max>(v, sh, -__builtin_inff());
+}
+
+/* x[0] + x[1] + ... + x[n-1] in index order, on one thread: how the finish
+ * kernels add per-block or per-row partial sums, in the CPU's order. */
+DEV double dc_serial_sum(const double *x, i64 n) {
+  double s = 0.0;
+  for (i64 i = 0; i < n; i++) s += x[i];
+  return s;
 }
 
 DEV unsigned long long dc_atomic_add_u64(unsigned long long *p, unsigned long long v) {

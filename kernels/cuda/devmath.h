@@ -19,25 +19,23 @@
 #define DC_MATH static inline
 #endif
 
-DC_MATH unsigned dc_f2u(float f) {
+/* Bit casts between a float and its bits: the NVVM builtin on the device
+ * (one mov), memcpy in host C (where test_devmath.c runs these functions). */
 #ifdef __CUDA_ARCH__
-  return (unsigned)__nvvm_bitcast_f2i(f);
+#define DC_BITCAST(name, From, To, builtin, Arg) \
+  DC_MATH To name(From x) { return (To)builtin((Arg)x); }
 #else
-  unsigned u;
-  memcpy(&u, &f, 4);
-  return u;
+#define DC_BITCAST(name, From, To, builtin, Arg) \
+  DC_MATH To name(From x) {                      \
+    To y;                                        \
+    memcpy(&y, &x, sizeof y);                    \
+    return y;                                    \
+  }
 #endif
-}
-
-DC_MATH float dc_u2f(unsigned u) {
-#ifdef __CUDA_ARCH__
-  return __nvvm_bitcast_i2f((int)u);
-#else
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-#endif
-}
+DC_BITCAST(dc_f2u, float, unsigned, __nvvm_bitcast_f2i, float)
+DC_BITCAST(dc_u2f, unsigned, float, __nvvm_bitcast_i2f, int)
+DC_BITCAST(dc_d2u, double, unsigned long long, __nvvm_bitcast_d2ll, double)
+DC_BITCAST(dc_u2d, unsigned long long, double, __nvvm_bitcast_ll2d, long long)
 
 DC_MATH float dc_fma(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 DC_MATH float dc_fabs(float x) { return __builtin_fabsf(x); }
@@ -107,26 +105,6 @@ DC_MATH float dc_log(float x) {
   float lm = dc_fma(2.0f * f * f2, s, 2.0f * f);
   float ef = (float)e;
   return dc_fma(ef, DC_LN2_HI, dc_fma(ef, DC_LN2_LO, lm));
-}
-
-DC_MATH unsigned long long dc_d2u(double d) {
-#ifdef __CUDA_ARCH__
-  return (unsigned long long)__nvvm_bitcast_d2ll(d);
-#else
-  unsigned long long u;
-  memcpy(&u, &d, 8);
-  return u;
-#endif
-}
-
-DC_MATH double dc_u2d(unsigned long long u) {
-#ifdef __CUDA_ARCH__
-  return __nvvm_bitcast_ll2d((long long)u);
-#else
-  double d;
-  memcpy(&d, &u, 8);
-  return d;
-#endif
 }
 
 /* Natural log in float64 for normal x > 0 (the losses' log(Q/S), once per

@@ -15,6 +15,13 @@
 #define GM_BN 64
 #define GM_BK 16
 
+/* op(X)[i][j] of a rows x cols op(X), row-major X with leading dimension ld
+ * (transposed when t), or 0 outside it: the zero padding of edge tiles. */
+DEV float gm_op_at(const float *X, int t, i64 ld, i64 i, i64 j, i64 rows, i64 cols) {
+  if (i >= rows || j >= cols) return 0.0f;
+  return t ? X[j * ld + i] : X[i * ld + j];
+}
+
 KERNEL void __launch_bounds__(256) distac_sgemm_k(int ta, int tb, i64 m, i64 n, i64 k, float alpha, const float *a,
                                                   i64 lda, i64 sa, const float *b, i64 ldb, i64 sb, float beta,
                                                   float *c, i64 ldc, i64 sc, i64 batch) {
@@ -33,17 +40,11 @@ KERNEL void __launch_bounds__(256) distac_sgemm_k(int ta, int tb, i64 m, i64 n, 
       /* 64 x 16 of op(A) and 16 x 64 of op(B): 1024 values each, 4 per thread */
       for (int e = threadIdx.x; e < GM_BM * GM_BK; e += 256) {
         int i = e / GM_BK, p = e % GM_BK; /* op(A)[row0+i][p0+p] */
-        i64 gi = row0 + i, gp = p0 + p;
-        float v = 0.0f;
-        if (gi < m && gp < k) v = ta ? A[gp * lda + gi] : A[gi * lda + gp];
-        As[p][i] = v;
+        As[p][i] = gm_op_at(A, ta, lda, row0 + i, p0 + p, m, k);
       }
       for (int e = threadIdx.x; e < GM_BK * GM_BN; e += 256) {
         int p = e / GM_BN, j = e % GM_BN; /* op(B)[p0+p][col0+j] */
-        i64 gp = p0 + p, gj = col0 + j;
-        float v = 0.0f;
-        if (gp < k && gj < n) v = tb ? B[gj * ldb + gp] : B[gp * ldb + gj];
-        Bs[p][j] = v;
+        Bs[p][j] = gm_op_at(B, tb, ldb, p0 + p, col0 + j, k, n);
       }
       dc_sync();
       for (int p = 0; p < GM_BK; p++) {

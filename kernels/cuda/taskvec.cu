@@ -34,10 +34,7 @@ KERNEL void distac_sumsq_blocks_k(const float *x, i64 n, double *out) {
 
 /* *out = sum of the nb block sums in block order (one thread: nb is n/65536). */
 KERNEL void distac_sumsq_finish_k(const double *sums, i64 nb, double *out) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  double s = 0.0;
-  for (i64 b = 0; b < nb; b++) s += sums[b];
-  *out = s;
+  if (blockIdx.x == 0 && threadIdx.x == 0) *out = dc_serial_sum(sums, nb);
 }
 
 KERNEL void distac_scale_k(float *x, i64 n, float a) {

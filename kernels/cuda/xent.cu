@@ -47,8 +47,5 @@ KERNEL void __launch_bounds__(256) distac_xent_rows_k(i64 rows, i64 cols, const 
 
 /* *loss = sum of the row losses in row order / rows. */
 KERNEL void distac_xent_finish_k(const double *row_loss, i64 rows, double *loss) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  double sum = 0.0;
-  for (i64 r = 0; r < rows; r++) sum += row_loss[r];
-  *loss = sum / (double)rows;
+  if (blockIdx.x == 0 && threadIdx.x == 0) *loss = dc_serial_sum(row_loss, rows) / (double)rows;
 }
