@@ -89,7 +89,7 @@ func (cpu *CPU) Alloc(dt DType, n int) (Buffer, error) {
 	}
 	p := C.aligned_alloc(64, C.size_t(size))
 	if p == nil {
-		return nil, fmt.Errorf("alloc: out of memory for %d x %s", n, dt)
+		return nil, fmt.Errorf("alloc: %w for %d x %s", ErrOutOfMemory, n, dt)
 	}
 	C.memset(p, 0, C.size_t(size))
 	return cpu.newBuffer(unsafe.Slice((*byte)(p), size)[:n*dt.Size()], n, dt, false), nil
@@ -124,19 +124,18 @@ func matPtr(m Mat) *C.float {
 	return fptr(Vec{Buf: m.Buf, Off: m.Off})
 }
 
-// status turns a kernel status into an error.
+// status turns a kernel status into an error, in the kernels' own words
+// (distac_status_string).
 func status(op string, rc C.int) error {
 	switch rc {
 	case C.DISTAC_OK:
 		return nil
-	case C.DISTAC_EINVAL:
-		return fmt.Errorf("%s: invalid argument", op)
 	case C.DISTAC_ENOMEM:
-		return fmt.Errorf("%s: out of memory", op)
-	case C.DISTAC_EISA:
-		return fmt.Errorf("%s: instruction set not available", op)
+		return fmt.Errorf("%s: %w", op, ErrOutOfMemory)
+	case C.DISTAC_EINVAL, C.DISTAC_EISA:
+		return fmt.Errorf("%s: %s", op, C.GoString(C.distac_status_string(rc)))
 	}
-	return fmt.Errorf("%s: kernel status %d", op, int(rc))
+	return fmt.Errorf("%s: %s (kernel status %d)", op, C.GoString(C.distac_status_string(rc)), int(rc))
 }
 
 // ptrArray copies the C addresses of xs into C memory (cgo forbids Go memory
@@ -212,3 +211,6 @@ var (
 	_ HostMemory = (*CPU)(nil)
 	_ Trainer    = (*CPU)(nil)
 )
+
+// statusOf is status("op", rc) for tests, which cannot use cgo.
+func statusOf(rc int) error { return status("op", C.int(rc)) }

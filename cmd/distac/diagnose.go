@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/distac/distac/distac/merge"
-	"github.com/distac/distac/ffi"
 )
 
 func init() {
@@ -47,7 +46,7 @@ func runDiagnose(args []string) error {
 		fs.Usage()
 		return errors.New("--base and at least one --task are required")
 	}
-	be, err := ffi.Open(*backend, 1)
+	be, err := merge.OpenBackend(*backend)
 	if err != nil {
 		return err
 	}

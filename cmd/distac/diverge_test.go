@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/distac/distac/distac/train"
 )
 
 // A learning rate far too large makes the loss non-finite at a later step,
@@ -27,4 +30,18 @@ func TestTrainingDivergence(t *testing.T) {
 	mustFail(t, w.dir, runCondition, cond("1e30", "5"), "condition b: step 2", "loss diverged")
 	mustFail(t, w.dir, runCondition, cond("3.4e38", "1"), "condition b: step 1", "weights are not finite")
 	mustFail(t, w.dir, runCondition, cond("1e39", "1"), "learning rate 1e+39")
+	// Divergence is a numerical failure a caller can tell apart (the C
+	// API's code for it); a refused learning rate is not.
+	for _, c := range []struct {
+		fn        func([]string) error
+		args      []string
+		nonFinite bool
+	}{
+		{runFinetune, ft("1e30", "5"), true}, {runFinetune, ft("3.4e38", "1"), true},
+		{runCondition, cond("1e30", "5"), true}, {runCondition, cond("1e39", "1"), false},
+	} {
+		if _, err := run(t, c.fn, c.args...); errors.Is(err, train.ErrNonFinite) != c.nonFinite {
+			t.Errorf("%v: errors.Is(%v, train.ErrNonFinite) != %v", c.args, err, c.nonFinite)
+		}
+	}
 }

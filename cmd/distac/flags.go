@@ -23,7 +23,7 @@ import (
 //	--parallel-tasks N tasks conditioned at once, sharing --threads
 //	--max-images N     a seeded stratified sample of N images per set (0: all)
 //	--model-config F   a model's config JSON (open_clip form)
-//	--config F         merge settings, YAML or JSON (merge only)
+//	--config F         merge or condition settings, YAML or JSON (merge, condition)
 //	--backend B        compute backend (auto, cpu, cuda, ref, scalar, avx2, avx512)
 //	--json             results as JSON on stdout, in place of the table
 //	--quiet            nothing on stderr but errors and warnings

@@ -11,7 +11,6 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/merge"
-	"github.com/distac/distac/ffi"
 )
 
 func init() {
@@ -73,12 +72,12 @@ func runMerge(args []string) error {
 	}
 
 	// Defaults, then the config file, then the flags given on the command line.
-	opts := merge.Options{Method: merge.MethodTA, Alpha: 1}
+	opts := merge.DefaultOptions()
 	beName, wantQuiet := *backend, *quiet
-	fromConfig := map[string]bool{} // parameters the config set
+	var c *merge.Config
 	if *config != "" {
-		c, err := merge.LoadConfig(*config)
-		if err != nil {
+		var err error
+		if c, err = merge.LoadConfig(*config); err != nil {
 			return err
 		}
 		if err := c.Apply(&opts); err != nil {
@@ -86,9 +85,6 @@ func runMerge(args []string) error {
 		}
 		for _, n := range c.Notes {
 			fmt.Fprintf(os.Stderr, "distac merge: %s: %s\n", *config, n)
-		}
-		for k := range c.Params {
-			fromConfig[k] = true
 		}
 		if c.Backend != "" {
 			beName = c.Backend
@@ -98,13 +94,14 @@ func runMerge(args []string) error {
 		}
 	}
 	var sizeErr error
+	fromFlags := map[string]bool{} // parameters the flags set
 	fs.Visit(func(f *flag.Flag) {
 		if key, ok := keyOf[f.Name]; ok {
 			if opts.Params == nil {
 				opts.Params = map[string]string{}
 			}
 			opts.Params[key] = params[f.Name].value
-			delete(fromConfig, key)
+			fromFlags[key] = true
 			return
 		}
 		switch canonical(f) {
@@ -137,20 +134,16 @@ func runMerge(args []string) error {
 	if sizeErr != nil {
 		return fmt.Errorf("--shard-size: %w", sizeErr)
 	}
-	if m, err := merge.Lookup(opts.Method); err == nil {
-		for k := range fromConfig {
-			if _, ok := m.Param(k); !ok {
-				fmt.Fprintf(os.Stderr, "distac merge: %s: %s is not a parameter of %s; ignored\n", *config, k, m.Name)
-				delete(opts.Params, k)
-			}
+	if c != nil {
+		for _, n := range c.DropForeignParams(&opts, fromFlags) {
+			fmt.Fprintf(os.Stderr, "distac merge: %s: %s\n", *config, n)
 		}
 	}
 	if opts.Base == "" || len(opts.Tasks) == 0 || opts.Out == "" {
 		fs.Usage()
 		return errors.New("--base, at least one --task and --out are required")
 	}
-	// Ops run one thread each: the merge itself runs --threads chunks at once.
-	be, err := ffi.Open(beName, 1)
+	be, err := merge.OpenBackend(beName)
 	if err != nil {
 		return err
 	}

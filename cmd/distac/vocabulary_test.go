@@ -43,7 +43,7 @@ func TestFlagVocabulary(t *testing.T) {
 	retired := map[string]string{
 		"workers": "threads", "parallel": "parallel-tasks", "examples": "max-images", "jobs": "threads",
 		"num-threads": "threads", "cpus": "threads", "max-examples": "max-images", "silent": "quiet",
-		"output": "out", "config": "model-config (or, on merge only, the merge settings)",
+		"output": "out", "config": "model-config (or, on merge and condition only, the job's settings)",
 	}
 	wellFormed := regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 	// A flag given once per task on multi-task commands takes a list there.
@@ -72,7 +72,7 @@ func TestFlagVocabulary(t *testing.T) {
 				}
 				return
 			}
-			if want, bad := retired[f.Name]; bad && !(f.Name == "config" && cmd == "merge") {
+			if want, bad := retired[f.Name]; bad && !(f.Name == "config" && (cmd == "merge" || cmd == "condition")) {
 				t.Errorf("%s --%s: the convention's name is --%s", cmd, f.Name, want)
 			}
 			if f.Usage == "" {

@@ -104,7 +104,7 @@ func Open(path string) (*Checkpoint, error) {
 		}
 		single := filepath.Join(path, "model.safetensors")
 		if _, err := os.Stat(single); err != nil {
-			return nil, fmt.Errorf("%s: directory has neither %s nor model.safetensors", path, IndexName)
+			return nil, malformed(fmt.Errorf("%s: directory has neither %s nor model.safetensors", path, IndexName))
 		}
 		return openSingle(path, single)
 	}
@@ -134,7 +134,7 @@ func openIndexed(display, indexPath string) (*Checkpoint, error) {
 	}
 	idx, err := parseIndex(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", indexPath, err)
+		return nil, malformed(fmt.Errorf("%s: %w", indexPath, err))
 	}
 	c := &Checkpoint{Path: display, byName: map[string]*Tensor{}}
 	dir := filepath.Dir(indexPath)
@@ -142,7 +142,7 @@ func openIndexed(display, indexPath string) (*Checkpoint, error) {
 		p := filepath.Join(dir, shard)
 		if _, err := os.Stat(p); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("%s: shard %s is missing: %w", indexPath, shard, err)
+			return nil, malformed(fmt.Errorf("%s: shard %s is missing: %w", indexPath, shard, err))
 		}
 		f, err := OpenFile(p)
 		if err != nil {
@@ -151,7 +151,7 @@ func openIndexed(display, indexPath string) (*Checkpoint, error) {
 		}
 		if err := c.addFile(f); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("%s: %w", indexPath, err)
+			return nil, malformed(fmt.Errorf("%s: %w", indexPath, err))
 		}
 	}
 	// The index and the shards must agree tensor for tensor.
@@ -159,13 +159,13 @@ func openIndexed(display, indexPath string) (*Checkpoint, error) {
 		t, ok := c.byName[name]
 		if !ok || filepath.Base(t.file.Path) != shard {
 			c.Close()
-			return nil, fmt.Errorf("%s: tensor %q is not in shard %s", indexPath, name, shard)
+			return nil, malformed(fmt.Errorf("%s: tensor %q is not in shard %s", indexPath, name, shard))
 		}
 	}
 	for _, t := range c.Tensors {
 		if _, ok := idx.weightMap[t.Name]; !ok {
 			c.Close()
-			return nil, fmt.Errorf("%s: tensor %q of shard %s is not in the index", indexPath, t.Name, filepath.Base(t.file.Path))
+			return nil, malformed(fmt.Errorf("%s: tensor %q of shard %s is not in the index", indexPath, t.Name, filepath.Base(t.file.Path)))
 		}
 	}
 	return c, nil

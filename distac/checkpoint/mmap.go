@@ -60,6 +60,9 @@ func (p *Pages) Expect(t *Tensor, lo, hi int) {
 // each calls fn for every block that elements [lo, hi) of t overlap, with the
 // number of bytes they have in it.
 func (p *Pages) each(t *Tensor, lo, hi int, fn func(fb *fileBlocks, b int, n int64)) {
+	if t.file.inMemory { // the caller's memory: releasing it would zero it
+		return
+	}
 	fb := p.files[t.file]
 	if fb == nil {
 		nb := (int64(len(t.file.data)) + releaseBlock - 1) / releaseBlock

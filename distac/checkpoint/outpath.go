@@ -123,7 +123,7 @@ func checkOutputPath(p string, force bool, inputs []string) error {
 		return fmt.Errorf("output %s is a directory", p)
 	}
 	if !force {
-		return fmt.Errorf("output %s already exists (use --force to replace it)", p)
+		return fmt.Errorf("output %s %w", p, ErrExists)
 	}
 	return nil
 }

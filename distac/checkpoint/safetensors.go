@@ -144,6 +144,7 @@ type File struct {
 	hdr      *header
 	Metadata map[string]string
 	stamp    fileStamp // the file when it was opened (Changed)
+	inMemory bool      // data is a caller's buffer (FromMemory), not a mapping
 }
 
 // OpenFile maps path and validates its header. Every error names the file.
@@ -161,14 +162,14 @@ func OpenFile(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: is a directory", path)
 	}
 	if st.Size() < 8 {
-		return nil, fmt.Errorf("%s: truncated: %d bytes, a safetensors file starts with an 8-byte header length", path, st.Size())
+		return nil, malformed(fmt.Errorf("%s: truncated: %d bytes, a safetensors file starts with an 8-byte header length", path, st.Size()))
 	}
 	data, err := mapFile(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	file := &File{Path: path, data: data, stamp: stampOf(st)}
-	if err := file.guard(func() error { file.hdr, err = parseHeader(data); return err }); err != nil {
+	if err := file.guard(func() error { file.hdr, err = parseHeader(data); return malformed(err) }); err != nil {
 		unmap(data)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

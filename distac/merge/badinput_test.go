@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/internal/errmark"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -167,9 +169,21 @@ func TestBadInputs(t *testing.T) {
 			return bp, []string{tps[0], idx}
 		}, []string{"sharded.index.json", `tensor "nope" is not in shard taska.safetensors`}},
 	}
+	// What errors.Is finds in each error: the class a caller (the C API)
+	// reports.
+	classes := map[string]error{
+		"missing-tensor": ErrMismatch, "extra-tensor": ErrMismatch, "shape-mismatch": ErrMismatch, "dtype-mismatch": ErrMismatch,
+		"unsupported-float-dtype": ErrMismatch, "integer-tensor-missing": ErrMismatch, "integer-tensor-shape": ErrMismatch,
+		"integer-tensor-dtype": ErrMismatch, "float-stored-as-integer-in-base": ErrMismatch,
+		"nan-in-task-vector": ErrNonFinite, "inf-in-task-vector": ErrNonFinite, "nan-in-base": ErrNonFinite,
+	}
 	be := best(t)
 	base, tasks := makeModels(21, 2, safetensors.F32)
 	for _, c := range cases {
+		class, ok := classes[c.name]
+		if !ok {
+			class = checkpoint.ErrMalformed // every other case is a broken file or index
+		}
 		for _, method := range []string{MethodTA, MethodTIES, MethodTSVM} {
 			t.Run(c.name+"/"+method, func(t *testing.T) {
 				in, out := t.TempDir(), t.TempDir()
@@ -180,6 +194,11 @@ func TestBadInputs(t *testing.T) {
 					t.Fatal("merge succeeded")
 				}
 				t.Log(err)
+				for _, e := range []error{checkpoint.ErrMalformed, ErrMismatch, ErrNonFinite} {
+					if errors.Is(err, e) != (e == class) {
+						t.Errorf("errors.Is(err, %q) = %v", e, errors.Is(err, e))
+					}
+				}
 				for _, w := range c.want {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not mention %q", err, w)
@@ -265,4 +284,27 @@ func TestCancel(t *testing.T) {
 		t.Errorf("diagnose: err = %v, want ErrCancelled", err)
 	}
 	onlyFiles(t, dir, filepath.Base(bp), filepath.Base(tps[0]), filepath.Base(tps[1]))
+}
+
+// TestWorkerPanic: a panic in a merge's work (a bug) is an error naming the
+// tensor, wrapping errmark.ErrPanic, and the process goes on: a host of the
+// C API keeps running.
+func TestWorkerPanic(t *testing.T) {
+	broken := &Method{Name: "broken", Doc: "panics", chunk: func(c *chunk) error {
+		if c.tensor == "long" {
+			var m map[string]int
+			m[c.tensor]++
+		}
+		return c.weightedSum(1)
+	}}
+	Methods = append(Methods, broken)
+	defer func() { Methods = Methods[:len(Methods)-1] }()
+	dir := t.TempDir()
+	base, tasks := makeModels(4, 2, safetensors.F32)
+	bp, tps := writeSet(t, dir, base, tasks)
+	_, err := Run(context.Background(), mergeOpts("broken", bp, tps, filepath.Join(dir, "out.safetensors"), best(t)))
+	if !errors.Is(err, errmark.ErrPanic) || !strings.Contains(err.Error(), `on tensor "long"`) {
+		t.Fatalf("err %v, want errmark.ErrPanic naming the tensor", err)
+	}
+	onlyFiles(t, dir, "base.safetensors", "taska.safetensors", "taskb.safetensors")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/ffi"
 )
 
 // Config is a merge described in YAML or JSON (JSON is YAML). Pointer fields
@@ -196,3 +198,50 @@ func (c *Config) Apply(o *Options) error {
 	}
 	return nil
 }
+
+// DefaultOptions are a merge's settings before a config or flags: task
+// arithmetic at alpha 1.
+func DefaultOptions() Options { return Options{Method: MethodTA, Alpha: 1} }
+
+// DropForeignParams removes from o the parameters the config set that o's
+// method does not have (one file may serve several methods), except those
+// in keep (set another way, as a command line's flags, where they are
+// errors), and returns a note for each, in key order. With an unknown
+// method it drops nothing (Run names the method).
+func (c *Config) DropForeignParams(o *Options, keep map[string]bool) []string {
+	m, err := Lookup(o.Method)
+	if err != nil {
+		return nil
+	}
+	var notes []string
+	for _, k := range slices.Sorted(maps.Keys(c.Params)) {
+		if _, ok := m.Param(k); !ok && !keep[k] {
+			notes = append(notes, fmt.Sprintf("%s is not a parameter of %s; ignored", k, m.Name))
+			delete(o.Params, k)
+		}
+	}
+	return notes
+}
+
+// OptionsFromConfig is the merge c describes, as `distac merge --config`
+// runs it with no other flag: DefaultOptions with c applied, the parameters
+// of other methods dropped, on the backend c names (OpenBackend). The notes
+// are c.Notes, then one per parameter dropped.
+func OptionsFromConfig(c *Config) (Options, []string, error) {
+	o := DefaultOptions()
+	if err := c.Apply(&o); err != nil {
+		return o, nil, err
+	}
+	notes := append(slices.Clone(c.Notes), c.DropForeignParams(&o, nil)...)
+	be, err := OpenBackend(c.Backend)
+	if err != nil {
+		return o, notes, err
+	}
+	o.Backend = be
+	return o, notes, nil
+}
+
+// OpenBackend opens the backend a merge runs on, by ffi.Open's name (""
+// and "auto": the best there is), each op on one thread: the merge itself
+// runs Threads chunks at once.
+func OpenBackend(name string) (ffi.Backend, error) { return ffi.Open(name, 1) }

@@ -52,7 +52,7 @@ func TestLoadConfig(t *testing.T) {
 	// The lambda and seed of another method reach the options, and the
 	// merge refuses them.
 	o.Backend = ffi.NewRef()
-	if _, _, err := o.validate(); err == nil || !strings.Contains(err.Error(), `ties has no parameter "lambda"`) {
+	if _, _, err := o.validate(true); err == nil || !strings.Contains(err.Error(), `ties has no parameter "lambda"`) {
 		t.Errorf("parameters of another method: %v", err)
 	}
 	for name, c := range map[string]struct{ text, want string }{
@@ -69,5 +69,54 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if c, err := ParseConfig([]byte("base: rel.safetensors\n"), ""); err != nil || c.resolve(c.Base) != "rel.safetensors" {
 		t.Errorf("no directory: relative paths stay relative to the working directory: %+v, %v", c, err)
+	}
+}
+
+// TestOptionsFromConfig: a config alone gives the options `distac merge
+// --config` runs: the defaults under it, another method's parameters
+// dropped with a note (those of flags are kept for Run to refuse), the
+// backend it names.
+func TestOptionsFromConfig(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"method": "ties", "base": "b", "tasks": ["t"], "out": "o", "k": 10, "seed": 5, "lambda": 0.3, "workers": 2, "backend": "ref"}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, notes, err := OptionsFromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"line 1: workers is deprecated; use threads", "lambda is not a parameter of ties; ignored", "seed is not a parameter of ties; ignored"}
+	if d := cmp.Diff(want, notes); d != "" {
+		t.Errorf("notes (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(map[string]string{"k": "10"}, o.Params); d != "" || o.Alpha != 1 || o.Threads != 2 || o.Backend == nil || o.Backend.Name() != "ref" {
+		t.Errorf("options %+v (params -want +got:\n%s)", o, d)
+	}
+	o = DefaultOptions()
+	c.Apply(&o)
+	if notes := c.DropForeignParams(&o, map[string]bool{"seed": true}); len(notes) != 1 || o.Params["seed"] != "5" {
+		t.Errorf("a parameter the flags set was dropped: %v, %v", notes, o.Params)
+	}
+	if _, _, err := OptionsFromConfig(&Config{Backend: "nope"}); err == nil {
+		t.Error("an unknown backend was opened")
+	}
+}
+
+func TestParseDiagnoseConfig(t *testing.T) {
+	c, err := ParseDiagnoseConfig([]byte("base: b.safetensors\ntasks: [t1, /abs/t2]\nper_tensor: true\nthreads: 2\n"), "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &DiagnoseConfig{Base: "/d/b.safetensors", Tasks: []string{"/d/t1", "/abs/t2"}, WarnRatio: 2, PerTensor: true, Threads: 2}
+	if d := cmp.Diff(want, c); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	for bad, want := range map[string]string{
+		"warn_ratio: -1\n": "warn_ratio: -1", "threads: -1\n": "threads: -1", "task: [a]\n": "task: unknown key",
+		"warn_ratio: .nan\n": "warn_ratio: NaN",
+	} {
+		if _, err := ParseDiagnoseConfig([]byte(bad), ""); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", bad, err, want)
+		}
 	}
 }

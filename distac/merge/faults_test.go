@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -47,6 +48,9 @@ func TestNonFiniteOutput(t *testing.T) {
 			_, err := Run(context.Background(), o)
 			if err == nil {
 				t.Fatal("merge succeeded")
+			}
+			if !errors.Is(err, ErrNonFinite) {
+				t.Errorf("error %q is not ErrNonFinite", err)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,23 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if m, err := Lookup(o.Method); err == nil && !strings.Contains(o.Method, "\x00") {
 			_, _ = m.Resolve(o.Params, len(o.Tasks)+1) // never panics either
+		}
+	})
+}
+
+// FuzzParseDiagnoseConfig: the diagnose config parser never panics, and
+// what it accepts holds to the flags' rules.
+func FuzzParseDiagnoseConfig(f *testing.F) {
+	f.Add([]byte("base: b.safetensors\ntasks: [a, b]\nwarn_ratio: 3\nper_tensor: true\nthreads: 2\n"))
+	f.Add([]byte(`{"warn_ratio": -1, "tasks": "a"}`))
+	f.Add([]byte("warn_ratio: .inf\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseDiagnoseConfig(b, "dir")
+		if err != nil {
+			return
+		}
+		if r := c.WarnRatio; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) || c.Threads < 0 {
+			t.Fatalf("accepted %+v", c)
 		}
 	})
 }

@@ -59,7 +59,10 @@ func (rep *Report) Summary(o *Options) Summary {
 		Tensors: rep.Tensors, Carried: rep.Carried, BytesRead: rep.BytesIn, Seconds: rep.Elapsed.Seconds(),
 		TiesPasses: rep.ThresholdPasses}
 	for t, n := range rep.TaskNorms {
-		mt := SummaryTask{Path: o.Tasks[t], Norm: n}
+		mt := SummaryTask{Norm: n}
+		if t < len(o.Tasks) { // RunMemory's options name no files
+			mt.Path = o.Tasks[t]
+		}
 		if rep.Thresholds != nil {
 			mt.TiesThreshold = &rep.Thresholds[t]
 		}
@@ -93,19 +96,30 @@ type SummaryTask struct {
 // ErrCancelled is wrapped by the error of a merge stopped by its context.
 var ErrCancelled = errors.New("cancelled")
 
+// ErrMismatch is wrapped by the error for inputs that are not one model:
+// a tensor of the base missing from a task (or the other way round), or of
+// another dtype or shape, a float type a merge cannot compute in, tasks
+// normalising their inputs unlike the base.
+var ErrMismatch = errors.New("inputs do not match")
+
+// ErrNonFinite is wrapped by the error for a NaN or an infinity: in a task
+// vector or the base, or a merged value that the output dtype cannot hold.
+var ErrNonFinite = errors.New("not finite")
+
 // validate checks the options that do not need the files, and resolves the
-// method and its parameters.
-func (o *Options) validate() (*Method, Values, error) {
+// method and its parameters. A merge in memory (files false) takes no
+// paths.
+func (o *Options) validate(files bool) (*Method, Values, error) {
 	method, err := Lookup(o.Method)
 	if err != nil {
 		return nil, nil, err
 	}
 	switch {
-	case o.Base == "":
+	case files && o.Base == "":
 		return nil, nil, errors.New("no base model")
 	case len(o.Tasks) == 0:
 		return nil, nil, errors.New("no task models")
-	case o.Out == "":
+	case files && o.Out == "":
 		return nil, nil, errors.New("no output file")
 	case o.Backend == nil:
 		return nil, nil, errors.New("no backend")
@@ -128,7 +142,7 @@ func (o *Options) validate() (*Method, Values, error) {
 // existing output replaced with Force stays as it was).
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	start := time.Now()
-	method, values, err := opts.validate()
+	method, values, err := opts.validate(true)
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
@@ -148,7 +162,36 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, fmt.Errorf("merge: task %d: %w", i, err)
 		}
 	}
-	m, err := newMerger(ctx, &opts, method, values, base, tasks)
+	return run(ctx, &opts, method, values, base, tasks, createFiles(&opts), start)
+}
+
+// RunMemory merges as Run does, reading base and tasks (checkpoint.FromMemory
+// gives them from a caller's buffers, with no copy) and writing every output
+// tensor into out[name], which must hold it in the output dtype (OutDType,
+// or the base tensor's). opts.Base, Tasks and Out are not used: the report
+// names the checkpoints by their Path. The results have the same bits as
+// Run's on files holding the same tensors, for every method. On error the
+// buffers of out hold an unfinished result.
+func RunMemory(ctx context.Context, opts Options, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint, out map[string][]byte) (*Report, error) {
+	start := time.Now()
+	opts.Base, opts.Tasks, opts.Out = base.Path, nil, ""
+	for _, t := range tasks {
+		opts.Tasks = append(opts.Tasks, t.Path)
+	}
+	method, values, err := opts.validate(false)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	return run(ctx, &opts, method, values, base, tasks, func(outs []checkpoint.OutTensor, _ map[string]string, _ []string) (output, error) {
+		return checkpoint.NewMemoryWriter(outs, out)
+	}, start)
+}
+
+// run plans and runs a merge over open checkpoints into the output create
+// makes (see newMerger).
+func run(ctx context.Context, opts *Options, method *Method, values Values, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint,
+	create func([]checkpoint.OutTensor, map[string]string, []string) (output, error), start time.Time) (*Report, error) {
+	m, err := newMerger(ctx, opts, method, values, base, tasks, create)
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}

@@ -3,11 +3,13 @@ package merge
 import (
 	"fmt"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // job is a unit of work: elements [lo, hi) of one item (the whole tensor
@@ -290,7 +292,7 @@ func (m *merger) parallel(p *pass, fn func(*worker, job) error, done func(*worke
 				if failed.Load() {
 					continue
 				}
-				err := fn(wk, j)
+				err := safely(fn, wk, j)
 				if err == nil {
 					err = p.jobDone(wk, j)
 				}
@@ -326,4 +328,15 @@ func (m *merger) parallel(p *pass, fn func(*worker, job) error, done func(*worke
 		wk.free()
 	}
 	return firstErr
+}
+
+// safely is fn(wk, j), with a panic (a bug) recovered into an error: the
+// merge fails, the process (a host of the C API) goes on.
+func safely(fn func(*worker, job) error, wk *worker, j job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errmark.Recovered(fmt.Sprintf("on tensor %q", j.it.base.Name), r, debug.Stack())
+		}
+	}()
+	return fn(wk, j)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // itemKind says how a tensor is merged.
@@ -41,7 +42,7 @@ type merger struct {
 	base    *checkpoint.Checkpoint
 	tasks   []*checkpoint.Checkpoint
 	items   []*item
-	w       *checkpoint.Writer
+	w       output
 	workers int
 	chunk   int
 
@@ -53,8 +54,28 @@ type merger struct {
 	sumsq    []float64 // per task: sum of squares of tau_t, from the checking pass
 }
 
-// newMerger plans the merge (newPlan) and creates the output.
-func newMerger(ctx context.Context, opts *Options, method *Method, v Values, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) (*merger, error) {
+// output is where a merge writes its tensors: files (checkpoint.Writer)
+// or a caller's buffers (checkpoint.MemoryWriter).
+type output interface {
+	WriteAt(ti int, off int64, b []byte) error
+	ReadAt(ti int, off int64, b []byte) error
+	Commit() error
+	Abort()
+	Paths() []string
+}
+
+// createFiles is Run's output: opts.Out, written as Create writes (never
+// over an input).
+func createFiles(opts *Options) func(outs []checkpoint.OutTensor, meta map[string]string, inputs []string) (output, error) {
+	return func(outs []checkpoint.OutTensor, meta map[string]string, inputs []string) (output, error) {
+		return checkpoint.Create(opts.Out, outs, meta, opts.ShardSize, opts.Force, inputs)
+	}
+}
+
+// newMerger plans the merge (newPlan) and creates the output with create,
+// given the output's tensors, its metadata and the files the merge reads.
+func newMerger(ctx context.Context, opts *Options, method *Method, v Values, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint,
+	create func(outs []checkpoint.OutTensor, meta map[string]string, inputs []string) (output, error)) (*merger, error) {
 	m, outs, err := newPlan(opts, method, base, tasks)
 	if err != nil {
 		return nil, err
@@ -84,7 +105,7 @@ func newMerger(ctx context.Context, opts *Options, method *Method, v Values, bas
 	for k, x := range method.Metadata(v) {
 		meta[k] = x
 	}
-	w, err := checkpoint.Create(opts.Out, outs, meta, opts.ShardSize, opts.Force, m.inputPaths())
+	w, err := create(outs, meta, m.inputPaths())
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +141,7 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 				it.outDT = outDT
 			}
 		default:
-			return nil, nil, fmt.Errorf("base %s: tensor %q has dtype %s (want F32, F16, BF16 or an integer type)", bt.Path(), bt.Name, bt.DType)
+			return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("base %s: tensor %q has dtype %s (want F32, F16, BF16 or an integer type)", bt.Path(), bt.Name, bt.DType))
 		}
 		// Integer buffers are copied from the base, but every task must have
 		// them as the base does: another dtype (a float stored as I64, say)
@@ -128,13 +149,13 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 		for _, tc := range tasks {
 			tt, ok := tc.Tensor(bt.Name)
 			if !ok {
-				return nil, nil, fmt.Errorf("task %s: tensor %q is missing (it is in the base %s)", tc.Path, bt.Name, base.Path)
+				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q is missing (it is in the base %s)", tc.Path, bt.Name, base.Path))
 			}
 			if tt.DType != bt.DType {
-				return nil, nil, fmt.Errorf("task %s: tensor %q has dtype %s, the base %s has %s", tc.Path, bt.Name, tt.DType, base.Path, bt.DType)
+				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q has dtype %s, the base %s has %s", tc.Path, bt.Name, tt.DType, base.Path, bt.DType))
 			}
 			if !sameShape(tt.Shape, bt.Shape) {
-				return nil, nil, fmt.Errorf("task %s: tensor %q has shape %v, the base %s has %v", tc.Path, bt.Name, tt.Shape, base.Path, bt.Shape)
+				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q has shape %v, the base %s has %v", tc.Path, bt.Name, tt.Shape, base.Path, bt.Shape))
 			}
 			if it.kind != kindCarry {
 				it.tasks = append(it.tasks, tt)
@@ -146,7 +167,7 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 	for _, tc := range tasks {
 		for _, tt := range tc.Tensors {
 			if _, ok := base.Tensor(tt.Name); !ok {
-				return nil, nil, fmt.Errorf("task %s: tensor %q is not in the base %s", tc.Path, tt.Name, base.Path)
+				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q is not in the base %s", tc.Path, tt.Name, base.Path))
 			}
 		}
 	}
@@ -168,8 +189,8 @@ func samePreprocessing(base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoi
 	for _, tc := range tasks {
 		tp, tok := preprocessOf(tc)
 		if bok && tok && tp != bp {
-			return fmt.Errorf("task %s normalises its inputs with preprocess_cfg %s, the base %s with %s: merge models of one preprocessing",
-				tc.Path, orNone(tp), base.Path, orNone(bp))
+			return errmark.As(ErrMismatch, fmt.Errorf("task %s normalises its inputs with preprocess_cfg %s, the base %s with %s: merge models of one preprocessing",
+				tc.Path, orNone(tp), base.Path, orNone(bp)))
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // worker owns reusable backend buffers for one goroutine.
@@ -179,6 +180,11 @@ func (wk *worker) taskVector(p *pass, j job, idx, t int, baseRaw ffi.Vec, check,
 // of squares is NaN or Inf: it forms tau again and names the first bad
 // element, and the base rather than the task when the base is what holds it.
 func (wk *worker) nonFinite(j job, t int) error {
+	return errmark.As(ErrNonFinite, wk.nonFiniteText(j, t))
+}
+
+// nonFiniteText is nonFinite's message.
+func (wk *worker) nonFiniteText(j job, t int) error {
 	it := j.it
 	tt := it.tasks[t]
 	fallback := fmt.Errorf("task %s: tensor %q: task vector has NaN or Inf in elements [%d, %d)", tt.Path(), tt.Name, j.lo, j.hi)
@@ -234,6 +240,11 @@ func firstBad(xs []float32) (int, float32, bool) {
 // output holds a NaN or Inf: it reads them back from the output and names
 // the first.
 func (wk *worker) outputNonFinite(j job) error {
+	return errmark.As(ErrNonFinite, wk.outputNonFiniteText(j))
+}
+
+// outputNonFiniteText is outputNonFinite's message.
+func (wk *worker) outputNonFiniteText(j job) error {
 	it := j.it
 	why := fmt.Sprintf("(alpha %g; a smaller alpha, or a wider --dtype than %s, may fit)", wk.m.opts.Alpha, it.outDT)
 	b := make([]byte, (j.hi-j.lo)*int(it.outDT.Size()))

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // Task is one fine-tuned model to condition.
@@ -135,7 +137,7 @@ func Condition(ctx context.Context, enc model.Encoder, base *model.Params, tasks
 					errs[i] = fmt.Errorf("condition %s: %w: %w", tasks[i].Name, ErrCancelled, err)
 					continue
 				}
-				results[i], errs[i] = conditionOne(ctx, e, enc, base, tasks[i], i, kappaFor(o, tasks[i], norms, i), norms[i], o)
+				results[i], errs[i] = conditionSafely(ctx, e, enc, base, tasks[i], i, kappaFor(o, tasks[i], norms, i), norms[i], o)
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("condition %s: %w", tasks[i].Name, errs[i])
 				}
@@ -358,4 +360,16 @@ func evalOn(e model.Engine, enc model.Encoder, p *model.Params, h *model.Head, s
 		return nil, err
 	}
 	return &m, nil
+}
+
+// conditionSafely is conditionOne with a panic (a bug) recovered into an
+// error: the task fails, the process (a host of the C API) goes on.
+func conditionSafely(ctx context.Context, e model.Engine, enc model.Encoder, base *model.Params, t Task, i int, kappa, norm float64,
+	o ConditionOptions) (r *ConditionResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, errmark.Recovered("conditioning", p, debug.Stack())
+		}
+	}()
+	return conditionOne(ctx, e, enc, base, t, i, kappa, norm, o)
 }

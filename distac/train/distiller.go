@@ -6,6 +6,7 @@ import (
 
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // Distiller runs DisTaC steps for one student: a teacher forward in an
@@ -86,7 +87,7 @@ func (d *Distiller) Step(images []float32, n int, lr float64) (float64, error) {
 		return 0, err
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, fmt.Errorf("the loss diverged (%v)", loss)
+		return loss, errmark.As(ErrNonFinite, fmt.Errorf("the loss diverged (%v)", loss))
 	}
 	if err := e.Zero(d.grads.All()); err != nil {
 		return 0, err

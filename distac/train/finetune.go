@@ -10,6 +10,7 @@ import (
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // FinetuneOptions configure supervised training of an encoder under a head.
@@ -35,6 +36,11 @@ type FinetuneOptions struct {
 // ErrCancelled is wrapped by the error of a Finetune or Condition stopped
 // by its context.
 var ErrCancelled = errors.New("cancelled")
+
+// ErrNonFinite is wrapped by the error for a NaN or an infinity where
+// training needs numbers: a diverged loss, weights that turned non-finite,
+// logits that are not finite.
+var ErrNonFinite = errors.New("not finite")
 
 // DefaultFinetuneOptions are settings that train distac's small ViT well.
 func DefaultFinetuneOptions() FinetuneOptions {
@@ -117,7 +123,7 @@ func checkFinite(e model.Engine, p *model.Params, step int) error {
 		return fmt.Errorf("step %d: %w", step, err)
 	}
 	if math.IsNaN(ss) || math.IsInf(ss, 0) {
-		return fmt.Errorf("step %d: the updated weights are not finite (sum of squares %v)", step, ss)
+		return errmark.As(ErrNonFinite, fmt.Errorf("step %d: the updated weights are not finite (sum of squares %v)", step, ss))
 	}
 	return nil
 }
@@ -237,7 +243,7 @@ func (f *finetuner) step(p *model.Params, b data.Batch, rng *rand.Rand, lr float
 		}
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return 0, fmt.Errorf("the loss diverged (%v)", loss)
+		return 0, errmark.As(ErrNonFinite, fmt.Errorf("the loss diverged (%v)", loss))
 	}
 	if err := e.Zero(f.grads.All()); err != nil {
 		return 0, err

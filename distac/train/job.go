@@ -169,12 +169,15 @@ func RunConditionJob(ctx context.Context, j ConditionJob) (*ConditionReport, err
 	if err != nil {
 		return nil, err
 	}
-	defer bm.Close()
+	// The parameters are the engine's memory, not Go's: freed here, or a
+	// host that runs many jobs in one process (the C API's) leaks them.
+	defer func() { bm.Params.Free(e); bm.Close() }()
 	// Each task keeps its own key prefix (the output is written like it)
 	// unless Prefix sets one for all.
 	models := make([]*model.Loaded, 0, n)
 	defer func() {
 		for _, m := range models {
+			m.Params.Free(e)
 			m.Close()
 		}
 	}()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/distac/distac/internal/errmark"
 )
 
 // Metrics summarise a classifier's predictions on a labelled set.
@@ -76,7 +78,7 @@ func Evaluate(logits []float32, classes int, labels []int32, T float64) (Metrics
 			}
 		}
 		if math.IsNaN(lse) {
-			return Metrics{}, fmt.Errorf("evaluate: row %d has non-finite logits", r)
+			return Metrics{}, errmark.As(ErrNonFinite, fmt.Errorf("evaluate: row %d has non-finite logits", r))
 		}
 		m.MeanEntropy += h
 		m.MeanMaxProb += p[best]

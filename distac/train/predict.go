@@ -6,6 +6,7 @@ import (
 
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/errmark"
 )
 
 // Predict returns the logits (n x classes, row-major) of n images (NCHW in
@@ -48,7 +49,7 @@ func predictWith(e model.Engine, net *model.Net, p *model.Params, images []float
 	// rather than write or score them.
 	for i, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("predict: the logit of image %d, class %d is %v: the model or head holds non-finite values", i/classes, i%classes, v)
+			return nil, errmark.As(ErrNonFinite, fmt.Errorf("predict: the logit of image %d, class %d is %v: the model or head holds non-finite values", i/classes, i%classes, v))
 		}
 	}
 	return out, nil

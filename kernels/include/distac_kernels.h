@@ -37,7 +37,7 @@
 extern "C" {
 #endif
 
-#define DISTAC_KERNELS_ABI_VERSION 2
+#define DISTAC_KERNELS_ABI_VERSION 3
 
 /* Status codes. */
 #define DISTAC_OK 0
@@ -216,5 +216,6 @@ DISTAC_OP(tall_consensus, float *dst, uint8_t *counts, int32_t count, const floa
 /* Training ops (layernorm, GELU, softmax, bias, attention, l2norm, Adam)
  * share this ABI. */
 #include "distac_train.h"
+#include "distac_status.h"
 
 #endif /* DISTAC_KERNELS_H */

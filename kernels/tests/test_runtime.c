@@ -2,7 +2,8 @@
  * test_runtime.c — the worker pool behind distac_parallel_for, through the
  * multi-threaded ops: many threads calling at once get the bits of a
  * one-thread call, more threads than CPUs work, and a child process forked
- * after the pool started gets a working pool of its own.
+ * after the pool started gets a working pool of its own; and the words of
+ * each status.
  *
  *   gcc -std=c11 -O2 -Ikernels/include -Ikernels/avx kernels/avx/[a-z]*.c \
  *       kernels/tests/test_runtime.c -lm -lpthread
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "distac_cuda.h" /* the CUDA status codes distac_status_string names */
 #include "distac_train.h"
 #include "testutil.h"
 
@@ -141,9 +143,37 @@ static void test_stubs(tu_counts *cnt) {
 #endif
 }
 
+/* Every status a kernel header defines has its own words; others are
+ * "unknown status". */
+static void test_status(tu_counts *cnt) {
+  static const struct {
+    int status;
+    const char *want;
+  } cases[] = {{DISTAC_OK, "ok"},
+               {DISTAC_EINVAL, "invalid argument"},
+               {DISTAC_ENOMEM, "out of memory"},
+               {DISTAC_EISA, "instruction set not available"},
+               {DISTAC_ECUDA, "CUDA driver call failed"},
+               {DISTAC_ENODRIVER, "no usable CUDA driver"},
+               {DISTAC_ENODEVICE, "no usable CUDA device"},
+               {-99, "unknown status"},
+               {1, "unknown status"}};
+  int ok = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *got = distac_status_string(cases[i].status);
+    if (!got || strcmp(got, cases[i].want) != 0) {
+      fprintf(stderr, "distac_status_string(%d) = \"%s\", want \"%s\"\n", cases[i].status, got ? got : "(null)",
+              cases[i].want);
+      ok = 0;
+    }
+  }
+  tu_check(cnt, ok, "any", "distac_status_string names every status", 0);
+}
+
 int main(void) {
   tu_counts c = {0};
   test_stubs(&c);
+  test_status(&c);
   uint64_t s = 0x9001;
   float *x = malloc((size_t)N * sizeof *x), *a = malloc((size_t)M * M * sizeof *a),
         *b = malloc((size_t)M * M * sizeof *b);
