@@ -81,6 +81,17 @@ func withJSON(cmd string, jsonOut, errOut **C.char, fn func() ([]byte, error)) C
 	return finish(cmd, errOut, err)
 }
 
+// fromConfig is run over the config argument as a Go string.
+func fromConfig(config *C.capi_cchar, run func(string) ([]byte, error)) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		text, err := goConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		return run(text)
+	}
+}
+
 // goConfig is a config argument as a Go string.
 func goConfig(config *C.capi_cchar) (string, error) {
 	if config == nil {
@@ -102,24 +113,12 @@ func distac_merge(config *C.capi_cchar, errOut **C.char) C.int {
 
 //export distac_diagnose
 func distac_diagnose(config *C.capi_cchar, jsonOut, errOut **C.char) C.int {
-	return withJSON("diagnose", jsonOut, errOut, func() ([]byte, error) {
-		text, err := goConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return runDiagnose(text)
-	})
+	return withJSON("diagnose", jsonOut, errOut, fromConfig(config, runDiagnose))
 }
 
 //export distac_condition
 func distac_condition(config *C.capi_cchar, jsonOut, errOut **C.char) C.int {
-	return withJSON("condition", jsonOut, errOut, func() ([]byte, error) {
-		text, err := goConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return runCondition(text)
-	})
+	return withJSON("condition", jsonOut, errOut, fromConfig(config, runCondition))
 }
 
 //export distac_merge_begin
