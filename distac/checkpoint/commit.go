@@ -93,25 +93,7 @@ func (w *Writer) writeIndexTemp() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := createTemp(w.indexPath)
-	if err != nil {
-		return "", fmt.Errorf("output %s: %w", w.indexPath, err)
-	}
-	_, err = f.Write(js)
-	if err == nil {
-		err = f.Chmod(outputMode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		removeTemp(f.Name())
-		return "", fmt.Errorf("output %s: %w", w.indexPath, err)
-	}
-	return f.Name(), nil
+	return writeTemp(w.indexPath, js)
 }
 
 // Abort removes the temporary files. Safe to call more than once and after

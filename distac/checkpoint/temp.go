@@ -154,9 +154,30 @@ func WriteFileAtomic(path string, data []byte, force bool, inputs []string) erro
 		return err
 	}
 	path, _ = resolveOut(path)
-	f, err := createTemp(path)
+	tmp, err := writeTemp(path, data)
 	if err != nil {
+		return err
+	}
+	placing.RLock()
+	err = place(tmp, path, force)
+	placing.RUnlock()
+	if err != nil {
+		removeTemp(tmp)
+		if errors.Is(err, ErrExists) {
+			return err
+		}
 		return fmt.Errorf("output %s: %w", path, err)
+	}
+	forgetTemp(tmp)
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data into a registered temporary beside final, synced,
+// mode 0644, and returns its path; on an error nothing is left.
+func writeTemp(final string, data []byte) (string, error) {
+	f, err := createTemp(final)
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", final, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -168,18 +189,9 @@ func WriteFileAtomic(path string, data []byte, force bool, inputs []string) erro
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		placing.RLock()
-		err = place(f.Name(), path, force)
-		placing.RUnlock()
-	}
 	if err != nil {
 		removeTemp(f.Name())
-		if errors.Is(err, ErrExists) {
-			return err
-		}
-		return fmt.Errorf("output %s: %w", path, err)
+		return "", fmt.Errorf("output %s: %w", final, err)
 	}
-	forgetTemp(f.Name())
-	return syncDir(filepath.Dir(path))
+	return f.Name(), nil
 }

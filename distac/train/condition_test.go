@@ -41,14 +41,7 @@ func TestConditionKeepsTeacherAtKappaOne(t *testing.T) {
 			defer head.Free(e)
 			tasks := make([]Task, 2)
 			for k, scale := range []float32{0.01, 0.05} { // task 0 is the shorter
-				p, _ := base.Copy(e)
-				noise := make([]float32, p.Layout.N)
-				for i := range noise {
-					noise[i] = scale * float32(rng.NormFloat64())
-				}
-				nb, _ := ffi.NewF32(e, noise)
-				e.Axpy(1, ffi.All(nb), p.All())
-				e.Free(nb)
+				p := perturbed(e, base, scale, rng)
 				tasks[k] = Task{Name: string(rune('a' + k)), Params: p, Head: head, Inputs: set}
 				defer p.Free(e)
 			}
@@ -112,15 +105,8 @@ func TestConditionTaskIndependentOfRun(t *testing.T) {
 				}
 				head, _ := model.NewHead(e, w, 4, 8)
 				defer head.Free(e)
-				p, _ := base.Copy(e)
+				p := perturbed(e, base, scale, rng)
 				defer p.Free(e)
-				noise := make([]float32, p.Layout.N)
-				for i := range noise {
-					noise[i] = scale * float32(rng.NormFloat64())
-				}
-				nb, _ := ffi.NewF32(e, noise)
-				e.Axpy(1, ffi.All(nb), p.All())
-				e.Free(nb)
 				tasks[k] = Task{Name: string(rune('a' + k)), Params: p, Head: head, Inputs: set}
 			}
 			run := func(ts []Task, parallel, threads int) [][]float32 {
@@ -161,6 +147,19 @@ func TestConditionTaskIndependentOfRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// perturbed is a fine-tuned stand-in: base + scale * N(0, 1) noise.
+func perturbed(e ffi.Backend, base *model.Params, scale float32, rng *rand.Rand) *model.Params {
+	p, _ := base.Copy(e)
+	noise := make([]float32, p.Layout.N)
+	for i := range noise {
+		noise[i] = scale * float32(rng.NormFloat64())
+	}
+	nb, _ := ffi.NewF32(e, noise)
+	e.Axpy(1, ffi.All(nb), p.All())
+	e.Free(nb)
+	return p
 }
 
 // differing counts the values of a and b whose bits differ.

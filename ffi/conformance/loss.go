@@ -134,6 +134,22 @@ var klCases = []klCase{
 	{64, 20011, 20011, 20013, 10, 10, 5}, // > 4 MiB of gradient: the non-temporal store path
 }
 
+// checkLoss checks a loss kernel's results for case c: the loss within 1e-5
+// (lossErr, as the kernel's test measures it), the loss-only call's loss the
+// same bits, the gradient within 1e-5 relative.
+func checkLoss(t *testing.T, c any, loss, lossOnly, want, lossErr float64, grad []float32, wantGrad []float64) {
+	t.Helper()
+	if !(lossErr <= 1e-5) {
+		t.Errorf("%+v: loss %v, want %v (err %.3g)", c, loss, want, lossErr)
+	}
+	if lossOnly != loss {
+		t.Errorf("%+v: loss without grad %v != %v with grad", c, lossOnly, loss)
+	}
+	if e := relErr(grad, wantGrad); !(e <= 1e-5) {
+		t.Errorf("%+v: grad rel err %.3g", c, e)
+	}
+}
+
 // klLossErr is the loss error relative to |want| + 0.1*Tt*Ts: relative 1e-5,
 // with an absolute floor, since for nearby distributions the KL is a
 // difference of O(1) float32 terms and any float32 kernel is off by ~1e-7
@@ -158,15 +174,7 @@ func testKLDistill(t *testing.T, be ffi.Backend) {
 		if err != nil {
 			t.Fatalf("%+v loss only: %v", c, err)
 		}
-		if e := klLossErr(loss, wl, c.tt, c.ts); !(e <= 1e-5) {
-			t.Errorf("%+v: loss %v, want %v (err %.3g)", c, loss, wl, e)
-		}
-		if lossOnly != loss {
-			t.Errorf("%+v: loss without grad %v != %v with grad", c, lossOnly, loss)
-		}
-		if e := relErr(lossReadMat(t, g, c.rows, c.cols, c.ldg), wg); !(e <= 1e-5) {
-			t.Errorf("%+v: grad rel err %.3g", c, e)
-		}
+		checkLoss(t, c, loss, lossOnly, wl, klLossErr(loss, wl, c.tt, c.ts), lossReadMat(t, g, c.rows, c.cols, c.ldg), wg)
 	}
 }
 
@@ -358,15 +366,8 @@ func testCrossEntropyLS(t *testing.T, be ffi.Backend) {
 			t.Fatalf("%+v loss only: %v", c, err)
 		}
 		// relative 1e-5; a loss near 0 (a confident right answer) gets an absolute 1e-8
-		if e := math.Abs(loss-wl) / math.Max(math.Abs(wl), 1e-3); !(e <= 1e-5) {
-			t.Errorf("%+v: loss %v, want %v (err %.3g)", c, loss, wl, e)
-		}
-		if lossOnly != loss {
-			t.Errorf("%+v: loss without grad %v != %v with grad", c, lossOnly, loss)
-		}
-		if e := relErr(lossReadMat(t, g, c.rows, c.cols, c.ldg), wg); !(e <= 1e-5) {
-			t.Errorf("%+v: grad rel err %.3g", c, e)
-		}
+		lossErr := math.Abs(loss-wl) / math.Max(math.Abs(wl), 1e-3)
+		checkLoss(t, c, loss, lossOnly, wl, lossErr, lossReadMat(t, g, c.rows, c.cols, c.ldg), wg)
 	}
 }
 

@@ -267,13 +267,7 @@ func testTiesMergeCrafted(t *testing.T, be ffi.Backend) {
 
 func testAbsHistogram(t *testing.T, be ffi.Backend) {
 	digits := []struct{ shift, bits int }{{16, 15}, {0, 16}, {21, 10}, {10, 11}, {0, 10}, {31, 1}, {28, 8}, {20, 12}}
-	// 300007 elements take the kernels' sub-histogram path at 15 and 16 bits.
-	sizes := append(slices.Clone(testSizes), 300007)
-	rng := newRNG(t)
-	for _, n := range sizes {
-		x := tiesData(rng, n, true)
-		xr := newRegion(t, be, rng, ffi.F32, n)
-		xr.setF32(t, x)
+	forAbsData(t, be, func(rng *rand.Rand, n int, x []float32, xr *region) {
 		for _, d := range digits {
 			hi := d.shift + d.bits
 			prefixes := []uint32{0, 1 << max(31-hi, 0)} // everything (or the low bins), nothing
@@ -300,7 +294,7 @@ func testAbsHistogram(t *testing.T, be ffi.Backend) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // tallRef is the header's definition in float32 (it is exact arithmetic on

@@ -6,6 +6,7 @@ package conformance
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -28,12 +29,7 @@ func windowRef(x []float32, lo uint32, hist []uint64) uint64 {
 }
 
 func testAbsWindow(t *testing.T, be ffi.Backend) {
-	sizes := append(slices.Clone(testSizes), 300007)
-	rng := newRNG(t)
-	for _, n := range sizes {
-		x := tiesData(rng, n, true)
-		xr := newRegion(t, be, rng, ffi.F32, n)
-		xr.setF32(t, x)
+	forAbsData(t, be, func(rng *rand.Rand, n int, x []float32, xr *region) {
 		mid := uint32(1000)
 		if n > 0 {
 			mid = max(math.Float32bits(x[n/2])&^(1<<31), 500)
@@ -59,6 +55,19 @@ func testAbsWindow(t *testing.T, be ffi.Backend) {
 				t.Fatalf("n=%d window [%#x, +%d): above %d, want %d; hist equal %v", n, w.lo, w.span, up, wantUp, slices.Equal(got, want))
 			}
 		}
+	})
+}
+
+// forAbsData runs f on TIES-like data (tiesData, specials included) of every
+// test size and of 300007 elements (the kernels' sub-histogram path at 15
+// and 16 bits), in a guarded region of be.
+func forAbsData(t *testing.T, be ffi.Backend, f func(rng *rand.Rand, n int, x []float32, xr *region)) {
+	rng := newRNG(t)
+	for _, n := range append(slices.Clone(testSizes), 300007) {
+		x := tiesData(rng, n, true)
+		xr := newRegion(t, be, rng, ffi.F32, n)
+		xr.setF32(t, x)
+		f(rng, n, x, xr)
 	}
 }
 
