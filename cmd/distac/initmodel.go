@@ -140,7 +140,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 
 func addEngineFlags(fs *flag.FlagSet, m *modelFlags) {
 	fs.StringVar(&m.config, "model-config", "", "model config JSON (default: the one in the checkpoint's metadata)")
-	fs.StringVar(&m.prefix, "prefix", "-", "key prefix of the encoder's tensors (default: the one recorded in the checkpoint)")
+	fs.StringVar(&m.prefix, "prefix", "-", "key prefix of the encoder's tensors (default: the one recorded in the checkpoint, else found from the tensor names when unambiguous)")
 	fs.StringVar(&m.backend, "backend", "auto", backendUsage)
 	fs.Var(&intValue{&m.threads, 0}, "threads", "CPU threads: the kernels' (0: one per CPU)")
 	fs.Var(&intValue{&m.maxPixels, 0}, "max-pixels", "largest width x height an image of a folder may state (0: 8192 x 8192)")

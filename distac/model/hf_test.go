@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/distac/distac/distac/checkpoint"
@@ -279,4 +280,111 @@ func TestHFConfig(t *testing.T) {
 			t.Errorf("%s: no error", bad)
 		}
 	}
+}
+
+// writeFullCLIP writes an open_clip CLIP state dict as open_clip saves it,
+// without distac's metadata: the visual tower under prefixes, and a text
+// tower (transformer.*, token_embedding, ...) beside it.
+func writeFullCLIP(t *testing.T, e Engine, c *Config, p *Params, path string, prefixes ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	var tensors []checkpoint.OutTensor
+	var data [][]byte
+	for _, pre := range prefixes {
+		v := filepath.Join(dir, "v"+pre+"safetensors")
+		if err := SaveParams(e, c, p, v, SaveOptions{Prefix: pre}); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := checkpoint.Open(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range ck.Tensors {
+			tensors = append(tensors, checkpoint.OutTensor{Name: tn.Name, DType: tn.DType, Shape: tn.Shape})
+			data = append(data, append([]byte(nil), tn.Bytes(0, tn.Numel)...))
+		}
+		ck.Close()
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, txt := range []struct {
+		name  string
+		shape []uint64
+	}{{"token_embedding.weight", []uint64{11, 8}}, {"positional_embedding", []uint64{5, 8}},
+		{"transformer.resblocks.0.attn.in_proj_weight", []uint64{24, 8}}, {"transformer.resblocks.0.ln_1.weight", []uint64{8}},
+		{"ln_final.weight", []uint64{8}}, {"ln_final.bias", []uint64{8}}, {"text_projection", []uint64{8, 6}}, {"logit_scale", nil}} {
+		n := 1
+		for _, d := range txt.shape {
+			n *= int(d)
+		}
+		tensors = append(tensors, checkpoint.OutTensor{Name: txt.name, DType: tensors[0].DType, Shape: txt.shape})
+		data = append(data, append([]byte(nil), ffi.F32Bytes(randn(rng, n, 1))...))
+	}
+	w, err := checkpoint.Create(path, tensors, nil, 0, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range data {
+		if err := w.WriteAt(i, 0, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A full open_clip CLIP state dict (visual.* and the text tower) loads with
+// its config and no prefix; a save like it carries the text tower
+// unchanged. Two visual towers are ambiguous: the error names both
+// prefixes, and a given prefix picks one.
+func TestPrefixDetection(t *testing.T) {
+	e := engines(t)[0]
+	c := tinyViT(false)
+	p := randomParams(t, e, LayoutOf(c), 4)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ViT-tiny.json")
+	if err := os.WriteFile(cfgPath, []byte(c.JSON()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "open_clip_model.safetensors")
+	writeFullCLIP(t, e, c, p, full, "visual.")
+	m, err := Open(e, full, OpenOptions{ConfigPath: cfgPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Prefix != "visual." || m.Naming.IsHF() {
+		t.Fatalf("found %v, want open_clip under visual.", m.Naming)
+	}
+	out := filepath.Join(dir, "out.safetensors")
+	if err := SaveParams(e, c, m.Params, out, SaveOptions{Prefix: m.Prefix, Naming: m.Naming.Kind, Like: m.Checkpoint}); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := checkpoint.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close()
+	if len(oc.Tensors) != len(m.Checkpoint.Tensors) {
+		t.Fatalf("%d tensors written, the input has %d", len(oc.Tensors), len(m.Checkpoint.Tensors))
+	}
+	for _, name := range []string{"token_embedding.weight", "transformer.resblocks.0.attn.in_proj_weight", "text_projection", "logit_scale"} {
+		a, _ := m.Checkpoint.Tensor(name)
+		b, ok := oc.Tensor(name)
+		if !ok || !cmp.Equal(a.Bytes(0, a.Numel), b.Bytes(0, b.Numel)) || !cmp.Equal(a.Shape, b.Shape) {
+			t.Fatalf("text tower tensor %s not carried unchanged", name)
+		}
+	}
+
+	two := filepath.Join(dir, "two.safetensors")
+	writeFullCLIP(t, e, c, p, two, "a.", "b.")
+	if _, err := Open(e, two, OpenOptions{ConfigPath: cfgPath}); err == nil || !strings.Contains(err.Error(), `several key prefixes ("a.", "b.")`) {
+		t.Fatalf("two towers: err = %v", err)
+	}
+	pre := "b."
+	m2, err := Open(e, two, OpenOptions{ConfigPath: cfgPath, Prefix: &pre})
+	if err != nil || m2.Prefix != "b." {
+		t.Fatalf("given prefix: %v", err)
+	}
+	m2.Close()
 }
