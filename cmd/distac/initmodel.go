@@ -69,12 +69,19 @@ func countParams(l *model.Layout) int {
 }
 
 const headUsage = `usage: distac head --model base.safetensors --data SET --out head.safetensors [flags]
+       distac head --embeddings classes.npy [--logit-scale 100] [--model M] --out head.safetensors
 
 Builds a frozen head for a model without a text tower: row c is
 scale * normalize(mean of the normalised features of class-c images),
 the role CLIP's class-name embeddings play. SET is a built-in set
 (mnist, fashion, opencv-digits, sklearn-digits, optionally :train/:test),
 a folder of images, a .safetensors of tensors or an IDX file.
+
+With --embeddings, the head is CLIP's zero-shot head from class embeddings
+computed elsewhere (scripts/clip_text_head.py writes them from a text
+tower): row c = logit-scale * e_c / ||e_c||. The file is a .npy or
+.safetensors float matrix (classes, dim); --model, if given, checks that
+dim is the model's embed_dim.
 
 flags:
 `
@@ -88,10 +95,19 @@ func runHead(args []string) error {
 	addQuietFlag(fs) // no progress to silence: a head takes seconds
 	scale := floatFlag(fs, "scale", 20, positive, "logit scale: the rows' norm")
 	seed := fs.Uint64("seed", 0, "sample seed")
+	embeddings := fs.String("embeddings", "", "class embeddings (.npy or .safetensors, classes x dim) in place of --data")
+	logitScale := floatFlag(fs, "logit-scale", 100, positive, "with --embeddings: the rows' norm, CLIP's exp(logit_scale)")
 	out := fs.String("out", "", "output head .safetensors")
 	force := fs.Bool("force", false, "replace an existing output")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if *embeddings != "" {
+		if *dataSpec != "" || *out == "" {
+			fs.Usage()
+			return errors.New("--embeddings takes --out and no --data")
+		}
+		return embeddingHead(mf, *embeddings, *logitScale, *out, *force)
 	}
 	if mf.path == "" || *dataSpec == "" || *out == "" {
 		fs.Usage()
@@ -122,6 +138,40 @@ func runHead(args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stdout, "wrote %s: %d classes x %d features from %d images of %s\n", *out, classes, m.Config.EmbedDim, s.Len(), *dataSpec)
+	return nil
+}
+
+// embeddingHead writes the zero-shot head of class embeddings; with a
+// model named, their width must be its embed_dim.
+func embeddingHead(mf *modelFlags, path string, scale float64, out string, force bool) error {
+	inputs := nonEmpty(path, mf.path, mf.config)
+	if err := checkOutputs([]string{out}, force, inputs); err != nil {
+		return err
+	}
+	em, err := model.ReadEmbeddings(path)
+	if err != nil {
+		return err
+	}
+	if mf.path != "" {
+		e, m, err := mf.open()
+		if err != nil {
+			return err
+		}
+		m.Params.Free(e)
+		m.Close()
+		if em.Dim != m.Config.EmbedDim {
+			return fmt.Errorf("embeddings %s have %d features, the model's embed_dim is %d", path, em.Dim, m.Config.EmbedDim)
+		}
+		inputs = append(inputs, m.Paths()...)
+	}
+	w, err := em.HeadWeights(scale)
+	if err != nil {
+		return fmt.Errorf("embeddings %s: %w", path, err)
+	}
+	if err := model.SaveHead(out, w, em.Classes, em.Dim, em.Names, force, inputs); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %d classes x %d features from the embeddings %s (logit scale %g)\n", out, em.Classes, em.Dim, path, scale)
 	return nil
 }
 
