@@ -228,6 +228,12 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 	if err != nil {
 		return fmt.Errorf("save %s: %w", out, err)
 	}
+	if w.Folder() != "" {
+		if err := addFolderFiles(w, cfg, naming, o.Like); err != nil {
+			w.Abort()
+			return fmt.Errorf("save %s: %w", out, err)
+		}
+	}
 	for i, t := range tensors {
 		if op, ok := own[t.Name]; ok {
 			var data []byte
@@ -246,6 +252,29 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 		return fmt.Errorf("save %s: %w", out, err)
 	}
 	return nil
+}
+
+// addFolderFiles gives a folder output the non-weight files of the model
+// folder Like was read from (config.json, tokenizer, ...), and, in
+// transformers' naming, a config.json and preprocessor_config.json made
+// from cfg when Like's folder has none, so transformers loads the output.
+func addFolderFiles(w *checkpoint.Writer, cfg *Config, n Naming, like *checkpoint.Checkpoint) error {
+	files, err := checkpoint.SideFiles(checkpoint.FolderOf(like))
+	if err != nil {
+		return err
+	}
+	if n.IsHF() {
+		made, err := HFFiles(cfg)
+		if err != nil {
+			return err
+		}
+		for name, b := range made {
+			if _, ok := files[name]; !ok {
+				files[name] = b
+			}
+		}
+	}
+	return w.CopyFiles(files)
 }
 
 func u64(shape []int) []uint64 {

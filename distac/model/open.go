@@ -110,19 +110,8 @@ func configOf(ck *checkpoint.Checkpoint) (cfg *Config, prefix string, recorded b
 	return nil, "", false, err
 }
 
-// FolderOf is the model folder ck was read from: the directory the user
-// named, or the one holding the index or model.safetensors named; "" for a
-// single file of another name (its directory is not the model's alone).
-func FolderOf(ck *checkpoint.Checkpoint) string {
-	if st, err := os.Stat(ck.Path); err == nil && st.IsDir() {
-		return ck.Path
-	}
-	switch filepath.Base(ck.Path) {
-	case checkpoint.IndexName, "model.safetensors":
-		return filepath.Dir(ck.Path)
-	}
-	return ""
-}
+// FolderOf is checkpoint.FolderOf: the model folder ck was read from.
+func FolderOf(ck *checkpoint.Checkpoint) string { return checkpoint.FolderOf(ck) }
 
 // NoPreprocess reports whether the config says nothing of preprocessing.
 func (m *Loaded) NoPreprocess() bool { return m.Config.Preprocess == nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ func (j *ConditionJob) OutputPaths() ([]string, error) {
 		seen := map[string]bool{}
 		for i, t := range j.Tasks {
 			paths[i] = filepath.Join(j.OutDir, TaskName(t)+".distac.safetensors")
+			if st, err := os.Stat(t); err == nil && st.IsDir() { // a model folder gives one
+				paths[i] = filepath.Join(j.OutDir, TaskName(t)+".distac")
+			}
 			if seen[paths[i]] {
 				return nil, fmt.Errorf("two tasks would both write %s: name an output per task", paths[i])
 			}
