@@ -15,10 +15,14 @@ func init() {
 	register("head", "build a frozen zero-shot-style head from class prototypes of labelled images", runHead)
 }
 
-const initUsage = `usage: distac init --model-config model.json --out base.safetensors [--seed S] [--prefix P]
+const initUsage = `usage: distac init --model-config model.json --out base.safetensors [--seed S] [--prefix P] [--format hf]
 
 Writes freshly initialised encoder weights (open_clip names) with the config
 in the checkpoint's metadata, so later commands need no config file.
+--format hf writes a ViT in Hugging Face transformers' names
+(CLIPVisionModelWithProjection); with --out DIR (no .safetensors suffix)
+it is a model folder with the config.json (and preprocessor_config.json)
+converted from the open_clip config, which transformers loads.
 
 flags:
 `
@@ -30,6 +34,7 @@ func runInit(args []string) error {
 	out := fs.String("out", "", "output .safetensors file")
 	seed := fs.Uint64("seed", 0, "initialisation seed")
 	prefix := fs.String("prefix", "", "key prefix of the tensors (e.g. model.visual.)")
+	format := fs.String("format", model.NamingOpenCLIP, "tensor names: open_clip or hf (transformers' CLIP vision model)")
 	force := fs.Bool("force", false, "replace an existing output")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -38,12 +43,18 @@ func runInit(args []string) error {
 		fs.Usage()
 		return errors.New("--model-config and --out are required")
 	}
+	if *format != model.NamingOpenCLIP && *format != model.NamingHF {
+		return fmt.Errorf("--format %q: want %s or %s", *format, model.NamingOpenCLIP, model.NamingHF)
+	}
 	if err := checkOutputs([]string{*out}, *force, []string{*cfgPath}); err != nil {
 		return err
 	}
 	cfg, err := model.ReadConfig(*cfgPath)
 	if err != nil {
 		return err
+	}
+	if *format == model.NamingHF && cfg.Vision == nil {
+		return fmt.Errorf("--format hf: %s is not a ViT (transformers' CLIP names are for vision_cfg models)", *cfgPath)
 	}
 	e, err := openEngine("auto", 0)
 	if err != nil {
@@ -53,7 +64,7 @@ func runInit(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := model.SaveParams(e, cfg, p, *out, model.SaveOptions{Prefix: *prefix, Force: *force, Inputs: []string{*cfgPath}}); err != nil {
+	if err := model.SaveParams(e, cfg, p, *out, model.SaveOptions{Prefix: *prefix, Naming: *format, Force: *force, Inputs: []string{*cfgPath}}); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s: %d parameters\n", *out, countParams(p.Layout))
