@@ -61,7 +61,7 @@ func runFinetune(args []string) error {
 	meta := map[string]string{"distac.finetune": fmt.Sprintf("data=%s max_images=%d lr=%g weight_decay=%g warmup=%d steps=%d "+
 		"batch=%d clip=%g label_smoothing=%g mixup=%g seed=%d",
 		*mh.data, *mh.maxImages, *lr, *wd, *warmup, *steps, *batch, *clip, *ls, *mixup, *seed)}
-	if err := model.SaveParams(e, m.Config, p, *mh.out, model.SaveOptions{Prefix: m.Prefix, DType: *dtype, Like: m.Checkpoint,
+	if err := model.SaveParams(e, m.Config, p, *mh.out, model.SaveOptions{Prefix: m.Prefix, Naming: m.Naming.Kind, DType: *dtype, Like: m.Checkpoint,
 		Meta: meta, Force: *mh.force, Inputs: run.inputs}); err != nil {
 		return err
 	}

@@ -63,10 +63,11 @@ func runMerge(args []string) error {
 	backend := addBackendFlag(fs)
 	threads := addThreadsFlag(fs, "workers", "tensors or chunks merged at once, one kernel thread each")
 	chunk := intFlag(fs, "chunk", 0, 0, "elements per streamed chunk of a tensor (0: the backend's choice, 1<<16 on a CPU)")
+	mismatch := fs.String("mismatch", merge.MismatchError, "tensors some tasks lack or have resized: error, base (take the base's) or common (merge the rows all share, the rest from the base)")
 	force := fs.Bool("force", false, "replace an existing output file")
 	quiet := addQuietFlag(fs)
 	asJSON := addJSONFlag(fs)
-	out := fs.String("out", "", "output .safetensors file")
+	out := fs.String("out", "", "output .safetensors file, or a folder (DIR: shards and index as transformers writes them, and the base folder's config and tokenizer files)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -123,6 +124,8 @@ func runMerge(args []string) error {
 			opts.ChunkElems = *chunk
 		case "force":
 			opts.Force = *force
+		case "mismatch":
+			opts.Mismatch = strings.ToLower(*mismatch)
 		case "out":
 			opts.Out = *out
 		case "backend":
@@ -154,6 +157,9 @@ func runMerge(args []string) error {
 	bar.finish()
 	if err != nil {
 		return err
+	}
+	for _, n := range rep.Mismatches {
+		fmt.Fprintf(os.Stderr, "distac merge: --mismatch %s: %s\n", opts.Mismatch, n)
 	}
 	if *asJSON {
 		return writeJSON(os.Stdout, rep.Summary(&opts))

@@ -44,6 +44,10 @@ func (w *Writer) Commit() error {
 	for _, sh := range w.shards {
 		moves = append(moves, [2]string{sh.tmpPath, sh.final})
 	}
+	for _, e := range w.extras { // a folder's config.json, tokenizer, ...
+		moves = append(moves, [2]string{e.tmp, e.final})
+	}
+	w.extras = nil
 	if w.indexPath != "" {
 		p, err := w.writeIndexTemp()
 		if err != nil {
@@ -108,6 +112,13 @@ func (w *Writer) Abort() {
 			removeTemp(sh.tmpPath)
 			sh.tmpPath = ""
 		}
+	}
+	for _, e := range w.extras {
+		removeTemp(e.tmp)
+	}
+	w.extras = nil
+	if w.madeDir {
+		os.Remove(w.folder) // only when empty: never what another wrote there
 	}
 	w.finished = true
 }

@@ -64,6 +64,9 @@ func CheckOutputs(outs []string, force bool, inputs []string) error {
 // is not named .json (an index is written beside the shards of a sharded
 // output, never named: a .json file would not reopen as a model).
 func CheckOutput(out string, force bool, inputs []string) error {
+	if _, isNew := folderOut(out); isNew { // a folder Create makes
+		return checkDir(filepath.Dir(filepath.Clean(out)))
+	}
 	if err := checkOutputFile(out, force, inputs); err != nil {
 		return err
 	}

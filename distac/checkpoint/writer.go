@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,6 +39,10 @@ type Writer struct {
 	replace   bool     // force: the final renames may replace existing files
 	previous  []string // an earlier output's files the new one does not overwrite
 	finished  bool
+	folder    string      // a folder output's directory ("": a file output)
+	madeDir   bool        // Create made folder: Abort removes it (when empty)
+	extras    []extraFile // AddFile's files
+	inputs    []string    // files never replaced
 }
 
 type outShard struct {
@@ -84,16 +89,43 @@ func outputPaths(out string, tensors []OutTensor, shardSize int64) (files []stri
 }
 
 // Create starts writing tensors to out (see outputPaths for sharding; a
-// directory stands for DIR/model.safetensors, a symbolic link for its
-// target). It refuses to replace an existing file unless force is set, also
+// directory, or a path that does not exist and ends in neither .safetensors
+// nor .json, is a folder output: DIR/model.safetensors, made if needed and
+// sharded at HFShardSize when shardSize is 0, as transformers writes a
+// model; a symbolic link stands for its target). It refuses to replace an existing file unless force is set, also
 // at the final rename (a concurrent writer of the same output loses rather
 // than overwrites), and never replaces any of inputs. With force, the files
 // of an earlier output to the same target that the new one does not
 // overwrite (old shards) are removed once it is in place. meta goes into
 // every shard's __metadata__ (and the index's "metadata").
 func Create(out string, tensors []OutTensor, meta map[string]string, shardSize int64, force bool, inputs []string) (*Writer, error) {
+	isFolder, isNew := folderOut(out)
+	folder, madeDir := "", false
+	if isFolder {
+		folder = filepath.Clean(out)
+		out = filepath.Join(folder, "model.safetensors")
+		if shardSize == 0 {
+			shardSize = HFShardSize
+		}
+	}
+	if isNew {
+		if err := checkDir(filepath.Dir(folder)); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(folder, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("output %s: %w", folder, err)
+		} else if err == nil {
+			madeDir = true
+		}
+	}
+	unmake := func() {
+		if madeDir {
+			os.Remove(folder)
+		}
+	}
 	out, err := resolveOut(out)
 	if err != nil {
+		unmake()
 		return nil, err
 	}
 	files, groups, index := outputPaths(out, tensors, shardSize)
@@ -102,24 +134,28 @@ func Create(out string, tensors []OutTensor, meta map[string]string, shardSize i
 		finals = append(finals, index)
 	}
 	if err := checkDir(filepath.Dir(out)); err != nil {
+		unmake()
 		return nil, err
 	}
 	previous := previousOutputs(out, finals)
 	for _, p := range append(finals, previous...) {
 		if err := checkOutputPath(p, force, inputs); err != nil {
+			unmake()
 			return nil, err
 		}
 	}
 	if err := checkModelName(out); err != nil {
+		unmake()
 		return nil, err
 	}
 	w := &Writer{
 		tensors: tensors, byName: map[string]int{}, shardOf: make([]int, len(tensors)),
 		offset: make([]int64, len(tensors)), written: make([]atomic.Int64, len(tensors)), indexPath: index,
-		replace: force, previous: previous,
+		replace: force, previous: previous, folder: folder, madeDir: madeDir, inputs: inputs,
 	}
 	for i, t := range tensors {
 		if _, dup := w.byName[t.Name]; dup {
+			w.Abort()
 			return nil, fmt.Errorf("output: tensor %q appears twice", t.Name)
 		}
 		w.byName[t.Name] = i

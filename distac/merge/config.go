@@ -43,6 +43,7 @@ type Config struct {
 	Threads   *int
 	Force     *bool
 	Quiet     *bool
+	Mismatch  string   // Options.Mismatch: error, base or common
 	Dir       string   // what relative paths are relative to ("": the working directory)
 	Notes     []string // what the reader should hear about (a deprecated key), one line each
 }
@@ -101,11 +102,11 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 }
 
 // configKeys are the keys of a config besides the methods' parameters.
-var configKeys = []string{"method", "base", "tasks", "out", "alpha", "dtype", "shard_size", "backend", "threads", "force", "quiet"}
+var configKeys = []string{"method", "base", "tasks", "out", "alpha", "dtype", "shard_size", "backend", "threads", "force", "quiet", "mismatch"}
 
 // set decodes one key's value.
 func (c *Config) set(key string, v *yaml.Node) error {
-	fields := []any{&c.Method, &c.Base, &c.Tasks, &c.Out, &c.Alpha, &c.DType, &c.ShardSize, &c.Backend, &c.Threads, &c.Force, &c.Quiet}
+	fields := []any{&c.Method, &c.Base, &c.Tasks, &c.Out, &c.Alpha, &c.DType, &c.ShardSize, &c.Backend, &c.Threads, &c.Force, &c.Quiet, &c.Mismatch}
 	if i := slices.Index(configKeys, key); i >= 0 {
 		return v.Decode(fields[i])
 	}
@@ -195,6 +196,9 @@ func (c *Config) Apply(o *Options) error {
 	}
 	if c.Force != nil {
 		o.Force = *c.Force
+	}
+	if c.Mismatch != "" {
+		o.Mismatch = strings.ToLower(c.Mismatch)
 	}
 	return nil
 }

@@ -26,6 +26,10 @@ type Options struct {
 	OutDType  string // "", "f32", "f16" or "bf16" ("": each tensor keeps the base's dtype)
 	ShardSize int64  // bytes per output shard; <= 0: one file
 	Force     bool   // replace an existing output (never an input)
+	// Mismatch is the policy for tensors some tasks lack or hold in another
+	// shape than the base: MismatchError ("" too), MismatchBase or
+	// MismatchCommon; Report.Mismatches says what it did.
+	Mismatch string
 
 	Backend    ffi.Backend             // where the element-wise work runs
 	Threads    int                     // concurrent tensors/chunks; <= 0: GOMAXPROCS
@@ -46,6 +50,7 @@ type Report struct {
 	BytesIn    int64         // bytes of base and task tensors (one pass)
 	Elapsed    time.Duration // wall time of the merge
 	Params     Values        // the method's parameters, defaults filled in
+	Mismatches []string      // per tensor a mismatch policy took from the base or merged in part, what it did
 	// TIES: full passes over the task vectors spent on the thresholds, besides
 	// a small sample: 1 when every threshold fell in its predicted window, 3
 	// when some task needed the exact radix select.

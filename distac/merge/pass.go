@@ -113,7 +113,7 @@ func (p *pass) free() {
 // jobDone counts j as done; the worker that finishes a tensor's last job
 // reads its sums.
 func (p *pass) jobDone(wk *worker, j job) error {
-	if p.sums == nil || j.it.kind == kindCarry || p.left[j.it.idx].Add(-1) != 0 {
+	if p.sums == nil || j.it.kind == kindCarry || j.it.kind == kindBase || p.left[j.it.idx].Add(-1) != 0 {
 		return nil
 	}
 	first, count := p.first[j.it.idx], p.count[j.it.idx]
@@ -208,6 +208,8 @@ func (m *merger) run() (rep *Report, err error) {
 		switch j.it.kind {
 		case kindCarry:
 			return wk.carry(p, j)
+		case kindBase:
+			return wk.copyTensor(p, j)
 		case kindMatrix:
 			return wk.matrix(p, j)
 		}
@@ -227,8 +229,8 @@ func (m *merger) run() (rep *Report, err error) {
 	if err := m.w.Commit(); err != nil {
 		return nil, err
 	}
-	rep = &Report{Outputs: m.w.Paths(), Tensors: len(m.items), ThresholdPasses: m.passes, BytesIn: passBytes,
-		Params: m.values}
+	rep = &Report{Outputs: m.w.Paths(), Tensors: m.nouts, ThresholdPasses: m.passes, BytesIn: passBytes,
+		Params: m.values, Mismatches: m.notes}
 	if th, ok := m.state.([]float32); ok && m.method.Name == MethodTIES {
 		rep.Thresholds = th
 	}

@@ -30,6 +30,9 @@ type item struct {
 	tasks []*checkpoint.Tensor // same name in every task (nil for kindCarry)
 	out   int                  // index in the writer
 	outDT checkpoint.DType
+	// outOff is where the item's elements start in its output tensor: the
+	// base's rows after those a mismatch policy merged (kindBase), else 0.
+	outOff int64
 }
 
 // merger holds one merge's inputs, plan and output.
@@ -52,6 +55,10 @@ type merger struct {
 	passes   int  // TIES: full threshold passes run
 	progress *progress
 	sumsq    []float64 // per task: sum of squares of tau_t, from the checking pass
+
+	mismatch string   // the mismatch policy (MismatchError, ...)
+	notes    []string // what it did, per tensor (Report.Mismatches)
+	nouts    int      // output tensors (one may be two items)
 }
 
 // output is where a merge writes its tensors: files (checkpoint.Writer)
@@ -68,7 +75,20 @@ type output interface {
 // over an input).
 func createFiles(opts *Options) func(outs []checkpoint.OutTensor, meta map[string]string, inputs []string) (output, error) {
 	return func(outs []checkpoint.OutTensor, meta map[string]string, inputs []string) (output, error) {
-		return checkpoint.Create(opts.Out, outs, meta, opts.ShardSize, opts.Force, inputs)
+		w, err := checkpoint.Create(opts.Out, outs, meta, opts.ShardSize, opts.Force, inputs)
+		if err != nil {
+			return nil, err
+		}
+		if w.Folder() == "" {
+			return w, nil
+		}
+		// A folder output of a base folder is a model folder like it: its
+		// config.json, tokenizer and preprocessor files come along.
+		if err = copyBaseFiles(w, opts.Base); err != nil {
+			w.Abort()
+			return nil, err
+		}
+		return w, nil
 	}
 }
 
@@ -126,6 +146,10 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 	if m.chunk <= 0 {
 		m.chunk = m.be.ChunkElems()
 	}
+	var err error
+	if m.mismatch, err = checkPolicy(opts.Mismatch); err != nil {
+		return nil, nil, err
+	}
 	var outs []checkpoint.OutTensor
 	for _, bt := range base.Tensors {
 		it := &item{idx: len(m.items), base: bt, out: len(outs), outDT: bt.DType}
@@ -145,18 +169,16 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 		}
 		// Integer buffers are copied from the base, but every task must have
 		// them as the base does: another dtype (a float stored as I64, say)
-		// or shape means the models are not one architecture.
+		// or shape means the models are not one architecture, unless the
+		// mismatch policy says what to take.
+		if bad := tensorMismatch(bt, base, tasks); bad != nil {
+			if err := m.planMismatch(it, bad, &outs); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		for _, tc := range tasks {
-			tt, ok := tc.Tensor(bt.Name)
-			if !ok {
-				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q is missing (it is in the base %s)", tc.Path, bt.Name, base.Path))
-			}
-			if tt.DType != bt.DType {
-				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q has dtype %s, the base %s has %s", tc.Path, bt.Name, tt.DType, base.Path, bt.DType))
-			}
-			if !sameShape(tt.Shape, bt.Shape) {
-				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q has shape %v, the base %s has %v", tc.Path, bt.Name, tt.Shape, base.Path, bt.Shape))
-			}
+			tt, _ := tc.Tensor(bt.Name)
 			if it.kind != kindCarry {
 				it.tasks = append(it.tasks, tt)
 			}
@@ -164,13 +186,10 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 		m.items = append(m.items, it)
 		outs = append(outs, checkpoint.OutTensor{Name: bt.Name, DType: it.outDT, Shape: bt.Shape})
 	}
-	for _, tc := range tasks {
-		for _, tt := range tc.Tensors {
-			if _, ok := base.Tensor(tt.Name); !ok {
-				return nil, nil, errmark.As(ErrMismatch, fmt.Errorf("task %s: tensor %q is not in the base %s", tc.Path, tt.Name, base.Path))
-			}
-		}
+	if err := m.planTaskOnly(&outs, outDT, keep); err != nil {
+		return nil, nil, err
 	}
+	m.nouts = len(outs)
 	if method != nil { // a merge, not Diagnose
 		if err := samePreprocessing(base, tasks); err != nil {
 			return nil, nil, err

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -37,6 +38,17 @@ type VisionConfig struct {
 	HeadWidth  int     `json:"head_width,omitempty"` // open_clip: heads = width / head_width (default 64)
 	MLPRatio   float64 `json:"mlp_ratio,omitempty"`  // default 4
 	InChannels int     `json:"in_channels,omitempty"`
+	// LayerNormEps is every LayerNorm's eps (transformers' layer_norm_eps);
+	// 0 means torch's default 1e-5, which open_clip uses.
+	LayerNormEps float64 `json:"layer_norm_eps,omitempty"`
+}
+
+// eps is the LayerNorm eps of the ViT.
+func (v *VisionConfig) eps() float32 {
+	if v.LayerNormEps > 0 {
+		return float32(v.LayerNormEps)
+	}
+	return lnEps
 }
 
 // MLPConfig is a plain MLP over the flattened image: Linear, activation, ...,
@@ -51,8 +63,12 @@ type MLPConfig struct {
 	ImageSize  int `json:"image_size,omitempty"`
 }
 
-// ParseConfig reads a Config from JSON and checks it.
+// ParseConfig reads a Config from JSON and checks it: open_clip's form, or
+// a transformers CLIP config.json (ParseHFConfig).
 func ParseConfig(data []byte) (*Config, error) {
+	if isHFConfig(data) {
+		return ParseHFConfig(data, nil)
+	}
 	var c Config
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("model config: %w", err)
@@ -63,11 +79,16 @@ func ParseConfig(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// ReadConfig reads a Config from a JSON file.
+// ReadConfig reads a Config from a JSON file: open_clip's form, or a
+// transformers config.json, with the preprocessor_config.json beside it
+// when there is one.
 func ReadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if isHFConfig(data) {
+		return ReadHFConfig(path)
 	}
 	c, err := ParseConfig(data)
 	if err != nil {
@@ -123,10 +144,15 @@ func (c *Config) normalize() error {
 			return fmt.Errorf("model config: width %d, layers %d and in_channels %d must be positive", v.Width, v.Layers, v.InChannels)
 		case v.Heads <= 0 || v.Width%v.Heads != 0:
 			return fmt.Errorf("model config: width %d is not divisible into %d heads", v.Width, v.Heads)
+		case v.LayerNormEps < 0 || math.IsNaN(v.LayerNormEps) || math.IsInf(v.LayerNormEps, 0):
+			return fmt.Errorf("model config: layer_norm_eps %g must be positive", v.LayerNormEps)
 		case v.MLPRatio <= 0 || float64(int(v.MLPRatio*float64(v.Width))) != v.MLPRatio*float64(v.Width):
 			return fmt.Errorf("model config: mlp_ratio %g times width %d must be a positive whole number", v.MLPRatio, v.Width)
 		}
 		v.HeadWidth = v.Width / v.Heads
+		if v.LayerNormEps == lnEps { // the default, one spelling
+			v.LayerNormEps = 0
+		}
 	}
 	if m := c.MLP; m != nil {
 		if m.Activation == "" {

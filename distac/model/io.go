@@ -1,12 +1,14 @@
 package model
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/half"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -48,12 +50,25 @@ func ffiDType(dt safetensors.DType) (ffi.DType, bool) {
 // a new F32 vector on be, converting F16/BF16. Every error names the file
 // and the tensor.
 func LoadParams(be ffi.Backend, ck *checkpoint.Checkpoint, layout *Layout, prefix string) (*Params, error) {
+	return LoadNamed(be, ck, layout, Naming{Prefix: prefix})
+}
+
+// LoadNamed is LoadParams for a checkpoint of any naming.
+func LoadNamed(be ffi.Backend, ck *checkpoint.Checkpoint, layout *Layout, n Naming) (*Params, error) {
 	p, err := NewParams(be, layout)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range layout.Specs {
-		if err := loadTensor(be, ck, p, s, prefix); err != nil {
+		parts, err := n.Parts(s)
+		if err == nil {
+			for _, part := range parts {
+				if err = loadPart(be, ck, p, s, part); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
 			p.Free(be)
 			return nil, err
 		}
@@ -61,38 +76,61 @@ func LoadParams(be ffi.Backend, ck *checkpoint.Checkpoint, layout *Layout, prefi
 	return p, nil
 }
 
-func loadTensor(be ffi.Backend, ck *checkpoint.Checkpoint, p *Params, s ParamSpec, prefix string) error {
-	name := prefix + s.Name
+func loadPart(be ffi.Backend, ck *checkpoint.Checkpoint, p *Params, s ParamSpec, part Part) error {
+	name := part.Name
 	t, ok := ck.Tensor(name)
 	if !ok {
 		return fmt.Errorf("%s: tensor %s is missing", ck.Path, name)
 	}
-	if !sameShape(t.Shape, s.Shape) {
-		return fmt.Errorf("%s: tensor %s has shape %v, the model config wants %v", t.Path(), name, t.Shape, s.Shape)
+	if !sameShape(t.Shape, part.Shape) {
+		return fmt.Errorf("%s: tensor %s has shape %v, the model config wants %v", t.Path(), name, t.Shape, part.Shape)
 	}
 	dt, ok := ffiDType(t.DType)
 	if !ok {
 		return fmt.Errorf("%s: tensor %s has dtype %s, want F32, F16 or BF16", t.Path(), name, t.DType)
 	}
-	dst := ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}
-	if dt == ffi.F32 {
-		if err := t.View(0, s.N, func(b []byte) error { return be.Upload(dst, b) }); err != nil {
+	n := part.N()
+	dst := ffi.Vec{Buf: p.Buf, Off: s.Off + part.Off, N: n}
+	if part.Transpose { // on the host: a projection is small
+		var xs []float32
+		err := t.View(0, n, func(b []byte) (err error) { xs, err = checkpoint.DecodeFloats(t.DType, b); return err })
+		if err == nil {
+			err = be.Upload(dst, ffi.F32Bytes(transpose(xs, part.Shape[0], part.Shape[1])))
+		}
+		if err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 		}
 		return nil
 	}
-	tmp, err := be.Alloc(dt, s.N)
+	if dt == ffi.F32 {
+		if err := t.View(0, n, func(b []byte) error { return be.Upload(dst, b) }); err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
+		}
+		return nil
+	}
+	tmp, err := be.Alloc(dt, n)
 	if err != nil {
 		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 	}
 	defer be.Free(tmp)
-	if err := t.View(0, s.N, func(b []byte) error { return be.Upload(ffi.All(tmp), b) }); err != nil {
+	if err := t.View(0, n, func(b []byte) error { return be.Upload(ffi.All(tmp), b) }); err != nil {
 		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 	}
 	if err := be.Convert(dst, ffi.All(tmp)); err != nil {
 		return fmt.Errorf("%s: tensor %s: %w", t.Path(), name, err)
 	}
 	return nil
+}
+
+// transpose returns the cols x rows transpose of the row-major rows x cols x.
+func transpose(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	for r := range rows {
+		for c := range cols {
+			out[c*rows+r] = x[r*cols+c]
+		}
+	}
+	return out
 }
 
 func sameShape(a []uint64, b []int) bool {
@@ -110,6 +148,10 @@ func sameShape(a []uint64, b []int) bool {
 // SaveOptions says how SaveParams writes a checkpoint.
 type SaveOptions struct {
 	Prefix string // key prefix of the encoder's tensors
+	// Naming is the tensors' naming: NamingOpenCLIP ("") or NamingHF
+	// (transformers' names, and "format": "pt" in the metadata, which
+	// transformers' loader requires of a safetensors file with metadata).
+	Naming string
 	// DType is the encoder tensors' output dtype: "f32", "f16", "bf16", or ""
 	// for Like's dtype of each tensor (F32 without Like).
 	DType string
@@ -122,17 +164,35 @@ type SaveOptions struct {
 	Inputs []string          // files that must never be replaced
 }
 
+// ownPart is one output tensor of the encoder: part of parameter spec.
+type ownPart struct {
+	spec ParamSpec
+	part Part
+}
+
 // SaveParams writes p as a safetensors checkpoint at out, atomically (a
 // temporary file beside it, fsynced, renamed into place), with the config
 // and prefix in its metadata so it can be loaded without a config file.
 func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOptions) error {
+	naming := Naming{Kind: o.Naming, Prefix: o.Prefix}
 	meta := map[string]string{ConfigKey: cfg.JSON(), PrefixKey: o.Prefix}
+	if naming.IsHF() {
+		meta["format"] = "pt"
+	}
 	maps.Copy(meta, o.Meta)
 	var tensors []checkpoint.OutTensor
 	var carried []*checkpoint.Tensor // tensors copied from Like, by output index
-	own := map[string]ParamSpec{}
+	own := map[string]ownPart{}
+	var order []string // own tensors in layout order
 	for _, s := range p.Layout.Specs {
-		own[o.Prefix+s.Name] = s
+		parts, err := naming.Parts(s)
+		if err != nil {
+			return fmt.Errorf("save %s: %w", out, err)
+		}
+		for _, part := range parts {
+			own[part.Name] = ownPart{s, part}
+			order = append(order, part.Name)
+		}
 	}
 	forced, keep, err := checkpoint.ParseOutDType(o.DType)
 	if err != nil {
@@ -159,8 +219,8 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 			}
 		}
 	} else {
-		for _, s := range p.Layout.Specs {
-			tensors = append(tensors, checkpoint.OutTensor{Name: o.Prefix + s.Name, DType: outType(safetensors.F32), Shape: u64(s.Shape)})
+		for _, name := range order {
+			tensors = append(tensors, checkpoint.OutTensor{Name: name, DType: outType(safetensors.F32), Shape: u64(own[name].part.Shape)})
 			carried = append(carried, nil)
 		}
 	}
@@ -168,10 +228,16 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 	if err != nil {
 		return fmt.Errorf("save %s: %w", out, err)
 	}
+	if w.Folder() != "" {
+		if err := addFolderFiles(w, cfg, naming, o.Like); err != nil {
+			w.Abort()
+			return fmt.Errorf("save %s: %w", out, err)
+		}
+	}
 	for i, t := range tensors {
-		if s, ok := own[t.Name]; ok {
+		if op, ok := own[t.Name]; ok {
 			var data []byte
-			if data, err = encodeParam(be, p, s, t.DType); err == nil {
+			if data, err = encodePart(be, p, op.spec, op.part, t.DType); err == nil {
 				err = w.WriteAt(i, 0, data)
 			}
 		} else {
@@ -188,6 +254,29 @@ func SaveParams(be ffi.Backend, cfg *Config, p *Params, out string, o SaveOption
 	return nil
 }
 
+// addFolderFiles gives a folder output the non-weight files of the model
+// folder Like was read from (config.json, tokenizer, ...), and, in
+// transformers' naming, a config.json and preprocessor_config.json made
+// from cfg when Like's folder has none, so transformers loads the output.
+func addFolderFiles(w *checkpoint.Writer, cfg *Config, n Naming, like *checkpoint.Checkpoint) error {
+	files, err := checkpoint.SideFiles(checkpoint.FolderOf(like))
+	if err != nil {
+		return err
+	}
+	if n.IsHF() {
+		made, err := HFFiles(cfg)
+		if err != nil {
+			return err
+		}
+		for name, b := range made {
+			if _, ok := files[name]; !ok {
+				files[name] = b
+			}
+		}
+	}
+	return w.CopyFiles(files)
+}
+
 func u64(shape []int) []uint64 {
 	out := make([]uint64, len(shape))
 	for i, d := range shape {
@@ -196,18 +285,25 @@ func u64(shape []int) []uint64 {
 	return out
 }
 
-// encodeParam downloads one parameter and encodes it as dt.
-func encodeParam(be ffi.Backend, p *Params, s ParamSpec, dt safetensors.DType) ([]byte, error) {
-	src := ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}
+// encodePart downloads one part of parameter s and encodes it as dt.
+func encodePart(be ffi.Backend, p *Params, s ParamSpec, part Part, dt safetensors.DType) ([]byte, error) {
 	fd, ok := ffiDType(dt)
 	if !ok {
 		return nil, fmt.Errorf("output dtype %s is not a float type", dt)
 	}
+	if part.Transpose { // on the host, with the same rounding as Convert
+		xs := make([]float32, s.N)
+		if err := be.Download(ffi.F32Bytes(xs), ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}); err != nil {
+			return nil, err
+		}
+		return encodeHost(transpose(xs, s.Shape[0], s.Shape[1]), fd), nil
+	}
+	src := ffi.Vec{Buf: p.Buf, Off: s.Off + part.Off, N: part.N()}
 	if fd == ffi.F32 {
-		out := make([]byte, 4*s.N)
+		out := make([]byte, 4*src.N)
 		return out, be.Download(out, src)
 	}
-	tmp, err := be.Alloc(fd, s.N)
+	tmp, err := be.Alloc(fd, src.N)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +311,23 @@ func encodeParam(be ffi.Backend, p *Params, s ParamSpec, dt safetensors.DType) (
 	if err := be.Convert(ffi.All(tmp), src); err != nil {
 		return nil, err
 	}
-	out := make([]byte, 2*s.N)
+	out := make([]byte, 2*src.N)
 	return out, be.Download(out, ffi.All(tmp))
+}
+
+// encodeHost encodes xs as little-endian dt (round to nearest even).
+func encodeHost(xs []float32, dt ffi.DType) []byte {
+	switch dt {
+	case ffi.F16, ffi.BF16:
+		out := make([]byte, 2*len(xs))
+		for i, x := range xs {
+			h := half.F32ToBF16(x)
+			if dt == ffi.F16 {
+				h = half.F32ToF16(x)
+			}
+			binary.LittleEndian.PutUint16(out[2*i:], h)
+		}
+		return out
+	}
+	return append([]byte(nil), ffi.F32Bytes(xs)...)
 }

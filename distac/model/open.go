@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
@@ -36,20 +38,25 @@ type Loaded struct {
 	Encoder    Encoder
 	Params     *Params
 	Prefix     string // of the encoder's tensors in the checkpoint
+	Naming     Naming // how the checkpoint names them (Prefix included)
 	Checkpoint *checkpoint.Checkpoint
 }
 
 // Open reads the encoder at path (a .safetensors file, a sharded index or a
-// directory) onto e. A model whose config has no preprocess_cfg takes
-// images as loaded (pixels in [0, 1]): callers should say so to users,
-// since a model trained on normalised images is then evaluated wrongly
-// without a sign (see Loaded.NoPreprocess).
+// directory) onto e. The config is o.ConfigPath's, else the one in the
+// checkpoint's metadata, else a transformers config.json in the model's
+// folder (with its preprocessor_config.json). The naming (open_clip's or
+// transformers') and the key prefix are found from the tensor names unless
+// o.Prefix or the metadata gives the prefix. A model whose config has no
+// preprocess_cfg takes images as loaded (pixels in [0, 1]): callers should
+// say so to users, since a model trained on normalised images is then
+// evaluated wrongly without a sign (see Loaded.NoPreprocess).
 func Open(e Engine, path string, o OpenOptions) (*Loaded, error) {
 	ck, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, pre, err := ConfigOf(ck)
+	cfg, pre, recorded, err := configOf(ck)
 	if o.ConfigPath != "" {
 		cfg, err = ReadConfig(o.ConfigPath)
 	}
@@ -57,16 +64,54 @@ func Open(e Engine, path string, o OpenOptions) (*Loaded, error) {
 		ck.Close()
 		return nil, err
 	}
-	if o.Prefix != nil {
-		pre = *o.Prefix
+	var prefix *string
+	switch {
+	case o.Prefix != nil:
+		prefix = o.Prefix
+	case recorded:
+		prefix = &pre
 	}
-	p, err := LoadParams(e, ck, LayoutOf(cfg), pre)
+	layout := LayoutOf(cfg)
+	names := make([]string, len(ck.Tensors))
+	for i, t := range ck.Tensors {
+		names[i] = t.Name
+	}
+	naming, err := namingFor(func(n string) bool { _, ok := ck.Tensor(n); return ok }, names, layout, prefix)
+	if err != nil {
+		ck.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	p, err := LoadNamed(e, ck, layout, naming)
 	if err != nil {
 		ck.Close()
 		return nil, err
 	}
-	return &Loaded{Config: cfg, Encoder: New(cfg), Params: p, Prefix: pre, Checkpoint: ck}, nil
+	return &Loaded{Config: cfg, Encoder: New(cfg), Params: p, Prefix: naming.Prefix, Naming: naming, Checkpoint: ck}, nil
 }
+
+// configOf is ConfigOf, else the config.json of a transformers folder
+// (FolderOf); recorded says whether the metadata records the key prefix.
+func configOf(ck *checkpoint.Checkpoint) (cfg *Config, prefix string, recorded bool, err error) {
+	for _, f := range ck.Files {
+		if _, ok := f.Metadata[ConfigKey]; ok {
+			_, recorded = f.Metadata[PrefixKey]
+			cfg, prefix, err = ConfigOf(ck)
+			return cfg, prefix, recorded, err
+		}
+	}
+	if dir := FolderOf(ck); dir != "" {
+		hf := filepath.Join(dir, HFConfigName)
+		if _, err := os.Stat(hf); err == nil {
+			cfg, err := ReadHFConfig(hf)
+			return cfg, "", false, err
+		}
+	}
+	_, _, err = ConfigOf(ck)
+	return nil, "", false, err
+}
+
+// FolderOf is checkpoint.FolderOf: the model folder ck was read from.
+func FolderOf(ck *checkpoint.Checkpoint) string { return checkpoint.FolderOf(ck) }
 
 // NoPreprocess reports whether the config says nothing of preprocessing.
 func (m *Loaded) NoPreprocess() bool { return m.Config.Preprocess == nil }

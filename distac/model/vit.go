@@ -21,6 +21,7 @@ type vit struct {
 	heads  int
 	cpp    int // values per patch: channels * patch^2
 	quick  bool
+	eps    float32 // LayerNorm eps
 }
 
 func newViT(c *Config) *vit {
@@ -29,7 +30,7 @@ func newViT(c *Config) *vit {
 	return &vit{
 		cfg: c, layout: VisionLayout(c), grid: g, tokens: g*g + 1, width: v.Width,
 		hidden: int(v.MLPRatio * float64(v.Width)), heads: v.Heads,
-		cpp: v.InChannels * v.PatchSize * v.PatchSize, quick: c.QuickGELU,
+		cpp: v.InChannels * v.PatchSize * v.PatchSize, quick: c.QuickGELU, eps: v.eps(),
 	}
 }
 
@@ -192,7 +193,7 @@ func (w *vitWorkspace) forward(p *Params) error {
 	if err := e.BiasAdd(B, L*D, ffi.Mat{Buf: w.emb.Buf, Off: w.emb.Off, LD: L * D}, p.Vec("positional_embedding")); err != nil {
 		return err
 	}
-	if err := e.LayerNormForward(BL, D, w.emb, p.Vec("ln_pre.weight"), p.Vec("ln_pre.bias"), lnEps,
+	if err := e.LayerNormForward(BL, D, w.emb, p.Vec("ln_pre.weight"), p.Vec("ln_pre.bias"), m.eps,
 		w.stream(0), first(w.preMean, BL), first(w.preRstd, BL)); err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func (w *vitWorkspace) forward(p *Params) error {
 		}
 	}
 	x := strided(w.stream(m.cfg.Vision.Layers), L)
-	if err := e.LayerNormForward(B, D, x, p.Vec("ln_post.weight"), p.Vec("ln_post.bias"), lnEps,
+	if err := e.LayerNormForward(B, D, x, p.Vec("ln_post.weight"), p.Vec("ln_post.bias"), m.eps,
 		w.post, first(w.postM, B), first(w.postR, B)); err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (w *vitWorkspace) blockForward(p *Params, i int) error {
 	BL := B * m.tokens
 	b := block(i)
 	x, next := w.stream(i), w.stream(i+1)
-	if err := e.LayerNormForward(BL, D, x, p.Vec(b+"ln_1.weight"), p.Vec(b+"ln_1.bias"), lnEps, l.ln1, first(l.mean1, BL), first(l.rstd1, BL)); err != nil {
+	if err := e.LayerNormForward(BL, D, x, p.Vec(b+"ln_1.weight"), p.Vec(b+"ln_1.bias"), m.eps, l.ln1, first(l.mean1, BL), first(l.rstd1, BL)); err != nil {
 		return err
 	}
 	if err := linearForward(e, BL, D, 3*D, l.ln1, p.Mat(b+"attn.in_proj_weight"), p.Vec(b+"attn.in_proj_bias"), l.qkv); err != nil {
@@ -233,7 +234,7 @@ func (w *vitWorkspace) blockForward(p *Params, i int) error {
 	if err := e.Axpy(1, vecOf(x, BL*D), vecOf(l.xmid, BL*D)); err != nil {
 		return err
 	}
-	if err := e.LayerNormForward(BL, D, l.xmid, p.Vec(b+"ln_2.weight"), p.Vec(b+"ln_2.bias"), lnEps, l.ln2, first(l.mean2, BL), first(l.rstd2, BL)); err != nil {
+	if err := e.LayerNormForward(BL, D, l.xmid, p.Vec(b+"ln_2.weight"), p.Vec(b+"ln_2.bias"), m.eps, l.ln2, first(l.mean2, BL), first(l.rstd2, BL)); err != nil {
 		return err
 	}
 	if err := linearForward(e, BL, D, H, l.ln2, p.Mat(b+"mlp.c_fc.weight"), p.Vec(b+"mlp.c_fc.bias"), l.fc); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ func (j *ConditionJob) OutputPaths() ([]string, error) {
 		seen := map[string]bool{}
 		for i, t := range j.Tasks {
 			paths[i] = filepath.Join(j.OutDir, TaskName(t)+".distac.safetensors")
+			if st, err := os.Stat(t); err == nil && st.IsDir() { // a model folder gives one
+				paths[i] = filepath.Join(j.OutDir, TaskName(t)+".distac")
+			}
 			if seen[paths[i]] {
 				return nil, fmt.Errorf("two tasks would both write %s: name an output per task", paths[i])
 			}
@@ -245,7 +249,7 @@ func RunConditionJob(ctx context.Context, j ConditionJob) (*ConditionReport, err
 		meta := map[string]string{"distac.condition": fmt.Sprintf("kappa=%g t_tcr=%g t_stu=%g beta=%g lr=%g warmup=%d steps=%d "+
 			"batch=%d clip=%g seed=%d max_images=%d data=%s",
 			r.Kappa, o.TTcr, o.TStu, o.Anchor, o.LR, warm, o.Steps, o.Batch, o.Clip, o.Seed, j.MaxImages, sets[i])}
-		if err := model.SaveParams(e, bm.Config, r.Params, paths[i], model.SaveOptions{Prefix: models[i].Prefix, DType: j.DType,
+		if err := model.SaveParams(e, bm.Config, r.Params, paths[i], model.SaveOptions{Prefix: models[i].Prefix, Naming: models[i].Naming.Kind, DType: j.DType,
 			Like: models[i].Checkpoint, Meta: meta, Force: j.Force, Inputs: inputs}); err != nil {
 			return nil, err
 		}
