@@ -108,25 +108,11 @@ func (w *Writer) AddFile(name string, data []byte) error {
 	if err := checkOutputPath(final, w.replace, w.inputs); err != nil {
 		return err
 	}
-	f, err := createTemp(final)
+	tmp, err := writeTemp(final, data)
 	if err != nil {
-		return fmt.Errorf("output %s: %w", final, err)
+		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(outputMode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		removeTemp(f.Name())
-		return fmt.Errorf("output %s: %w", final, err)
-	}
-	w.extras = append(w.extras, extraFile{f.Name(), final})
+	w.extras = append(w.extras, extraFile{tmp, final})
 	return nil
 }
 

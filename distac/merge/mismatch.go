@@ -1,14 +1,12 @@
 package merge
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/internal/errmark"
-	"github.com/distac/distac/internal/half"
 )
 
 // Mismatch policies (Options.Mismatch) for a tensor some tasks lack, or
@@ -180,27 +178,11 @@ func (wk *worker) copyTensor(p *pass, j job) error {
 		if err != nil {
 			return err
 		}
-		return wk.m.w.WriteAt(it.out, off, encodeFloats(xs, checkpoint.ComputeType(it.outDT)))
+		return wk.m.w.WriteAt(it.out, off, ffi.EncodeFloats(xs, checkpoint.ComputeType(it.outDT)))
 	})
 	p.pages.Consumed(src, j.lo, j.hi)
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", src.Name, err)
 	}
 	return nil
-}
-
-// encodeFloats is xs as little-endian dt, rounded to nearest even.
-func encodeFloats(xs []float32, dt ffi.DType) []byte {
-	if dt == ffi.F32 {
-		return append([]byte(nil), ffi.F32Bytes(xs)...)
-	}
-	out := make([]byte, 2*len(xs))
-	for i, x := range xs {
-		h := half.F32ToBF16(x)
-		if dt == ffi.F16 {
-			h = half.F32ToF16(x)
-		}
-		binary.LittleEndian.PutUint16(out[2*i:], h)
-	}
-	return out
 }

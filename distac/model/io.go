@@ -1,14 +1,12 @@
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
-	"github.com/distac/distac/internal/half"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -296,7 +294,7 @@ func encodePart(be ffi.Backend, p *Params, s ParamSpec, part Part, dt safetensor
 		if err := be.Download(ffi.F32Bytes(xs), ffi.Vec{Buf: p.Buf, Off: s.Off, N: s.N}); err != nil {
 			return nil, err
 		}
-		return encodeHost(transpose(xs, s.Shape[0], s.Shape[1]), fd), nil
+		return ffi.EncodeFloats(transpose(xs, s.Shape[0], s.Shape[1]), fd), nil
 	}
 	src := ffi.Vec{Buf: p.Buf, Off: s.Off + part.Off, N: part.N()}
 	if fd == ffi.F32 {
@@ -313,21 +311,4 @@ func encodePart(be ffi.Backend, p *Params, s ParamSpec, part Part, dt safetensor
 	}
 	out := make([]byte, 2*src.N)
 	return out, be.Download(out, ffi.All(tmp))
-}
-
-// encodeHost encodes xs as little-endian dt (round to nearest even).
-func encodeHost(xs []float32, dt ffi.DType) []byte {
-	switch dt {
-	case ffi.F16, ffi.BF16:
-		out := make([]byte, 2*len(xs))
-		for i, x := range xs {
-			h := half.F32ToBF16(x)
-			if dt == ffi.F16 {
-				h = half.F32ToF16(x)
-			}
-			binary.LittleEndian.PutUint16(out[2*i:], h)
-		}
-		return out
-	}
-	return append([]byte(nil), ffi.F32Bytes(xs)...)
 }
