@@ -98,6 +98,8 @@ var Methods = []*Method{
 	},
 }
 
+func init() { Methods = append(Methods, mergekitMethods...) }
+
 // within checks lo < x < hi, the ends included as asked; NaN is never within.
 func within(x, lo float64, loIn bool, hi float64, hiIn bool, what string) error {
 	ok := (x > lo || loIn && x == lo) && (x < hi || hiIn && x == hi)

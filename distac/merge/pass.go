@@ -210,6 +210,8 @@ func (m *merger) run() (rep *Report, err error) {
 			return wk.carry(p, j)
 		case kindMatrix:
 			return wk.matrix(p, j)
+		case kindWhole:
+			return wk.whole(p, j)
 		}
 		return wk.elementwise(p, j)
 	}, nil)
@@ -252,7 +254,7 @@ func (m *merger) jobs() []job {
 	for _, it := range m.items {
 		n := it.base.Numel
 		switch {
-		case it.kind == kindMatrix:
+		case it.kind == kindMatrix || it.kind == kindWhole:
 			jobs = append(jobs, job{it: it, lo: 0, hi: n})
 		case n == 0:
 			jobs = append(jobs, job{it: it})
