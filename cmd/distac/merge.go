@@ -181,8 +181,14 @@ func printMergeReport(w io.Writer, o *merge.Options, rep *merge.Report) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	for t, s := range rep.Scales {
+		fmt.Fprintf(w, "  emr task %d scale lambda = %.6g\n", t, s)
+	}
 	for _, p := range rep.Outputs {
 		fmt.Fprintln(w, "wrote", p)
+	}
+	if rep.Modulators != "" {
+		fmt.Fprintln(w, "wrote", rep.Modulators, "(EMR's per-task modulators: distac eval --model BASE --modulators FILE --task-index i)")
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	MethodIsoCTS    = "isocts"
 	MethodDARE      = "dare"
 	MethodWUDI      = "wudi"
+	MethodEMR       = "emr"
 )
 
 // Methods lists every merge method in the order the CLI shows them.
@@ -116,6 +117,10 @@ var Methods = []*Method{
 				}},
 		},
 		chunk: meanChunk, matrix: wudiMerge,
+	},
+	{
+		Name: MethodEMR, Doc: "EMR: tau_uni = sign(sum_t tau_t) max_t |agreeing tau_t|, per-task masks and scales in OUT.modulators.safetensors",
+		prepare: emrPrepare, tensor: emrTensor,
 	},
 }
 

@@ -72,6 +72,8 @@ func refMerge(base testModel, tasks []testModel, p refParams) map[string][]float
 			delta = refIsoCTS(ts, int(bt.shape[0]), int(bt.shape[1]), 0.8)
 		case p.method == MethodWUDI && refIsMatrix(bt):
 			delta = refWUDI(ts, int(bt.shape[0]), int(bt.shape[1]), 300, 1e-5)
+		case p.method == MethodEMR:
+			delta = refEMRDelta(ts)
 		case isRefMergekit(p.method):
 			delta = refMergekit(p.method, ts, bt.name, p.mk)
 		default:
