@@ -22,7 +22,7 @@ Pre-trains a small ViT without labels (rotation prediction) on images of
 every task, builds each task's frozen prototype head, fine-tunes every task
 three ways (ideal; norm mismatch: some tasks with a larger learning rate;
 low confidence: label smoothing and mixup), conditions with DisTaC, merges
-with TA, TIES, Consensus, TSV-M and Iso-C (alpha and lambda chosen on
+with TA, TIES, Consensus, TSV-M, Iso-C, WUDI and EMR (alpha and lambda chosen on
 validation), evaluates on test and temperature-scales the merged models.
 Prints the table, and writes results.json and report.html to the work
 directory. Models are cached there: a rerun reuses what did not change.

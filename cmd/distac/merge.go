@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register("merge", "merge fine-tuned models into their base (mean, ta, ties, consensus, tsvm, isoc, isocts, dare)", runMerge)
+	register("merge", "merge fine-tuned models into their base (mean, ta, ties, consensus, tsvm, isoc, isocts, dare, mergekit's methods, ...)", runMerge)
 }
 
 // mergeUsage is the command's help; the methods' lines come from their
@@ -23,6 +23,7 @@ func mergeUsage() string {
 	var b strings.Builder
 	b.WriteString(`usage: distac merge --method M --base FILE --task FILE [--task FILE ...] --alpha A --out FILE [flags]
        distac merge --config merge.yaml [flags that override it]
+       distac merge --config mergekit.yml --out FILE   (a config in mergekit's schema)
 
 Writes theta = theta_0 + alpha * delta, with delta from the task vectors
 tau_t = theta_t - theta_0 by --method:
@@ -46,7 +47,7 @@ flags:
 func runMerge(args []string) error {
 	fs := newFlagSet("merge", mergeUsage())
 	var tasks listFlag
-	config := fs.String("config", "", "YAML or JSON file with the merge's settings (flags given as well override it)")
+	config := fs.String("config", "", "YAML or JSON file with the merge's settings, distac's or mergekit's schema (flags given as well override it)")
 	method := fs.String("method", merge.MethodTA, "merge method: "+strings.Join(merge.MethodNames(), ", "))
 	base := fs.String("base", "", "base model theta_0")
 	fs.Var(&tasks, "task", "fine-tuned model theta_t (repeat for each task)")
@@ -142,6 +143,9 @@ func runMerge(args []string) error {
 			fmt.Fprintf(os.Stderr, "distac merge: %s: %s\n", *config, n)
 		}
 	}
+	if c != nil && c.Mergekit && opts.Out == "" {
+		return fmt.Errorf("%s is a mergekit config, which names no output: give --out PATH", *config)
+	}
 	if opts.Base == "" || len(opts.Tasks) == 0 || opts.Out == "" {
 		fs.Usage()
 		return errors.New("--base, at least one --task and --out are required")
@@ -183,8 +187,14 @@ func printMergeReport(w io.Writer, o *merge.Options, rep *merge.Report) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	for t, s := range rep.Scales {
+		fmt.Fprintf(w, "  emr task %d scale lambda = %.6g\n", t, s)
+	}
 	for _, p := range rep.Outputs {
 		fmt.Fprintln(w, "wrote", p)
+	}
+	if rep.Modulators != "" {
+		fmt.Fprintln(w, "wrote", rep.Modulators, "(EMR's per-task modulators: distac eval --model BASE --modulators FILE --task-index i)")
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/nlpodyssey/safetensors"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
+	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 	"github.com/distac/distac/ffi"
@@ -121,6 +123,11 @@ mean prediction entropy, mean confidence, ECE (15 bins) and NLL. With
 --calibrate VAL (once per head), a temperature is fitted on VAL by NLL and
 the metrics are reported again at that temperature.
 
+With --modulators FILE (an EMR merge's OUT.modulators.safetensors), --model
+is the base theta_0 and the model evaluated is task i's EMR model
+theta_0 + lambda_i M_i ⊙ tau_uni, i from --task-index (an index or a task's
+file name): run eval once per task with that task's head and data.
+
 flags:
 `
 
@@ -137,12 +144,25 @@ func runEval(args []string) error {
 	batch := intFlag(fs, "batch", 256, 1, "images per forward pass")
 	asJSON := addJSONFlag(fs)
 	quiet := addQuietFlag(fs)
+	modulators := fs.String("modulators", "", "EMR modulators file: --model is the base, evaluated as task --task-index's EMR model")
+	taskIndex := fs.String("task-index", "", "with --modulators: the task, by index (0, 1, ...) or by its file name")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if mf.path == "" || len(heads) == 0 || len(heads) != len(sets) {
 		fs.Usage()
 		return errors.New("--model and one --data per --head are required")
+	}
+	if (*modulators == "") != (*taskIndex == "") {
+		return errors.New("--modulators and --task-index go together")
+	}
+	if *modulators != "" {
+		path, cleanup, err := modulatedModel(mf.path, *modulators, *taskIndex)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		mf.path = path
 	}
 	if len(cals) != 0 && len(cals) != len(heads) {
 		return fmt.Errorf("--calibrate is given %d times for %d heads", len(cals), len(heads))
@@ -253,4 +273,28 @@ func predictSet(e model.Engine, m *model.Loaded, h *model.Head, s *data.Set, bat
 		bar.set(i, int64(hi), int64(n), "")
 	}
 	return logits, nil
+}
+
+// modulatedModel writes task's EMR model (base + its modulator) to a
+// temporary file and returns its path and what removes it.
+func modulatedModel(base, modulators, task string) (string, func(), error) {
+	md, err := merge.OpenModulators(modulators)
+	if err != nil {
+		return "", nil, err
+	}
+	defer md.Close()
+	t, err := md.Task(task)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "distac-emr-")
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "model.safetensors")
+	if err := merge.ApplyModulator(base, md, t, path, false); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("--modulators %s: %w", modulators, err)
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
 )
@@ -330,6 +331,26 @@ func TestTrainingCommands(t *testing.T) {
 			t.Fatalf("merged model config %q, want %s", md[model.ConfigKey], want.JSON())
 		}
 		mustRun(t, runEval, "--model", merged, "--head", w.headA, "--data", w.testA, "--head", w.headB, "--data", w.testB)
+		// EMR: merge writes the unified model and the modulators; eval of
+		// the base with task 1's modulator is eval of theta_0 + lambda_1 M_1 ⊙ tau_uni.
+		emr := filepath.Join(w.dir, "emr.safetensors")
+		mustRun(t, runMerge, "--method", "emr", "--base", w.base, "--task", cond[0], "--task", cond[1], "--out", emr, "--quiet")
+		mods := merge.ModulatorsPath(emr)
+		md, err := merge.OpenModulators(mods)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task1 := filepath.Join(w.dir, "emr-task1.safetensors")
+		if err := merge.ApplyModulator(w.base, md, 1, task1, false); err != nil {
+			t.Fatal(err)
+		}
+		md.Close()
+		byIndex := mustRun(t, runEval, "--model", w.base, "--modulators", mods, "--task-index", "1", "--head", w.headB, "--data", w.testB, "--json")
+		byName := mustRun(t, runEval, "--model", w.base, "--modulators", mods, "--task-index", filepath.Base(cond[1]), "--head", w.headB, "--data", w.testB, "--json")
+		direct := mustRun(t, runEval, "--model", task1, "--head", w.headB, "--data", w.testB, "--json")
+		if byIndex != direct || byName != direct {
+			t.Fatalf("eval with the modulator:\n%s\nby name:\n%s\nof the modulated model:\n%s", byIndex, byName, direct)
+		}
 		table := mustRun(t, runEval, "--model", cond[1], "--head", w.headB, "--data", w.testB, "--ref-acc", "0.8")
 		if !strings.Contains(table, "acc %") || !strings.Contains(table, fmt.Sprintf("%.2f", 100*rows[1].Metrics.Accuracy)) {
 			t.Fatalf("eval table:\n%s", table)

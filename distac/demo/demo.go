@@ -3,7 +3,7 @@
 // project's own engine: pre-train a small ViT base without labels (rotation
 // prediction), build each task's frozen prototype head, fine-tune every
 // task under three regimes (ideal, norm mismatch, low confidence),
-// condition with DisTaC, merge with TA, TIES, Consensus, TSV-M and Iso-C
+// condition with DisTaC, merge with TA, TIES, Consensus, TSV-M, Iso-C, WUDI and EMR (EMR per task with its modulators)
 // (alpha and lambda chosen on validation), evaluate on test, and
 // temperature-scale the merged models. Every model is cached in a work
 // directory, so a rerun reuses what its settings did not change.

@@ -17,7 +17,8 @@ import (
 )
 
 // Merge methods the demo reports, in the table's order.
-var demoMethods = []string{merge.MethodTA, merge.MethodTIES, merge.MethodConsensus, merge.MethodTSVM, merge.MethodIsoC}
+var demoMethods = []string{merge.MethodTA, merge.MethodTIES, merge.MethodConsensus, merge.MethodTSVM, merge.MethodIsoC,
+	merge.MethodWUDI, merge.MethodEMR}
 
 // MethodResult is one merge method on one column of models.
 type MethodResult struct {
@@ -40,8 +41,10 @@ type MethodResult struct {
 }
 
 // chooseAlpha searches the grid 0..1 step 0.05, coarse (step 0.1) then
-// at the two neighbours of the coarse best.
-func (p *pipeline) chooseAlpha(base, delta []float32) (float64, float64, error) {
+// at the two neighbours of the coarse best, for theta = base + alpha *
+// delta: one delta for every task, or (EMR) one per task, each task
+// evaluated with its own.
+func (p *pipeline) chooseAlpha(base []float32, deltas [][]float32) (float64, float64, error) {
 	w := make([]float32, len(base))
 	score := map[float64]float64{}
 	at := func(a float64) (float64, error) {
@@ -49,17 +52,29 @@ func (p *pipeline) chooseAlpha(base, delta []float32) (float64, float64, error) 
 		if s, ok := score[a]; ok {
 			return s, nil
 		}
-		for i := range w {
-			w[i] = base[i] + float32(a)*delta[i]
+		var accs []float64
+		for t, delta := range deltas {
+			for i := range w {
+				w[i] = base[i] + float32(a)*delta[i]
+			}
+			if err := p.ev.load(w); err != nil {
+				return 0, err
+			}
+			if len(deltas) == 1 {
+				ms, err := p.ev.metrics(val)
+				if err != nil {
+					return 0, err
+				}
+				accs = accuracies(ms)
+				break
+			}
+			m, err := p.ev.taskMetrics(t, p.tasks[t].Val)
+			if err != nil {
+				return 0, err
+			}
+			accs = append(accs, m.Accuracy)
 		}
-		if err := p.ev.load(w); err != nil {
-			return 0, err
-		}
-		ms, err := p.ev.metrics(val)
-		if err != nil {
-			return 0, err
-		}
-		score[a] = mean(accuracies(ms))
+		score[a] = mean(accs)
 		return score[a], nil
 	}
 	best, bestS := 0.0, -1.0
@@ -136,31 +151,70 @@ func (p *pipeline) mergeMethod(col *column, method string, taus [][]float32, taA
 		o.Params = map[string]string{"lambda": strings.Join(text, ",")}
 	}
 	o.Out = filepath.Join(p.scratch, "merged.safetensors")
-	if _, err := merge.Run(context.Background(), o); err != nil {
+	rep, err := merge.Run(context.Background(), o)
+	if err != nil {
 		return nil, err
 	}
-	merged, err := p.readWeights(o.Out)
+	var deltas [][]float32
+	if method == merge.MethodEMR {
+		deltas, err = p.emrDeltas(rep.Modulators)
+		os.Remove(rep.Modulators)
+	} else {
+		var merged []float32
+		if merged, err = p.readWeights(o.Out); err == nil {
+			deltas = [][]float32{sub(merged, p.baseW)}
+		}
+	}
 	os.Remove(o.Out)
 	if err != nil {
 		return nil, err
 	}
-	delta := sub(merged, p.baseW)
-	if r.Alpha, r.ValAcc, err = p.chooseAlpha(p.baseW, delta); err != nil {
+	if r.Alpha, r.ValAcc, err = p.chooseAlpha(p.baseW, deltas); err != nil {
 		return nil, err
 	}
-	w := make([]float32, len(delta))
-	for i := range w {
-		w[i] = p.baseW[i] + float32(r.Alpha)*delta[i]
+	ws := make([][]float32, len(deltas))
+	for t, delta := range deltas {
+		ws[t] = make([]float32, len(delta))
+		for i := range delta {
+			ws[t][i] = p.baseW[i] + float32(r.Alpha)*delta[i]
+		}
 	}
-	return r, p.testAndCalibrate(r, w, col.Finetune)
+	return r, p.testAndCalibrate(r, ws, col.Finetune)
 }
 
-// testAndCalibrate fills in r's test numbers for weights w.
-func (p *pipeline) testAndCalibrate(r *MethodResult, w []float32, ft []float64) error {
-	if err := p.ev.load(w); err != nil {
-		return err
+// emrDeltas is each task's EMR update lambda_t M_t ⊙ tau_uni, from the
+// modulators an EMR merge wrote.
+func (p *pipeline) emrDeltas(path string) ([][]float32, error) {
+	md, err := merge.OpenModulators(path)
+	if err != nil {
+		return nil, err
 	}
+	defer md.Close()
+	var out [][]float32
+	for t := range md.Tasks {
+		tp := filepath.Join(p.scratch, "emr-task.safetensors")
+		if err := merge.ApplyModulator(p.basePath, md, t, tp, true); err != nil {
+			return nil, err
+		}
+		w, err := p.readWeights(tp)
+		os.Remove(tp)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub(w, p.baseW))
+	}
+	return out, nil
+}
+
+// testAndCalibrate fills in r's test numbers for weights ws: one model for
+// every task, or (EMR) one per task.
+func (p *pipeline) testAndCalibrate(r *MethodResult, ws [][]float32, ft []float64) error {
 	for t, tk := range p.tasks {
+		if t == 0 || len(ws) > 1 {
+			if err := p.ev.load(ws[min(t, len(ws)-1)]); err != nil {
+				return err
+			}
+		}
 		zt, err := p.ev.logits(t, tk.Test)
 		if err != nil {
 			return err

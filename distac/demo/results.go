@@ -141,6 +141,10 @@ func methodLabel(m string) string {
 		return "TSV-M"
 	case "isoc":
 		return "Iso-C"
+	case "wudi":
+		return "WUDI"
+	case "emr":
+		return "EMR"
 	}
 	return m
 }

@@ -46,6 +46,9 @@ type Config struct {
 	Mismatch  string   // Options.Mismatch: error, base or common
 	Dir       string   // what relative paths are relative to ("": the working directory)
 	Notes     []string // what the reader should hear about (a deprecated key), one line each
+	// Mergekit is set for a config in mergekit's schema (merge_method,
+	// models: see mergekit_config.go), which names no output.
+	Mergekit bool
 }
 
 // deprecatedKeys are old spellings of keys, read as the new ones with a note
@@ -81,6 +84,12 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: a merge config is a mapping of keys to values", root.Line)
+	}
+	if isMergekitConfig(root) {
+		if err := c.parseMergekit(root); err != nil {
+			return nil, fmt.Errorf("mergekit config: %w", err)
+		}
+		return c, nil
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(root.Content); i += 2 {

@@ -55,6 +55,9 @@ type Report struct {
 	// a small sample: 1 when every threshold fell in its predicted window, 3
 	// when some task needed the exact radix select.
 	ThresholdPasses int
+	// EMR: lambda_t per task, and the modulators file ("" for RunMemory).
+	Scales     []float64
+	Modulators string
 }
 
 // Summary is rep as the CLI's --json and the C API give it, with o the
@@ -62,7 +65,7 @@ type Report struct {
 func (rep *Report) Summary(o *Options) Summary {
 	r := Summary{Method: o.Method, Alpha: o.Alpha, Params: rep.Params, Base: o.Base, Outputs: rep.Outputs,
 		Tensors: rep.Tensors, Carried: rep.Carried, BytesRead: rep.BytesIn, Seconds: rep.Elapsed.Seconds(),
-		TiesPasses: rep.ThresholdPasses}
+		TiesPasses: rep.ThresholdPasses, Modulators: rep.Modulators}
 	for t, n := range rep.TaskNorms {
 		mt := SummaryTask{Norm: n}
 		if t < len(o.Tasks) { // RunMemory's options name no files
@@ -70,6 +73,9 @@ func (rep *Report) Summary(o *Options) Summary {
 		}
 		if rep.Thresholds != nil {
 			mt.TiesThreshold = &rep.Thresholds[t]
+		}
+		if rep.Scales != nil {
+			mt.EMRScale = &rep.Scales[t]
 		}
 		r.Tasks = append(r.Tasks, mt)
 	}
@@ -89,6 +95,7 @@ type Summary struct {
 	BytesRead  int64         `json:"bytes_read"`
 	Seconds    float64       `json:"seconds"`
 	TiesPasses int           `json:"ties_threshold_passes,omitempty"`
+	Modulators string        `json:"modulators,omitempty"` // EMR's per-task modulators file
 }
 
 // SummaryTask is one task of a Summary.
@@ -96,6 +103,7 @@ type SummaryTask struct {
 	Path          string   `json:"path"`
 	Norm          float64  `json:"norm"`
 	TiesThreshold *float32 `json:"ties_threshold,omitempty"`
+	EMRScale      *float64 `json:"emr_scale,omitempty"`
 }
 
 // ErrCancelled is wrapped by the error of a merge stopped by its context.

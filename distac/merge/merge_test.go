@@ -39,6 +39,16 @@ func mergeOpts(method, base string, tasks []string, out string, be ffi.Backend) 
 		o.Params = map[string]string{"lambda": "0.3,0.4,0.5"}
 	case MethodDARE:
 		o.Params = map[string]string{"drop": "0.6", "seed": "7"}
+	case "linear":
+		o.Params = map[string]string{"weights": "0.3,0.5,0.9", "base_weight": "0.2", "normalize": "false"}
+	case "task_arithmetic":
+		o.Params = map[string]string{"weights": "0.3,-0.5,0.9", "normalize": "true"}
+	case "mergekit_ties":
+		o.Params = map[string]string{"weights": "0.3,0.5,0.9", "density": "0.5,0.7,0.3", "rescale": "true"}
+	case "dare_ties":
+		o.Params = map[string]string{"weights": "0.3,0.5,0.9", "density": "0.5", "seed": "3"}
+	case "dare_linear":
+		o.Params = map[string]string{"weights": "0.7", "density": "0.4,0.6,0.8", "rescale": "false", "normalize": "true"}
 	}
 	return o
 }
@@ -64,6 +74,29 @@ func refOf(t testing.TB, o Options) refParams {
 	}
 	if x, ok := v["drop"]; ok {
 		p.drop, p.seed = x.(float64), v.Uint("seed")
+	}
+	if isRefMergekit(m.Name) {
+		perTask := func(key string, def float64) []float64 {
+			xs := []float64{def}
+			if x, ok := v[key]; ok {
+				xs = x.([]float64)
+			}
+			out := make([]float64, len(o.Tasks))
+			for t := range out {
+				out[t] = xs[min(t, len(xs)-1)]
+			}
+			return out
+		}
+		p.mk = refMergekitParams{weights: perTask("weights", 1), density: perTask("density", 1), normalize: v.Bool("normalize")}
+		if x, ok := v["rescale"]; ok {
+			p.mk.rescale = x.(bool)
+		}
+		if x, ok := v["base_weight"]; ok {
+			p.mk.baseWeight = x.(float64)
+		}
+		if x, ok := v["seed"]; ok {
+			p.mk.seed = x.(uint64)
+		}
 	}
 	return p
 }

@@ -36,9 +36,19 @@ type Method struct {
 	// matrix on the host in float64 (the SVD methods); chunk then takes the
 	// other tensors.
 	matrix func(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error)
+	// tensor, when set, merges every float tensor as a whole on the host
+	// (mergekit's methods: top-k and norms per tensor; EMR's masks); chunk
+	// and matrix are then not used.
+	tensor func(w *wholeTensor) ([]float64, error)
+	// baseScale, when set, is s in theta = s * theta_0 + alpha * delta
+	// (linear without normalize: the sum of all the weights); nil: 1.
+	baseScale func(v Values, tasks int) float64
 	// reads is how many times chunk or matrix reads each task vector (Iso-CTS
 	// reads the matrices twice); the progress estimate weighs by it.
 	reads int
+	// Mergekit is the name a mergekit config gives the method, when it is
+	// not Name (mergekit's "ties" is distac's mergekit_ties).
+	Mergekit string
 }
 
 // chunk is what a method's chunk function works on: the task vectors of
@@ -62,6 +72,7 @@ const (
 	FloatList             // one float64 or a list, comma-separated ("0.3,0.4")
 	Int                   // an int
 	Uint                  // a uint64
+	Bool                  // true or false (also 1, 0)
 )
 
 // Param is one parameter of a method.
@@ -126,6 +137,12 @@ func (p Param) parse(s string) (any, error) {
 			return nil, fmt.Errorf("%q is not a non-negative integer", s)
 		}
 		return x, nil
+	case Bool:
+		x, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", s)
+		}
+		return x, nil
 	}
 	return nil, fmt.Errorf("unknown kind %d", p.Kind)
 }
@@ -146,6 +163,8 @@ func (p Param) Format(v any) string {
 		return strconv.Itoa(x)
 	case uint64:
 		return strconv.FormatUint(x, 10)
+	case bool:
+		return strconv.FormatBool(x)
 	}
 	return fmt.Sprint(v)
 }
@@ -167,8 +186,32 @@ func (v Values) Int(key string) int { return v[key].(int) }
 // Uint is the value of a Uint parameter.
 func (v Values) Uint(key string) uint64 { return v[key].(uint64) }
 
+// Bool is the value of a Bool parameter.
+func (v Values) Bool(key string) bool { return v[key].(bool) }
+
+// perTask is a FloatList parameter's value for task t: its one value, or
+// the t-th (check has made it one or one per task).
+func (v Values) perTask(key string, t int) float64 {
+	xs := v.Floats(key)
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	return xs[t]
+}
+
 // ErrUnknownMethod is wrapped by the error for a method name no method has.
 var ErrUnknownMethod = errors.New("unknown merge method")
+
+// LookupMergekit returns the method a mergekit config's merge_method names:
+// mergekit's own names (ties is mergekit_ties), then distac's.
+func LookupMergekit(name string) (*Method, error) {
+	for _, m := range Methods {
+		if m.Mergekit != "" && strings.EqualFold(m.Mergekit, name) {
+			return m, nil
+		}
+	}
+	return Lookup(name)
+}
 
 // Lookup returns the method called name (any case).
 func Lookup(name string) (*Method, error) {

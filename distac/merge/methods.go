@@ -22,6 +22,8 @@ const (
 	MethodIsoC      = "isoc"
 	MethodIsoCTS    = "isocts"
 	MethodDARE      = "dare"
+	MethodWUDI      = "wudi"
+	MethodEMR       = "emr"
 )
 
 // Methods lists every merge method in the order the CLI shows them.
@@ -96,7 +98,33 @@ var Methods = []*Method{
 		},
 		chunk: dareChunk,
 	},
+	{
+		Name: MethodWUDI, Doc: "WUDI: per matrix, Adam on sum_t ||(tau_m - tau_t) tau_t^T||^2 / ||tau_t||^2 from sum_t tau_t",
+		Params: []Param{
+			{Key: "steps", Kind: Int, Default: "300", Usage: "WUDI: Adam steps per matrix",
+				valid: func(v any) error {
+					if v.(int) < 0 {
+						return fmt.Errorf("%d, want >= 0", v.(int))
+					}
+					return nil
+				}},
+			{Key: "lr", Kind: Float, Default: "1e-5", Usage: "WUDI: Adam learning rate",
+				valid: func(v any) error {
+					if x := v.(float64); !(x > 0) || math.IsInf(x, 0) {
+						return fmt.Errorf("%v, want a finite rate > 0", x)
+					}
+					return nil
+				}},
+		},
+		chunk: meanChunk, matrix: wudiMerge,
+	},
+	{
+		Name: MethodEMR, Doc: "EMR: tau_uni = sign(sum_t tau_t) max_t |agreeing tau_t|, per-task masks and scales in OUT.modulators.safetensors",
+		prepare: emrPrepare, tensor: emrTensor,
+	},
 }
+
+func init() { Methods = append(Methods, mergekitMethods...) }
 
 // within checks lo < x < hi, the ends included as asked; NaN is never within.
 func within(x, lo float64, loIn bool, hi float64, hiIn bool, what string) error {

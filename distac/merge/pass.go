@@ -162,6 +162,14 @@ func (p *pass) taskSums() []float64 {
 	return ss
 }
 
+// sidecar is a method's state that writes a file of its own beside the
+// merged model (EMR's modulators): committed after the merge pass, before
+// the model, and removed when the merge fails.
+type sidecar interface {
+	commit() error
+	abort()
+}
+
 // progress counts processed bytes for the caller's callback.
 type progress struct {
 	done, total atomic.Int64
@@ -182,6 +190,9 @@ func (m *merger) run() (rep *Report, err error) {
 	defer func() {
 		if err != nil {
 			m.w.Abort()
+			if sc, ok := m.state.(sidecar); ok {
+				sc.abort()
+			}
 		}
 	}()
 	mergeJobs := m.jobs()
@@ -212,6 +223,8 @@ func (m *merger) run() (rep *Report, err error) {
 			return wk.copyTensor(p, j)
 		case kindMatrix:
 			return wk.matrix(p, j)
+		case kindWhole:
+			return wk.whole(p, j)
 		}
 		return wk.elementwise(p, j)
 	}, nil)
@@ -226,6 +239,11 @@ func (m *merger) run() (rep *Report, err error) {
 	if err := m.inputsChanged(); err != nil {
 		return nil, err
 	}
+	if sc, ok := m.state.(sidecar); ok {
+		if err := sc.commit(); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.w.Commit(); err != nil {
 		return nil, err
 	}
@@ -233,6 +251,9 @@ func (m *merger) run() (rep *Report, err error) {
 		Params: m.values, Mismatches: m.notes}
 	if th, ok := m.state.([]float32); ok && m.method.Name == MethodTIES {
 		rep.Thresholds = th
+	}
+	if s, ok := m.state.(*emrState); ok {
+		rep.Scales, rep.Modulators = s.scales, s.outPath
 	}
 	for _, it := range m.items {
 		if it.kind == kindCarry {
@@ -254,7 +275,7 @@ func (m *merger) jobs() []job {
 	for _, it := range m.items {
 		n := it.base.Numel
 		switch {
-		case it.kind == kindMatrix:
+		case it.kind == kindMatrix || it.kind == kindWhole:
 			jobs = append(jobs, job{it: it, lo: 0, hi: n})
 		case n == 0:
 			jobs = append(jobs, job{it: it})

@@ -20,6 +20,7 @@ const (
 	kindCarry  itemKind = iota // integer buffer: copied from the base
 	kindElem                   // float tensor merged element-wise, in chunks
 	kindMatrix                 // 2-D float weight of a matrix method, whole
+	kindWhole                  // float tensor of a tensor method (Method.tensor), whole
 )
 
 // item is one output tensor and its inputs.
@@ -50,9 +51,10 @@ type merger struct {
 	chunk   int
 
 	alpha    float32
-	state    any  // what the method's prepare returned
-	checked  bool // a pass before the merge pass checked every task vector
-	passes   int  // TIES: full threshold passes run
+	scale    float32 // s in theta = s * theta_0 + alpha * delta (Method.baseScale)
+	state    any     // what the method's prepare returned
+	checked  bool    // a pass before the merge pass checked every task vector
+	passes   int     // TIES: full threshold passes run
 	progress *progress
 	sumsq    []float64 // per task: sum of squares of tau_t, from the checking pass
 
@@ -101,6 +103,9 @@ func newMerger(ctx context.Context, opts *Options, method *Method, v Values, bas
 		return nil, err
 	}
 	m.ctx, m.values = ctx, v
+	if method.baseScale != nil {
+		m.scale = float32(method.baseScale(v, len(tasks)))
+	}
 	meta := map[string]string{
 		"format":        "pt",
 		"distac.method": method.Name,
@@ -139,7 +144,7 @@ func newMerger(ctx context.Context, opts *Options, method *Method, v Values, bas
 func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) (*merger, []checkpoint.OutTensor, error) {
 	outDT, keep, _ := checkpoint.ParseOutDType(opts.OutDType)
 	m := &merger{ctx: context.Background(), opts: opts, method: method, be: opts.Backend, base: base, tasks: tasks,
-		alpha: float32(opts.Alpha), workers: opts.Threads, chunk: opts.ChunkElems, sumsq: make([]float64, len(tasks))}
+		alpha: float32(opts.Alpha), scale: 1, workers: opts.Threads, chunk: opts.ChunkElems, sumsq: make([]float64, len(tasks))}
 	if m.workers <= 0 {
 		m.workers = runtime.GOMAXPROCS(0)
 	}
@@ -160,6 +165,9 @@ func newPlan(opts *Options, method *Method, base *checkpoint.Checkpoint, tasks [
 			it.kind = kindElem
 			if method != nil && method.matrix != nil && isMatrixWeight(bt) {
 				it.kind = kindMatrix
+			}
+			if method != nil && method.tensor != nil {
+				it.kind = kindWhole
 			}
 			if !keep {
 				it.outDT = outDT

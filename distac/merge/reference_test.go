@@ -20,6 +20,7 @@ type refParams struct {
 	lambdas []float64 // consensus, per task
 	drop    float64   // dare
 	seed    uint64    // dare
+	mk      refMergekitParams
 }
 
 // refTau is tau = f32(ft) - f32(base) rounded to f32, the kernels' definition.
@@ -69,12 +70,22 @@ func refMerge(base testModel, tasks []testModel, p refParams) map[string][]float
 			delta = refIsoC(ts, int(bt.shape[0]), int(bt.shape[1]))
 		case p.method == MethodIsoCTS && refIsMatrix(bt):
 			delta = refIsoCTS(ts, int(bt.shape[0]), int(bt.shape[1]), 0.8)
+		case p.method == MethodWUDI && refIsMatrix(bt):
+			delta = refWUDI(ts, int(bt.shape[0]), int(bt.shape[1]), 300, 1e-5)
+		case p.method == MethodEMR:
+			delta = refEMRDelta(ts)
+		case isRefMergekit(p.method):
+			delta = refMergekit(p.method, ts, bt.name, p.mk)
 		default:
 			delta = refElementwise(ts, bt.name, p, thr)
 		}
+		s := 1.0
+		if isRefMergekit(p.method) {
+			s = refMergekitBaseScale(p.method, p.mk)
+		}
 		theta := make([]float64, len(delta))
 		for i := range delta {
-			theta[i] = bt.vals[i] + p.alpha*delta[i]
+			theta[i] = s*bt.vals[i] + p.alpha*delta[i]
 		}
 		out[bt.name] = theta
 	}

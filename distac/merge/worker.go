@@ -278,21 +278,23 @@ func (wk *worker) finish(p *pass, j job, baseRaw, delta ffi.Vec) error {
 	it, lo, hi := j.it, j.lo, j.hi
 	theta := baseRaw
 	var err error
+	// theta = s*base + alpha*delta; s is 1 but for linear without normalize.
+	s := wk.m.scale
 	switch {
 	case baseRaw.Buf.DType() == ffi.F32 && ffi.IsHostView(baseRaw):
 		// theta = 1*base + alpha*delta: the same float operations as Axpy on
 		// a copy of the base (1*base is exact), without the copy.
 		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err == nil {
-			err = wk.be.WeightedSum(theta, []ffi.Vec{baseRaw, delta}, []float32{1, wk.m.alpha})
+			err = wk.be.WeightedSum(theta, []ffi.Vec{baseRaw, delta}, []float32{s, wk.m.alpha})
 		}
 	case baseRaw.Buf.DType() != ffi.F32:
 		if theta, err = wk.vec(bufKey{roleTheta, 0, ffi.F32}, hi-lo); err == nil {
 			if err = wk.be.Convert(theta, baseRaw); err == nil {
-				err = wk.be.Axpy(wk.m.alpha, delta, theta)
+				err = wk.scaleAxpy(s, theta, delta)
 			}
 		}
 	default:
-		err = wk.be.Axpy(wk.m.alpha, delta, theta)
+		err = wk.scaleAxpy(s, theta, delta)
 	}
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", it.base.Name, err)
@@ -326,4 +328,14 @@ func (wk *worker) finish(p *pass, j job, baseRaw, delta ffi.Vec) error {
 		return fmt.Errorf("tensor %q: %w", it.base.Name, err)
 	}
 	return wk.m.w.WriteAt(it.out, int64(lo)*int64(it.outDT.Size()), b)
+}
+
+// scaleAxpy is theta = s*theta + alpha*delta (no scaling when s is 1).
+func (wk *worker) scaleAxpy(s float32, theta, delta ffi.Vec) error {
+	if s != 1 {
+		if err := wk.be.Scale(theta, s); err != nil {
+			return err
+		}
+	}
+	return wk.be.Axpy(wk.m.alpha, delta, theta)
 }
