@@ -28,12 +28,6 @@ const (
 // MismatchPolicies lists the policies.
 var MismatchPolicies = []string{MismatchError, MismatchBase, MismatchCommon}
 
-// kindBase is an item copied from one tensor (the base's, or a task's) into
-// rows of the output, converted to the output dtype: what a mismatch
-// policy takes as it is. It is a kind of its own so no pass reads task
-// vectors of it.
-const kindBase itemKind = kindMatrix + 1
-
 // tensorMismatch is the first way a task's tensor bt differs from the
 // base's (nil: none), as the error the default policy gives.
 func tensorMismatch(bt *checkpoint.Tensor, base *checkpoint.Checkpoint, tasks []*checkpoint.Checkpoint) error {

@@ -21,6 +21,11 @@ const (
 	kindElem                   // float tensor merged element-wise, in chunks
 	kindMatrix                 // 2-D float weight of a matrix method, whole
 	kindWhole                  // float tensor of a tensor method (Method.tensor), whole
+	// kindBase is copied from one tensor (the base's, or a task's) into rows
+	// of the output, converted to the output dtype: what a mismatch policy
+	// takes as it is. It is a kind of its own so no pass reads task vectors
+	// of it.
+	kindBase
 )
 
 // item is one output tensor and its inputs.
