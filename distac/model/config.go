@@ -41,6 +41,11 @@ type VisionConfig struct {
 	// LayerNormEps is every LayerNorm's eps (transformers' layer_norm_eps);
 	// 0 means torch's default 1e-5, which open_clip uses.
 	LayerNormEps float64 `json:"layer_norm_eps,omitempty"`
+	// NoProj (distac's addition) drops the projection: the features are
+	// ln_post of the class token, width wide, as transformers'
+	// CLIPVisionModel gives them (its pooler_output,
+	// post_layernorm(last_hidden_state[:, 0, :])). embed_dim is the width.
+	NoProj bool `json:"no_proj,omitempty"`
 }
 
 // eps is the LayerNorm eps of the ViT.
@@ -107,6 +112,14 @@ func (c *Config) JSON() string {
 func (c *Config) normalize() error {
 	if (c.Vision == nil) == (c.MLP == nil) {
 		return fmt.Errorf("model config: need exactly one of vision_cfg and mlp_cfg")
+	}
+	if v := c.Vision; v != nil && v.NoProj {
+		if c.EmbedDim == 0 {
+			c.EmbedDim = v.Width
+		}
+		if c.EmbedDim != v.Width {
+			return fmt.Errorf("model config: embed_dim %d with no_proj: the features are the width %d", c.EmbedDim, v.Width)
+		}
 	}
 	if c.EmbedDim <= 0 {
 		return fmt.Errorf("model config: embed_dim %d must be positive", c.EmbedDim)

@@ -154,7 +154,59 @@ func hfReference(t *testing.T, ck *checkpoint.Checkpoint, c *Config, img []float
 		}
 	}
 	pooled := ln(x[:D], get("vision_model.post_layernorm.weight"), get("vision_model.post_layernorm.bias"))
+	if _, ok := ck.Tensor("visual_projection.weight"); !ok {
+		return pooled // CLIPVisionModel: the pooler_output
+	}
 	return linear(pooled, D, get("visual_projection.weight"), nil)
+}
+
+// hfLogitsError is the relative error of m's logits under a random head
+// against hfReference's features of ck under the same head.
+func hfLogitsError(t *testing.T, e Engine, m *Loaded, ck *checkpoint.Checkpoint) float64 {
+	t.Helper()
+	c := m.Config
+	dim := c.EmbedDim
+	ch, h, w := c.Input()
+	rng := rand.New(rand.NewPCG(5, 5))
+	const n, classes = 3, 4
+	imgs := randn(rng, n*ch*h*w, 1)
+	hw := randn(rng, classes*dim, 1)
+	head, err := NewHead(e, hw, classes, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer head.Free(e)
+	net, err := NewNet(e, m.Encoder, head, n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Free()
+	lg, err := net.Forward(m.Params, imgs, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := ffi.ReadF32(e, ffi.Vec{Buf: lg.Buf, Off: lg.Off, N: n * classes})
+	var num, den float64
+	for i := range n {
+		f := hfReference(t, ck, c, imgs[i*ch*h*w:(i+1)*ch*h*w])
+		if len(f) != dim {
+			t.Fatalf("the reference gives %d features, the model %d", len(f), dim)
+		}
+		nrm := 0.0
+		for _, x := range f {
+			nrm += x * x
+		}
+		nrm = math.Sqrt(nrm)
+		for k := range classes {
+			want := 0.0
+			for j := range f {
+				want += f[j] / nrm * float64(hw[k*dim+j])
+			}
+			num += (float64(got[i*classes+k]) - want) * (float64(got[i*classes+k]) - want)
+			den += want * want
+		}
+	}
+	return math.Sqrt(num / den)
 }
 
 // The same model saved in open_clip's and transformers' names loads to the
@@ -199,45 +251,9 @@ func TestHFNamingLogits(t *testing.T) {
 		if d := cmp.Diff(a, b); d != "" {
 			t.Fatalf("parameters differ between the namings:\n%s", d)
 		}
-		rng := rand.New(rand.NewPCG(5, 5))
-		const n, classes = 3, 4
-		imgs := randn(rng, n*2*8*8, 1)
-		hw := randn(rng, classes*6, 1)
-		head, err := NewHead(e, hw, classes, 6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		net, err := NewNet(e, mo.Encoder, head, n, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lg, err := net.Forward(mo.Params, imgs, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := ffi.ReadF32(e, ffi.Vec{Buf: lg.Buf, Off: lg.Off, N: n * classes})
-		var num, den float64
-		for i := range n {
-			f := hfReference(t, mh.Checkpoint, c, imgs[i*2*64:(i+1)*2*64])
-			nrm := 0.0
-			for _, x := range f {
-				nrm += x * x
-			}
-			nrm = math.Sqrt(nrm)
-			for k := range classes {
-				want := 0.0
-				for j := range f {
-					want += f[j] / nrm * float64(hw[k*6+j])
-				}
-				num += (float64(got[i*classes+k]) - want) * (float64(got[i*classes+k]) - want)
-				den += want * want
-			}
-		}
-		if rel := math.Sqrt(num / den); !(rel < 1e-5) {
+		if rel := hfLogitsError(t, e, mo, mh.Checkpoint); !(rel < 1e-5) {
 			t.Fatalf("quick_gelu %v: logits differ from transformers' forward by %.3g relative", quick, rel)
 		}
-		net.Free()
-		head.Free(e)
 	}
 }
 

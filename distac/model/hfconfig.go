@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // HFConfigName and HFPreprocessorName are the files of a transformers model
@@ -78,7 +79,7 @@ func ParseHFConfig(data, preprocessor []byte) (*Config, error) {
 		}
 		// CLIPModel's visual_projection is Linear(hidden, projection_dim of
 		// the CLIPConfig), default 512.
-		v.ProjectionDim = 512
+		v.ProjectionDim, v.Architectures = 512, nil
 		if top.ProjectionDim != nil {
 			v.ProjectionDim = *top.ProjectionDim
 		}
@@ -104,7 +105,15 @@ func ParseHFConfig(data, preprocessor []byte) (*Config, error) {
 	return c, nil
 }
 
-// config is v in distac's (open_clip) form.
+// Architectures of a CLIPVisionConfig: with a projection (the features are
+// visual_projection of the pooled output) or without (the pooled output).
+const (
+	hfWithProjection = "CLIPVisionModelWithProjection"
+	hfVisionModel    = "CLIPVisionModel"
+)
+
+// config is v in distac's (open_clip) form: a CLIPVisionModel (architectures
+// naming it and not the projection's) has no projection.
 func (v hfVision) config() (*Config, error) {
 	var quick bool
 	switch v.HiddenAct {
@@ -117,13 +126,18 @@ func (v hfVision) config() (*Config, error) {
 	if v.HiddenSize <= 0 || v.IntermediateSize <= 0 {
 		return nil, fmt.Errorf("transformers config: hidden_size %d and intermediate_size %d must be positive", v.HiddenSize, v.IntermediateSize)
 	}
+	noProj := slices.Contains(v.Architectures, hfVisionModel) && !slices.Contains(v.Architectures, hfWithProjection)
+	embed := v.ProjectionDim
+	if noProj {
+		embed = v.HiddenSize
+	}
 	return &Config{
-		EmbedDim:  v.ProjectionDim,
+		EmbedDim:  embed,
 		QuickGELU: quick,
 		Vision: &VisionConfig{
 			ImageSize: v.ImageSize, PatchSize: v.PatchSize, Width: v.HiddenSize, Layers: v.NumHiddenLayers,
 			Heads: v.NumAttentionHeads, MLPRatio: float64(v.IntermediateSize) / float64(v.HiddenSize),
-			InChannels: v.NumChannels, LayerNormEps: v.LayerNormEps,
+			InChannels: v.NumChannels, LayerNormEps: v.LayerNormEps, NoProj: noProj,
 		},
 	}, nil
 }
@@ -168,7 +182,8 @@ func ReadHFConfig(path string) (*Config, error) {
 
 // HFFiles are the config.json and (when c has a preprocess_cfg) the
 // preprocessor_config.json transformers reads c's ViT with:
-// CLIPVisionModelWithProjection, every field written out.
+// CLIPVisionModelWithProjection (CLIPVisionModel without a projection,
+// projection_dim then the width), every field written out.
 func HFFiles(c *Config) (map[string][]byte, error) {
 	v := c.Vision
 	if v == nil {
@@ -178,7 +193,11 @@ func HFFiles(c *Config) (map[string][]byte, error) {
 	if c.QuickGELU {
 		act = "quick_gelu"
 	}
-	hv := hfVision{ModelType: "clip_vision_model", Architectures: []string{"CLIPVisionModelWithProjection"},
+	arch := hfWithProjection
+	if v.NoProj {
+		arch = hfVisionModel
+	}
+	hv := hfVision{ModelType: "clip_vision_model", Architectures: []string{arch},
 		HiddenSize: v.Width, IntermediateSize: int(v.MLPRatio * float64(v.Width)), ProjectionDim: c.EmbedDim,
 		NumHiddenLayers: v.Layers, NumAttentionHeads: v.Heads, NumChannels: v.InChannels, ImageSize: v.ImageSize,
 		PatchSize: v.PatchSize, HiddenAct: act, LayerNormEps: lnEps, TorchDType: "float32"}

@@ -144,7 +144,9 @@ func VisionLayout(c *Config) *Layout {
 	}
 	l.add("ln_post.weight", w)
 	l.add("ln_post.bias", w)
-	l.add("proj", w, c.EmbedDim)
+	if !v.NoProj {
+		l.add("proj", w, c.EmbedDim)
+	}
 	return l
 }
 

@@ -141,7 +141,11 @@ func (s *klSetup) loss(t *testing.T, p *Params, grads *Params) float64 {
 // tensor: a missing or mis-wired term in any layer's backward shows up as an
 // O(1) relative error, fp32 noise as ~1e-3.
 func TestGradientsFiniteDifference(t *testing.T) {
-	cases := map[string]*Config{"vit-gelu": tinyViT(false), "vit-quickgelu": tinyViT(true), "mlp": tinyMLP()}
+	noProj, err := ParseConfig([]byte(tinyVisionModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]*Config{"vit-gelu": tinyViT(false), "vit-quickgelu": tinyViT(true), "vit-noproj": noProj, "mlp": tinyMLP()}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			be, err := ffi.Open("ref", 1)

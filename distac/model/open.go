@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
@@ -71,11 +72,14 @@ func Open(e Engine, path string, o OpenOptions) (*Loaded, error) {
 	case recorded:
 		prefix = &pre
 	}
-	layout := LayoutOf(cfg)
 	names := make([]string, len(ck.Tensors))
 	for i, t := range ck.Tensors {
 		names[i] = t.Name
 	}
+	if !inMetadata(ck) || o.ConfigPath != "" {
+		noProjection(cfg, names)
+	}
+	layout := LayoutOf(cfg)
 	naming, err := namingFor(func(n string) bool { _, ok := ck.Tensor(n); return ok }, names, layout, prefix)
 	if err != nil {
 		ck.Close()
@@ -108,6 +112,35 @@ func configOf(ck *checkpoint.Checkpoint) (cfg *Config, prefix string, recorded b
 	}
 	_, _, err = ConfigOf(ck)
 	return nil, "", false, err
+}
+
+// inMetadata reports whether ck records its config (distac wrote it).
+func inMetadata(ck *checkpoint.Checkpoint) bool {
+	for _, f := range ck.Files {
+		if _, ok := f.Metadata[ConfigKey]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// noProjection makes cfg a CLIPVisionModel's (no projection, features the
+// width) when the tensors are transformers' and visual_projection.weight
+// is not among them: what a CLIPVisionModel folder holds, whatever its
+// config.json's architectures say.
+func noProjection(cfg *Config, names []string) {
+	v := cfg.Vision
+	if v == nil || v.NoProj {
+		return
+	}
+	hf, proj := false, false
+	for _, n := range names {
+		hf = hf || strings.HasSuffix(n, "vision_model.embeddings.patch_embedding.weight")
+		proj = proj || strings.HasSuffix(n, "visual_projection.weight")
+	}
+	if hf && !proj {
+		v.NoProj, cfg.EmbedDim = true, v.Width
+	}
 }
 
 // FolderOf is checkpoint.FolderOf: the model folder ck was read from.

@@ -22,6 +22,7 @@ type vit struct {
 	cpp    int // values per patch: channels * patch^2
 	quick  bool
 	eps    float32 // LayerNorm eps
+	noProj bool    // features = ln_post of the class token (CLIPVisionModel)
 }
 
 func newViT(c *Config) *vit {
@@ -30,7 +31,7 @@ func newViT(c *Config) *vit {
 	return &vit{
 		cfg: c, layout: VisionLayout(c), grid: g, tokens: g*g + 1, width: v.Width,
 		hidden: int(v.MLPRatio * float64(v.Width)), heads: v.Heads,
-		cpp: v.InChannels * v.PatchSize * v.PatchSize, quick: c.QuickGELU, eps: v.eps(),
+		cpp: v.InChannels * v.PatchSize * v.PatchSize, quick: c.QuickGELU, eps: v.eps(), noProj: v.NoProj,
 	}
 }
 
@@ -97,7 +98,10 @@ func (w *vitWorkspace) plan(take func(rows, cols int) ffi.Mat, vec func(n int) f
 	}
 	w.post = take(w.cap, m.width)
 	w.postM, w.postR = vec(w.cap), vec(w.cap)
-	w.feat = take(w.cap, m.cfg.EmbedDim)
+	w.feat = w.post // without a projection the features are ln_post's output
+	if !m.noProj {
+		w.feat = take(w.cap, m.cfg.EmbedDim)
+	}
 	if w.train {
 		w.dx, w.dln, w.dattn = take(bl, m.width), take(bl, m.width), take(bl, m.width)
 		w.dqkv, w.dhid, w.demb = take(bl, 3*m.width), take(bl, m.hidden), take(bl, m.width)
@@ -207,6 +211,9 @@ func (w *vitWorkspace) forward(p *Params) error {
 		w.post, first(w.postM, B), first(w.postR, B)); err != nil {
 		return err
 	}
+	if m.noProj {
+		return nil
+	}
 	return e.Sgemm(false, false, B, m.cfg.EmbedDim, D, 1, w.post, p.Mat("proj"), 0, w.feat)
 }
 
@@ -270,19 +277,23 @@ func (w *vitWorkspace) backward(p, g *Params, dfeat ffi.Mat) error {
 	e, m := w.e, w.m
 	B, L, D, E := w.n, m.tokens, m.width, m.cfg.EmbedDim
 	BL := B * L
-	// features = post @ proj
-	if err := e.Sgemm(false, true, B, D, E, 1, dfeat, p.Mat("proj"), 0, w.dpost); err != nil {
-		return err
-	}
-	if err := e.Sgemm(true, false, D, E, B, 1, w.post, dfeat, 1, g.Mat("proj")); err != nil {
-		return err
+	// features = post @ proj, or post itself without a projection
+	dpost := dfeat
+	if !m.noProj {
+		dpost = w.dpost
+		if err := e.Sgemm(false, true, B, D, E, 1, dfeat, p.Mat("proj"), 0, w.dpost); err != nil {
+			return err
+		}
+		if err := e.Sgemm(true, false, D, E, B, 1, w.post, dfeat, 1, g.Mat("proj")); err != nil {
+			return err
+		}
 	}
 	// Only the class rows of the last stream reach the output.
 	if err := e.Zero(vecOf(w.dx, BL*D)); err != nil {
 		return err
 	}
 	top := m.cfg.Vision.Layers
-	if err := e.LayerNormBackward(B, D, w.dpost, strided(w.stream(top), L), first(w.postM, B), first(w.postR, B), p.Vec("ln_post.weight"),
+	if err := e.LayerNormBackward(B, D, dpost, strided(w.stream(top), L), first(w.postM, B), first(w.postR, B), p.Vec("ln_post.weight"),
 		strided(w.dx, L), false, g.Vec("ln_post.weight"), g.Vec("ln_post.bias")); err != nil {
 		return err
 	}
