@@ -129,9 +129,8 @@ func (p *pipeline) runDisTaC(name string, teachers, out []*ftModel, fix DisTaCFi
 		return err
 	}
 	for t, r := range res {
-		err := model.SaveParams(p.e, p.cfg, r.Params, out[t].Path, model.SaveOptions{Force: true,
-			Meta: map[string]string{"distac.demo": fmt.Sprintf("DisTaC %s %s", name, p.tasks[t].Name),
-				kappaKey: strconv.FormatFloat(r.Kappa, 'g', -1, 64)}})
+		err := p.save(p.e, r.Params, out[t].Path, map[string]string{"distac.demo": fmt.Sprintf("DisTaC %s %s", name, p.tasks[t].Name),
+			kappaKey: strconv.FormatFloat(r.Kappa, 'g', -1, 64)})
 		r.Params.Free(p.e)
 		if err != nil {
 			return err

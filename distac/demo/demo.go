@@ -43,6 +43,7 @@ type pipeline struct {
 	r       Recipe
 	e       model.Engine
 	cfg     *model.Config
+	naming  model.Naming // of every checkpoint the demo writes and reads
 	enc     model.Encoder
 	tasks   []*task
 	heads   []*model.Head
@@ -117,9 +118,13 @@ func (p *pipeline) run() error {
 	if p.e, err = p.engine(0); err != nil {
 		return err
 	}
+	if err := p.r.resolveModel(); err != nil {
+		return err
+	}
 	if p.cfg, err = modelConfig(p.r); err != nil {
 		return err
 	}
+	p.naming = p.r.naming()
 	p.enc = model.New(p.cfg)
 	if p.scratch, err = os.MkdirTemp(p.o.Workdir, ".scratch-"); err != nil {
 		return err
@@ -194,6 +199,11 @@ func (p *pipeline) parallel(n int, job func(e model.Engine, i int) error) error 
 	close(next)
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// save writes parameters q as the demo's checkpoint at path, in its naming.
+func (p *pipeline) save(e model.Engine, q *model.Params, path string, meta map[string]string) error {
+	return model.SaveParams(e, p.cfg, q, path, model.SaveOptions{Force: true, Naming: p.naming.Kind, Meta: meta})
 }
 
 // modelConfig is the recipe's model with the normalisation its images get

@@ -291,7 +291,7 @@ func (p *pipeline) readWeights(path string) ([]float32, error) {
 		return nil, err
 	}
 	defer ck.Close()
-	q, err := model.LoadParams(p.e, ck, p.enc.Layout(), "")
+	q, err := model.LoadNamed(p.e, ck, p.enc.Layout(), p.naming)
 	if err != nil {
 		return nil, err
 	}

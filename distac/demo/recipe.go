@@ -1,11 +1,25 @@
 package demo
 
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distac/distac/distac/model"
+)
+
 // Recipe holds every setting of the demo's pipeline; results.json records
 // it, and each cached artifact's name carries a hash of the settings it
 // depends on, so changing one reruns exactly what it affects.
 type Recipe struct {
-	Model  string     `json:"model"` // encoder config (open_clip JSON)
-	Mean   float32    `json:"mean"`  // pixel normalisation
+	// Model is the encoder's config: open_clip's JSON, a transformers
+	// CLIPVisionConfig JSON (the demo's checkpoints are then written in
+	// transformers' names), or the path of a file holding either (an HF
+	// folder's config.json, or the folder), which Run reads and records
+	// here by its content.
+	Model  string     `json:"model"`
+	Mean   float32    `json:"mean"` // pixel normalisation
 	Std    float32    `json:"std"`
 	Splits splitSizes `json:"splits"`
 
@@ -52,6 +66,35 @@ type Recipe struct {
 		Norm  DisTaCFix `json:"norm"`
 		Conf  DisTaCFix `json:"confidence"`
 	} `json:"distac"`
+}
+
+// resolveModel replaces a Model that names a file (anything but a JSON
+// object) with the file's text: a folder stands for its config.json. The
+// recipe, results.json and the cache keys then hold the config itself.
+func (r *Recipe) resolveModel() error {
+	m := strings.TrimSpace(r.Model)
+	if strings.HasPrefix(m, "{") {
+		return nil
+	}
+	path := m
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, model.HFConfigName)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("recipe model: %w", err)
+	}
+	r.Model = strings.TrimSpace(string(b))
+	return nil
+}
+
+// naming is how the demo names its checkpoints' tensors: transformers'
+// for a transformers config, open_clip's otherwise.
+func (r *Recipe) naming() model.Naming {
+	if model.IsHFConfig([]byte(r.Model)) {
+		return model.Naming{Kind: model.NamingHF}
+	}
+	return model.Naming{Kind: model.NamingOpenCLIP}
 }
 
 // DisTaCFix is one use of DisTaC: its temperatures, kappa, anchor and

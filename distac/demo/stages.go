@@ -37,7 +37,7 @@ func (p *pipeline) pretrain() error {
 		if err != nil {
 			return err
 		}
-		err = model.SaveParams(p.e, p.cfg, base, a.Path, model.SaveOptions{Force: true})
+		err = p.save(p.e, base, a.Path, nil)
 		base.Free(p.e)
 		if err != nil {
 			return err
@@ -149,8 +149,7 @@ func (p *pipeline) finetuneAll() (map[string][]*ftModel, error) {
 			return fmt.Errorf("%s %s: %w", p.tasks[j.t].Name, j.regime, err)
 		}
 		defer ft.Free(e)
-		return model.SaveParams(e, p.cfg, ft, out[j.regime][j.t].Path, model.SaveOptions{Force: true,
-			Meta: map[string]string{"distac.demo": j.regime + " " + p.tasks[j.t].Name}})
+		return p.save(e, ft, out[j.regime][j.t].Path, map[string]string{"distac.demo": j.regime + " " + p.tasks[j.t].Name})
 	})
 	if err != nil {
 		return nil, err

@@ -53,6 +53,12 @@ func isHFConfig(data []byte) bool {
 	return probe.ModelType != nil || probe.VisionConfig != nil
 }
 
+// IsHFConfig reports whether data is a transformers config.json (a
+// model_type or a vision_config), not open_clip's form: what ParseConfig
+// reads with ParseHFConfig, and what a model written in transformers'
+// names is described by.
+func IsHFConfig(data []byte) bool { return isHFConfig(data) }
+
 // ParseHFConfig reads a transformers CLIP config.json: a CLIPVisionConfig
 // (model_type clip_vision_model, as CLIPVisionModelWithProjection saves it)
 // or a CLIPConfig (model_type clip) whose vision_config it takes, with the
