@@ -44,7 +44,7 @@ func runDiagnose(config string) ([]byte, error) {
 	if err != nil {
 		return nil, argument(fmt.Errorf("config: %w", err))
 	}
-	st, err := merge.Diagnose(context.Background(), c.Base, c.Tasks, merge.DiagnoseOptions{Backend: be, Threads: c.Threads})
+	st, err := merge.Diagnose(context.Background(), c.Base, c.Tasks, merge.DiagnoseOptions{Backend: be, Threads: c.Threads, Mismatch: c.Mismatch})
 	if err != nil {
 		return nil, err
 	}

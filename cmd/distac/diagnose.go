@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/distac/distac/distac/merge"
 )
@@ -25,6 +26,12 @@ with 'distac condition' before merging. --json prints one object instead:
 base, tasks (path, norm), min_norm, max_norm, norm_ratio (null if a task
 vector is zero), norm_mismatch, cosines and, with --per-tensor, tensors.
 
+Tensors some tasks lack or hold in another shape than the base stop it
+(--mismatch error), as they stop a merge; --mismatch base leaves them out
+of the norms, --mismatch common measures the leading rows every model has
+(what merge --mismatch merges). Each such tensor is reported on stderr (and
+under mismatches in --json) as merge reports it.
+
 flags:
 `
 
@@ -37,6 +44,7 @@ func runDiagnose(args []string) error {
 	warnRatio := floatFlag(fs, "warn-ratio", 2, nonNegative, "warn when max/min norm exceeds this")
 	backend := addBackendFlag(fs)
 	threads := addThreadsFlag(fs, "workers", "chunks read and reduced at once")
+	mismatch := fs.String("mismatch", merge.MismatchError, "tensors some tasks lack or have resized: error, base (leave them out) or common (measure the rows all share)")
 	asJSON := addJSONFlag(fs)
 	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -52,10 +60,13 @@ func runDiagnose(args []string) error {
 	}
 	bar := newProgress("diagnose", "", []string{"diagnose"}, *quiet)
 	st, err := merge.Diagnose(context.Background(), *base, tasks,
-		merge.DiagnoseOptions{Backend: be, Threads: *threads, Progress: bar.workFn()})
+		merge.DiagnoseOptions{Backend: be, Threads: *threads, Progress: bar.workFn(), Mismatch: strings.ToLower(*mismatch)})
 	bar.finish()
 	if err != nil {
 		return err
+	}
+	for _, n := range st.Mismatches {
+		fmt.Fprintf(os.Stderr, "distac diagnose: --mismatch %s: %s\n", strings.ToLower(*mismatch), n)
 	}
 	if *asJSON {
 		return writeJSON(os.Stdout, st.Report(*base, *warnRatio, *perTensor))

@@ -16,6 +16,10 @@ type TaskStats struct {
 	Norms   []float64     // ||tau_t||_2 over all float tensors
 	Dots    [][]float64   // <tau_i, tau_j>
 	Tensors []TensorNorms // per-tensor norms, in the base's order
+	// Mismatches says, per tensor the mismatch policy handled, what it did
+	// (as Report.Mismatches): one taken from the base is left out of the
+	// norms, of one merged in part only the shared rows count.
+	Mismatches []string
 }
 
 // TensorNorms is one tensor's ||tau_t|| for every task.
@@ -34,6 +38,7 @@ type DiagnoseReport struct {
 	NormMismatch bool          `json:"norm_mismatch"`
 	Cosines      [][]float64   `json:"cosines"`
 	Tensors      []TensorNorms `json:"tensors,omitempty"`
+	Mismatches   []string      `json:"mismatches,omitempty"` // what the mismatch policy did, per tensor
 }
 
 // TaskNorm is one task of a DiagnoseReport.
@@ -65,6 +70,7 @@ func (s *TaskStats) Report(base string, warnRatio float64, perTensor bool) Diagn
 	if perTensor {
 		d.Tensors = s.Tensors
 	}
+	d.Mismatches = s.Mismatches
 	return d
 }
 
@@ -93,6 +99,10 @@ type DiagnoseOptions struct {
 	Backend  ffi.Backend             // where the sums run
 	Threads  int                     // chunks reduced at once; <= 0: GOMAXPROCS
 	Progress func(done, total int64) // bytes read so far of total (any goroutine); nil: none
+	// Mismatch is the merge's policy (Options.Mismatch) for tensors some
+	// tasks lack or hold in another shape: MismatchError ("" too) stops,
+	// MismatchBase leaves them out, MismatchCommon measures the shared rows.
+	Mismatch string
 }
 
 // Diagnose streams the task vectors of tasks against base once and returns
@@ -125,7 +135,7 @@ func Diagnose(ctx context.Context, base string, tasks []string, opts DiagnoseOpt
 			return nil, fmt.Errorf("diagnose: task %d: %w", i, err)
 		}
 	}
-	m, _, err := newPlan(&Options{Backend: be, Threads: opts.Threads}, nil, bc, tcs)
+	m, _, err := newPlan(&Options{Backend: be, Threads: opts.Threads, Mismatch: opts.Mismatch}, nil, bc, tcs)
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: %w", err)
 	}
@@ -148,11 +158,11 @@ func Diagnose(ctx context.Context, base string, tasks []string, opts DiagnoseOpt
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: %w", err)
 	}
-	st := &TaskStats{Tasks: tasks, Norms: make([]float64, T), Dots: make([][]float64, T)}
+	st := &TaskStats{Tasks: tasks, Norms: make([]float64, T), Dots: make([][]float64, T), Mismatches: m.notes}
 	sq := make([]float64, T)
 	diff := make([]float64, p.slots-T)
 	for k, it := range m.items {
-		if it.kind == kindCarry {
+		if it.kind == kindCarry || it.kind == kindBase { // no task vector: an integer buffer, or what a mismatch policy took as it is
 			continue
 		}
 		d := p.done[k]

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/distac/distac/internal/yamlconf"
 )
@@ -17,6 +19,7 @@ import (
 //	per_tensor: false
 //	backend: auto
 //	threads: 0
+//	mismatch: error
 type DiagnoseConfig struct {
 	Base      string
 	Tasks     []string
@@ -24,6 +27,7 @@ type DiagnoseConfig struct {
 	PerTensor bool
 	Backend   string
 	Threads   int
+	Mismatch  string // DiagnoseOptions.Mismatch: error (default), base or common
 }
 
 // ParseDiagnoseConfig reads a diagnosis from YAML or JSON text; relative
@@ -33,7 +37,7 @@ type DiagnoseConfig struct {
 func ParseDiagnoseConfig(data []byte, dir string) (*DiagnoseConfig, error) {
 	c := &DiagnoseConfig{WarnRatio: 2}
 	fields := []yamlconf.Field{{Key: "base", To: &c.Base}, {Key: "tasks", To: &c.Tasks}, {Key: "warn_ratio", To: &c.WarnRatio},
-		{Key: "per_tensor", To: &c.PerTensor}, {Key: "backend", To: &c.Backend}, {Key: "threads", To: &c.Threads}}
+		{Key: "per_tensor", To: &c.PerTensor}, {Key: "backend", To: &c.Backend}, {Key: "threads", To: &c.Threads}, {Key: "mismatch", To: &c.Mismatch}}
 	if _, err := yamlconf.Decode(data, "a diagnose config", fields); err != nil {
 		return nil, err
 	}
@@ -42,6 +46,10 @@ func ParseDiagnoseConfig(data []byte, dir string) (*DiagnoseConfig, error) {
 	}
 	if c.Threads < 0 {
 		return nil, fmt.Errorf("threads: %d, want an integer >= 0", c.Threads)
+	}
+	c.Mismatch = strings.ToLower(c.Mismatch)
+	if c.Mismatch != "" && !slices.Contains(MismatchPolicies, c.Mismatch) {
+		return nil, fmt.Errorf("mismatch: %q, want one of %v", c.Mismatch, MismatchPolicies)
 	}
 	resolve := func(p string) string {
 		if p == "" || dir == "" || filepath.IsAbs(p) {
