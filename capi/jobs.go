@@ -27,6 +27,9 @@ func runMerge(config string) error {
 	if err != nil {
 		return argument(fmt.Errorf("config: %w", err))
 	}
+	if c.Mergekit && o.Out == "" {
+		return argument(errors.New("config: a mergekit config names no output: add distac's out: key beside mergekit's"))
+	}
 	_, err = merge.Run(context.Background(), o)
 	return err
 }

@@ -9,7 +9,8 @@
 #  2. A C program that includes only distac.h (capi/tests/merge_config.c),
 #     compiled with `pkg-config --cflags --libs distac` of that prefix,
 #     merges to the bits `distac merge --config` writes from the same JSON,
-#     for several methods; a missing and a corrupt input each give a
+#     for several methods (EMR's modulators file too) and a mergekit config
+#     (its out: key in place of --out); a missing and a corrupt input each give a
 #     non-zero exit and a message naming the file.
 #  3. Unless --no-asan: the same build with -DDISTAC_SANITIZE=ON and its
 #     ctest, so the C tests (several threads at once included) and the
@@ -53,7 +54,7 @@ for m in base:1 a:2 b:3; do
   "$tmp/distac" init --model-config "$cli/model.json" --out "$cli/${m%%:*}.safetensors" --seed "${m##*:}" > /dev/null
 done
 cp "$cli"/*.safetensors "$capi/"
-for method in ta ties tsvm dare; do
+for method in ta ties tsvm dare wudi emr; do
   config="{\"method\": \"$method\", \"base\": \"base.safetensors\", \"tasks\": [\"a.safetensors\", \"b.safetensors\"], \"alpha\": 0.7, \"out\": \"$method.out.safetensors\"}"
   echo "$config" > "$cli/$method.json"
   echo "$config" > "$capi/$method.json"
@@ -62,6 +63,25 @@ for method in ta ties tsvm dare; do
   cmp "$cli/$method.out.safetensors" "$capi/$method.out.safetensors" || fail "$method: distac_merge and distac merge --config differ"
   echo "ok   $method: distac_merge (pkg-config, distac.h alone) = distac merge --config, bit for bit"
 done
+cmp "$cli/emr.out.modulators.safetensors" "$capi/emr.out.modulators.safetensors" || fail "emr: the modulators files differ"
+echo "ok   emr: the modulators file of distac_merge = distac merge --config's, bit for bit"
+# A mergekit config: the CLI takes its output from --out, the C API from
+# distac's out key beside mergekit's.
+mergekit='merge_method: dare_ties
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters: {weight: 0.6, density: 0.5}
+  - model: b.safetensors
+    parameters: {weight: 0.4, density: 0.7}
+parameters: {normalize: true, int8_mask: true}
+dtype: bfloat16'
+echo "$mergekit" > "$cli/mergekit.yml"
+printf '%s\nout: mergekit.out.safetensors\n' "$mergekit" > "$capi/mergekit.yml"
+(cd "$cli" && "$tmp/distac" merge --config mergekit.yml --out mergekit.out.safetensors --quiet > /dev/null 2>&1)
+(cd "$capi" && LD_LIBRARY_PATH="$prefix/lib" "$tmp/merge_config" mergekit.yml 2> /dev/null)
+cmp "$cli/mergekit.out.safetensors" "$capi/mergekit.out.safetensors" || fail "mergekit config: distac_merge and distac merge --config --out differ"
+echo "ok   mergekit dare_ties config: distac_merge (out: key) = distac merge --config --out, bit for bit"
 printf '\x10\0\0\0\0\0\0\0{"w": broken}' > "$capi/corrupt.safetensors"
 for bad in missing corrupt; do
   echo "{\"base\": \"base.safetensors\", \"tasks\": [\"a.safetensors\", \"$bad.safetensors\"], \"out\": \"never.safetensors\"}" > "$capi/$bad.json"

@@ -97,8 +97,8 @@ extern "C" {
 
 #define DISTAC_VERSION_MAJOR 0
 #define DISTAC_VERSION_MINOR 1
-#define DISTAC_VERSION_PATCH 0
-#define DISTAC_VERSION_STRING "0.1.0"
+#define DISTAC_VERSION_PATCH 1
+#define DISTAC_VERSION_STRING "0.1.1"
 
 /* ---------------------------------------------------------------- codes ---
  * 0 is success (the same value and name as the kernels' DISTAC_OK). */
@@ -157,16 +157,31 @@ int distac_init(int major, int minor, char **error);
  * in place of FILE's, e.g.
  *   {"method": "ties", "base": "base.safetensors", "tasks": ["a.safetensors",
  *    "b.safetensors"], "alpha": 0.9, "k": 20, "out": "merged.safetensors"}
- * Keys: method, base, tasks, out, alpha, dtype, shard_size, backend,
- * threads, force, quiet (no effect here), and the methods' parameters
- * (k, lambda, min_agree, common_fraction, drop, seed). The output is whole
- * or absent, as the CLI writes it. */
+ * Keys: method, base, tasks, out, alpha, dtype, shard_size, mismatch
+ * (error, base or common), backend, threads, force, quiet (no effect here),
+ * and the methods' parameters (k, lambda, min_agree, common_fraction, drop,
+ * seed, steps, lr, weights, base_weight, density, normalize, rescale).
+ * Methods: mean, ta, ties, consensus, tsvm, isoc, isocts, dare, wudi, emr,
+ * and mergekit's linear, task_arithmetic, mergekit_ties, dare_ties,
+ * dare_linear. emr also writes its per-task modulators beside the output,
+ * OUT.modulators.safetensors (OUT without its .safetensors suffix; format
+ * in README.md), which `distac eval --modulators` applies.
+ * A config in mergekit's schema (merge_method, base_model, models with
+ * weight and density, parameters, dtype; paths relative to the working
+ * directory) is read as `distac merge --config` reads it. mergekit's
+ * configs name no output: give distac's `out` key beside mergekit's keys
+ * (force, shard_size, mismatch, backend, threads and quiet may stand there
+ * too); without it the call is DISTAC_E_ARG. The output is whole or absent,
+ * as the CLI writes it. */
 int distac_merge(const char *config, char **error);
 
 /* Task-vector norms, their max/min ratio and pairwise cosines, as
  * `distac diagnose --json`. Keys: base, tasks, warn_ratio (default 2),
- * per_tensor (default false), backend, threads. *json (when json is not
- * NULL) receives the report, the CLI's --json text. */
+ * per_tensor (default false), mismatch (error, the default; base: leave
+ * out tensors some tasks lack or hold in another shape; common: measure
+ * the rows every model has; the report's "mismatches" says what was done
+ * per tensor), backend, threads. *json (when json is not NULL) receives
+ * the report, the CLI's --json text. */
 int distac_diagnose(const char *config, char **json, char **error);
 
 /* DisTaC conditioning as `distac condition --json`. Keys: the command's
@@ -186,7 +201,10 @@ int distac_condition(const char *config, char **json, char **error);
  * output buffer. The output has the bits distac_merge writes for files
  * holding the same tensors, for every method: 2-D tensors whose name does
  * not contain "embed" are matrices for the SVD methods (tsvm, isoc,
- * isocts), as in files. */
+ * isocts) and WUDI, as in files. emr writes its unified model into the
+ * output buffers; its per-task scales lambda_t are in finish's JSON (no
+ * modulators file: the masks are M_t = [tau_t * tau_uni > 0], which the
+ * host can form from its own buffers). */
 
 /* Names an in-memory merge; 0 is never one. Ids are not reused in a
  * process, so a stale one is DISTAC_E_ARG, never another merge. */

@@ -2,7 +2,9 @@
  * test_capi.c — libdistac through distac.h alone, as a C host uses it:
  * versions and codes; distac_merge against this file's own arithmetic;
  * the in-memory merge against distac_merge's files, bit for bit, for every
- * method and for F32 and BF16; progress and cancellation; diagnose; and the
+ * method and for F32 and BF16; mergekit configs (with distac's out key),
+ * WUDI and EMR (its modulators file) against this file's arithmetic;
+ * progress and cancellation; diagnose; and the
  * error paths (missing file, corrupt header, shape mismatch, NaN, an
  * existing output, bad configs, NULLs), each a code and a message.
  */
@@ -134,7 +136,8 @@ static int merge_memory(const char *config, int dtype, const void *bw, const voi
   return distac_merge_finish(id, ps ? &p : NULL, json, err);
 }
 
-static const char *methods[] = {"mean", "ta", "ties", "consensus", "tsvm", "isoc", "isocts", "dare"};
+static const char *methods[] = {"mean", "ta", "ties", "consensus", "tsvm", "isoc", "isocts", "dare", "wudi", "emr",
+                                "linear", "task_arithmetic", "mergekit_ties", "dare_ties", "dare_linear"};
 
 /* Every method, F32 and BF16: the merge in memory writes the bits
  * distac_merge writes for files holding the same tensors. */
@@ -284,6 +287,114 @@ static void test_errors(ct_counts *c, const model *base, const model tasks[T]) {
   expect(c, "an unknown id", rc, err, DISTAC_E_ARG, "no in-memory merge 123456789");
 }
 
+/* |got - want| within rel of max(1, |want|): for sums whose order the
+ * library chooses. */
+static int near(double got, double want, double rel) { return fabs(got - want) <= rel * fmax(1, fabs(want)); }
+
+/* The two tensors of the file at path, or 0. */
+static int read_model(const char *path, model *m) {
+  return ct_read_tensor(path, "layer.weight", m->w, sizeof m->w) == 0 &&
+         ct_read_tensor(path, "layer.bias", m->b, sizeof m->b) == 0;
+}
+
+/* A mergekit config (YAML, as mergekit reads it) with distac's out key:
+ * task_arithmetic with per-model weights and lambda is base + lambda *
+ * sum_t w_t tau_t; ties matches the same merge in distac's keys
+ * (mergekit_ties) bit for bit; without out it is DISTAC_E_ARG. */
+static void test_mergekit(ct_counts *c, const model *base, const model tasks[T]) {
+  char bp[1024], t0[1024], t1[1024], out[1024], cfg[16384], *err = NULL;
+  path_of(bp, "base.safetensors"), path_of(t0, "a.safetensors"), path_of(t1, "b.safetensors");
+  path_of(out, "mk-ta.safetensors");
+  snprintf(cfg, sizeof cfg,
+           "merge_method: task_arithmetic\nbase_model: %s\nmodels:\n  - model: %s\n    parameters: {weight: 0.7}\n"
+           "  - model: %s\n    parameters: {weight: 0.3}\nparameters: {lambda: 0.5}\ndtype: float32\nout: %s\n",
+           bp, t0, t1, out);
+  int rc = distac_merge(cfg, &err);
+  CT_CHECK(c, rc == DISTAC_OK, "distac_merge of a mergekit task_arithmetic config: %d %s", rc, err ? err : "");
+  distac_free(err), err = NULL;
+  model got;
+  int ok = read_model(out, &got);
+  for (int i = 0; ok && i < ROWS * COLS; i++)
+    ok &= near(got.w[i], base->w[i] + 0.5 * (0.7 * (tasks[0].w[i] - base->w[i]) + 0.3 * (tasks[1].w[i] - base->w[i])), 1e-6);
+  for (int i = 0; ok && i < BIAS; i++)
+    ok &= near(got.b[i], base->b[i] + 0.5 * (0.7 * (tasks[0].b[i] - base->b[i]) + 0.3 * (tasks[1].b[i] - base->b[i])), 1e-6);
+  CT_CHECK(c, ok, "it is base + 0.5 * (0.7 tau_0 + 0.3 tau_1) (1e-6)");
+
+  char mk[1024], own[1024];
+  path_of(mk, "mk-ties.safetensors"), path_of(own, "own-ties.safetensors");
+  snprintf(cfg, sizeof cfg,
+           "merge_method: ties\nbase_model: %s\nmodels:\n  - model: %s\n  - model: %s\n    parameters: {weight: 0.7, density: 0.5}\n"
+           "  - model: %s\n    parameters: {weight: 0.3, density: 0.5}\nparameters: {normalize: true, int8_mask: true}\n"
+           "out: %s\n",
+           bp, bp, t0, t1, mk);
+  rc = distac_merge(cfg, &err);
+  distac_free(err), err = NULL;
+  snprintf(cfg, sizeof cfg,
+           "{\"method\": \"mergekit_ties\", \"base\": \"%s\", \"tasks\": [\"%s\", \"%s\"], \"weights\": [0.7, 0.3],"
+           " \"density\": [0.5, 0.5], \"normalize\": true, \"alpha\": 1, \"out\": \"%s\"}",
+           bp, t0, t1, own);
+  int rc2 = distac_merge(cfg, &err);
+  distac_free(err), err = NULL;
+  model a, b;
+  ok = rc == 0 && rc2 == 0 && read_model(mk, &a) && read_model(own, &b) && memcmp(&a, &b, sizeof a) == 0;
+  CT_CHECK(c, ok, "a mergekit ties config = mergekit_ties in distac's keys, bit for bit (%d, %d)", rc, rc2);
+
+  snprintf(cfg, sizeof cfg, "merge_method: linear\nmodels:\n  - model: %s\n    parameters: {weight: 1}\n"
+           "  - model: %s\n    parameters: {weight: 1}\n", bp, t0);
+  rc = distac_merge(cfg, &err);
+  expect(c, "a mergekit config without out", rc, err, DISTAC_E_ARG, "out:");
+}
+
+/* EMR: tau_uni = gamma * max_t |M_t tau_t| with gamma = sign(sum_t tau_t),
+ * M_t = [tau_t gamma > 0]; the output is base + alpha tau_uni, and
+ * OUT.modulators.safetensors holds the scales lambda_t = sum_n mean|tau_t|
+ * / sum_n mean|M_t tau_uni| over the two tensors n. WUDI: a tensor that is
+ * not a matrix is the mean task vector. */
+static void test_paper_methods(ct_counts *c, const model *base, const model tasks[T]) {
+  char bp[1024], t0[1024], t1[1024], out[1024], mods[1024], *err = NULL;
+  path_of(bp, "base.safetensors"), path_of(t0, "a.safetensors"), path_of(t1, "b.safetensors");
+  path_of(out, "paper-emr.safetensors"), path_of(mods, "paper-emr.modulators.safetensors");
+  int rc = merge_files("emr", bp, t0, t1, out, &err);
+  CT_CHECK(c, rc == DISTAC_OK, "distac_merge emr: %d %s", rc, err ? err : "");
+  distac_free(err), err = NULL;
+  double num[T] = {0}, den[T] = {0};
+  model got;
+  int ok = read_model(out, &got);
+  for (int n = 0; n < 2; n++) {
+    int len = n ? BIAS : ROWS * COLS;
+    const float *b0 = n ? base->b : base->w, *g = n ? got.b : got.w;
+    double sum_tau[T] = {0}, sum_uni[T] = {0};
+    for (int i = 0; i < len; i++) {
+      float tau[T], s = 0;
+      for (int t = 0; t < T; t++) tau[t] = (n ? tasks[t].b[i] : tasks[t].w[i]) - b0[i], s += tau[t];
+      float gamma = s > 0 ? 1 : -1, mx = 0;
+      for (int t = 0; t < T; t++)
+        if (tau[t] * gamma > 0 && fabsf(tau[t]) > mx) mx = fabsf(tau[t]);
+      float uni = gamma * mx;
+      ok &= near(g[i], b0[i] + 0.5 * uni, 1e-6);
+      for (int t = 0; t < T; t++) sum_tau[t] += fabsf(tau[t]), sum_uni[t] += tau[t] * gamma > 0 ? fabsf(uni) : 0;
+    }
+    for (int t = 0; t < T; t++) num[t] += sum_tau[t] / len, den[t] += sum_uni[t] / len;
+  }
+  CT_CHECK(c, ok, "emr: the output is base + 0.5 tau_uni (1e-6)");
+  float scales[T];
+  ok = ct_read_tensor(mods, "scales", scales, sizeof scales) == 0;
+  for (int t = 0; ok && t < T; t++) ok &= near(scales[t], num[t] / den[t], 1e-5);
+  CT_CHECK(c, ok, "emr: %s holds the scales lambda_t (%g, %g; 1e-5)", "OUT.modulators.safetensors", ok ? scales[0] : 0,
+           ok ? scales[1] : 0);
+
+  path_of(out, "paper-wudi.safetensors");
+  rc = merge_files("wudi", bp, t0, t1, out, &err);
+  CT_CHECK(c, rc == DISTAC_OK, "distac_merge wudi: %d %s", rc, err ? err : "");
+  distac_free(err);
+  ok = read_model(out, &got);
+  int moved = 0;
+  for (int i = 0; ok && i < BIAS; i++)
+    ok &= near(got.b[i], base->b[i] + 0.5 * ((tasks[0].b[i] - base->b[i]) + (tasks[1].b[i] - base->b[i])) / 2, 1e-6);
+  for (int i = 0; i < ROWS * COLS; i++) moved |= got.w[i] != base->w[i];
+  CT_CHECK(c, ok && moved, "wudi: the bias is base + 0.5 mean(tau) (1e-6), the matrix is solved for");
+}
+
 static void test_diagnose(ct_counts *c) {
   char bp[1024], t0[1024], t1[1024], cfg[16384];
   path_of(bp, "base.safetensors"), path_of(t0, "a.safetensors"), path_of(t1, "b.safetensors");
@@ -309,6 +420,8 @@ int main(void) {
   test_memory_matches_files(&c, &base, tasks);
   test_progress_and_cancel(&c, &base, tasks);
   test_errors(&c, &base, tasks);
+  test_mergekit(&c, &base, tasks);
+  test_paper_methods(&c, &base, tasks);
   test_diagnose(&c);
   ct_rmdir(dir);
   return ct_finish(&c);

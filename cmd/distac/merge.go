@@ -144,7 +144,7 @@ func runMerge(args []string) error {
 		}
 	}
 	if c != nil && c.Mergekit && opts.Out == "" {
-		return fmt.Errorf("%s is a mergekit config, which names no output: give --out PATH", *config)
+		return fmt.Errorf("%s is a mergekit config, which names no output: give --out PATH (or distac's out: key in it)", *config)
 	}
 	if opts.Base == "" || len(opts.Tasks) == 0 || opts.Out == "" {
 		fs.Usage()

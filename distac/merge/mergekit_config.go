@@ -28,7 +28,10 @@ import (
 // models other than base_model to the tasks in order, each model's weight
 // and density to the weights and density lists, the top-level lambda to
 // alpha, normalize and rescale to those parameters, out_dtype (or dtype) to
-// the output dtype. It names no output.
+// the output dtype. It names no output: distac's own keys for the output
+// and the run (out, force, shard_size, mismatch, backend, threads, quiet) may stand beside
+// mergekit's, which is how the C API's distac_merge, which has no --out,
+// names one.
 
 // isMergekitConfig tells a mergekit config from distac's by its keys.
 func isMergekitConfig(root *yaml.Node) bool {
@@ -74,10 +77,13 @@ func (c *Config) parseMergekit(root *yaml.Node) error {
 				break
 			}
 			c.Notes = append(c.Notes, fmt.Sprintf("line %d: %s is not used (distac writes weights only)", k.Line, k.Value))
+		case "out", "force", "shard_size", "mismatch", "backend", "threads", "quiet":
+			err = c.set(k.Value, v)
 		case "slices", "modules", "tokenizer":
 			err = errors.New("mergekit's layer slices, modules and tokenizer configs are not supported: list whole models under models")
 		default:
-			err = errors.New("unknown key (a mergekit config takes merge_method, base_model, models, parameters, dtype, out_dtype)")
+			err = errors.New("unknown key (a mergekit config takes merge_method, base_model, models, parameters, dtype, out_dtype, " +
+				"and distac's out, force, shard_size, mismatch, backend, threads, quiet)")
 		}
 		if err != nil {
 			return fmt.Errorf("line %d: %s: %w", k.Line, k.Value, err)
