@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,32 @@ func TestConvertRoundTrip(t *testing.T) {
 	mustRun(t, runInit, "--model-config", writeFile(t, dir, "mlp.json", tinyMLP), "--out", mlp)
 	if _, err := run(t, runConvert, "--to", "hf", "--model", mlp, "--out", p("mlp-hf")); err == nil || !strings.Contains(err.Error(), "not a ViT") {
 		t.Errorf("an MLP to hf: %v", err)
+	}
+}
+
+// The README's convert lines, run as written on a small model: the round
+// trip gives the same tensors, and --out-prefix puts them under it.
+func TestReadmeConvert(t *testing.T) {
+	block := readmeBlock(t, "convert: commands")
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	mustRun(t, runInit, "--model-config", writeFile(t, dir, "vit.json", tinyViT), "--out", "mnist.safetensors")
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		args := strings.Fields(line)
+		if len(args) < 2 || args[0] != "distac" || args[1] != "convert" {
+			t.Fatalf("README line %q: not a distac convert command", line)
+		}
+		mustRun(t, runConvert, args[2:]...)
+	}
+	if d := cmp.Diff(tensorsOf(t, "mnist.safetensors"), tensorsOf(t, "mnist-again.safetensors")); d != "" {
+		t.Errorf("the README's round trip changed the tensors:\n%.2000s", d)
+	}
+	if _, ok := tensorsOf(t, "mnist-visual.safetensors")["visual.conv1.weight"]; !ok {
+		t.Error("--out-prefix visual.: no visual.conv1.weight")
 	}
 }
