@@ -20,7 +20,8 @@ const initUsage = `usage: distac init --model-config model.json --out base.safet
 Writes freshly initialised encoder weights (open_clip names) with the config
 in the checkpoint's metadata, so later commands need no config file.
 --format hf writes a ViT in Hugging Face transformers' names
-(CLIPVisionModelWithProjection); with --out DIR (no .safetensors suffix)
+(CLIPVisionModelWithProjection; CLIPVisionModel for a config without
+projection); with --out DIR (no .safetensors suffix)
 it is a model folder with the config.json (and preprocessor_config.json)
 converted from the open_clip config, which transformers loads.
 
