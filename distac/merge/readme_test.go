@@ -1,0 +1,45 @@
+package merge
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The README's table of methods lists every method defined here, each
+// with a source: a method added without its paper fails this.
+func TestReadmeListsEveryMethod(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	i := strings.Index(text, "| method | what it computes | source |")
+	if i < 0 {
+		t.Fatal("README has no table of methods (| method | what it computes | source |)")
+	}
+	listed := map[string]string{} // method -> its source cell
+	name := regexp.MustCompile("`([a-z_]+)`")
+	for _, line := range strings.Split(text[i:], "\n")[2:] {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(strings.Trim(line, "|"), " | ")
+		if len(cells) < 3 {
+			t.Fatalf("row %q: want 3 cells", line)
+		}
+		for _, m := range name.FindAllStringSubmatch(cells[0], -1) {
+			listed[m[1]] = strings.TrimSpace(cells[len(cells)-1])
+		}
+	}
+	for _, m := range MethodNames() {
+		src, ok := listed[m]
+		if !ok {
+			t.Errorf("method %s is not in the README's table of methods", m)
+		} else if len(src) < 10 {
+			t.Errorf("method %s: source %q names no paper", m, src)
+		}
+	}
+}
