@@ -64,14 +64,25 @@ func readF32(t *testing.T, path, name string) []float32 {
 // captureStdout runs fn with os.Stdout redirected and returns what it printed.
 func captureStdout(t *testing.T, fn func() error) (string, error) {
 	t.Helper()
+	return capture(&os.Stdout, fn)
+}
+
+// captureStderr runs fn with os.Stderr redirected and returns what it printed.
+func captureStderr(t *testing.T, fn func() error) (string, error) {
+	t.Helper()
+	return capture(&os.Stderr, fn)
+}
+
+// capture runs fn with *f a pipe and returns what fn wrote to it.
+func capture(f **os.File, fn func() error) (string, error) {
 	r, w, _ := os.Pipe()
-	old := os.Stdout
-	os.Stdout = w
+	old := *f
+	*f = w
 	done := make(chan string)
 	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
 	err := fn()
 	w.Close()
-	os.Stdout = old
+	*f = old
 	return <-done, err
 }
 

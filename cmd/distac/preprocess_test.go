@@ -1,27 +1,11 @@
 package main
 
 import (
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// captureStderr runs fn with os.Stderr redirected and returns what it printed.
-func captureStderr(t *testing.T, fn func() error) (string, error) {
-	t.Helper()
-	r, w, _ := os.Pipe()
-	old := os.Stderr
-	os.Stderr = w
-	done := make(chan string)
-	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
-	err := fn()
-	w.Close()
-	os.Stderr = old
-	return <-done, err
-}
 
 // A model whose config records no preprocess_cfg is used with a warning
 // that says so; one that records it, without.

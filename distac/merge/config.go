@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/yamlconf"
 )
 
 // Config is a merge described in YAML or JSON (JSON is YAML). Pointer fields
@@ -58,15 +58,7 @@ var deprecatedKeys = map[string]string{"workers": "threads"}
 // LoadConfig reads a YAML or JSON merge configuration. Unknown keys are
 // errors, so a typo does not silently fall back to a default.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	c, err := ParseConfig(data, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return yamlconf.Load(path, ParseConfig)
 }
 
 // ParseConfig reads a configuration from YAML or JSON text; relative paths

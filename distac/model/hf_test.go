@@ -10,6 +10,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -311,15 +312,8 @@ func writeFullCLIP(t *testing.T, e Engine, c *Config, p *Params, path string, pr
 		if err := SaveParams(e, c, p, v, SaveOptions{Prefix: pre}); err != nil {
 			t.Fatal(err)
 		}
-		ck, err := checkpoint.Open(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tn := range ck.Tensors {
-			tensors = append(tensors, checkpoint.OutTensor{Name: tn.Name, DType: tn.DType, Shape: tn.Shape})
-			data = append(data, append([]byte(nil), tn.Bytes(0, tn.Numel)...))
-		}
-		ck.Close()
+		o, d := testutil.Tensors(t, v)
+		tensors, data = append(tensors, o...), append(data, d...)
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, txt := range []struct {
@@ -335,18 +329,7 @@ func writeFullCLIP(t *testing.T, e Engine, c *Config, p *Params, path string, pr
 		tensors = append(tensors, checkpoint.OutTensor{Name: txt.name, DType: tensors[0].DType, Shape: txt.shape})
 		data = append(data, append([]byte(nil), ffi.F32Bytes(randn(rng, n, 1))...))
 	}
-	w, err := checkpoint.Create(path, tensors, nil, 0, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, b := range data {
-		if err := w.WriteAt(i, 0, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteTensors(t, path, tensors, data, false)
 }
 
 // A full open_clip CLIP state dict (visual.* and the text tower) loads with

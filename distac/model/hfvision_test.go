@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -97,27 +97,6 @@ func TestHFVisionModelNoProjection(t *testing.T) {
 // no __metadata__, as a file from elsewhere comes.
 func stripMetadata(t *testing.T, path string) {
 	t.Helper()
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var outs []checkpoint.OutTensor
-	var data [][]byte
-	for _, tn := range ck.Tensors {
-		outs = append(outs, checkpoint.OutTensor{Name: tn.Name, DType: tn.DType, Shape: tn.Shape})
-		data = append(data, append([]byte(nil), tn.Bytes(0, tn.Numel)...))
-	}
-	ck.Close()
-	w, err := checkpoint.Create(path, outs, nil, 0, true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, b := range data {
-		if err := w.WriteAt(i, 0, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	outs, data := testutil.Tensors(t, path)
+	testutil.WriteTensors(t, path, outs, data, true)
 }

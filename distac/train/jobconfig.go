@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,15 +83,7 @@ func (c *conditionConfig) fields() []yamlconf.Field {
 // LoadConditionConfig reads a condition job from a YAML or JSON file;
 // relative paths in it are relative to the file's directory.
 func LoadConditionConfig(path string) (*ConditionJob, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	j, err := ParseConditionConfig(b, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return j, nil
+	return yamlconf.Load(path, ParseConditionConfig)
 }
 
 // ParseConditionConfig reads a condition job from YAML or JSON text. Keys

@@ -46,3 +46,39 @@ func ApproxDiff[T float32 | float64](want, got []T, tol float64) string {
 	}
 	return cmp.Diff(want, got, cmpopts.EquateApprox(tol, tol*rms))
 }
+
+// Tensors returns every tensor of the checkpoint at path with a copy of its
+// bytes, in the file's order: what WriteTensors takes.
+func Tensors(t testing.TB, path string) ([]checkpoint.OutTensor, [][]byte) {
+	t.Helper()
+	ck, err := checkpoint.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	var outs []checkpoint.OutTensor
+	var data [][]byte
+	for _, tn := range ck.Tensors {
+		outs = append(outs, checkpoint.OutTensor{Name: tn.Name, DType: tn.DType, Shape: tn.Shape})
+		data = append(data, append([]byte(nil), tn.Bytes(0, tn.Numel)...))
+	}
+	return outs, data
+}
+
+// WriteTensors writes a safetensors file of the tensors and their bytes, no
+// metadata, over an existing file when force.
+func WriteTensors(t testing.TB, path string, outs []checkpoint.OutTensor, data [][]byte, force bool) {
+	t.Helper()
+	w, err := checkpoint.Create(path, outs, nil, 0, force, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range data {
+		if err := w.WriteAt(i, 0, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}

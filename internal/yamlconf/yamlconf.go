@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -69,4 +71,19 @@ func lookup(fields []Field, key string) *Field {
 		}
 	}
 	return nil
+}
+
+// Load reads the config file at path and parses it with parse, relative
+// paths in it taken from the file's directory; a parse error names the file.
+func Load[T any](path string, parse func(data []byte, dir string) (T, error)) (T, error) {
+	var zero T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return zero, err
+	}
+	c, err := parse(data, filepath.Dir(path))
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }
