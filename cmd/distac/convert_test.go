@@ -10,7 +10,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/model"
-	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/distac/train"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -45,16 +45,7 @@ func logitsOf(t *testing.T, e model.Engine, path string, imgs, w []float32, n, c
 		t.Fatal(err)
 	}
 	defer head.Free(e)
-	net, err := model.NewNet(e, m.Encoder, head, n, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Free()
-	z, err := net.Forward(m.Params, imgs, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := ffi.ReadF32(e, ffi.Vec{Buf: z.Buf, Off: z.Off, N: n * classes})
+	got, err := train.Predict(e, m.Encoder, m.Params, head, imgs, n, n)
 	if err != nil {
 		t.Fatal(err)
 	}

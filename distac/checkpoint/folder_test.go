@@ -9,19 +9,6 @@ import (
 	"github.com/nlpodyssey/safetensors"
 )
 
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ns []string
-	for _, e := range es {
-		ns = append(ns, e.Name())
-	}
-	return ns
-}
-
 // A path without .safetensors is a folder output, as transformers writes
 // one: made by Create, model.safetensors when it fits a shard, else
 // model-0000i-of-0000N.safetensors and model.safetensors.index.json, with
@@ -52,7 +39,7 @@ func TestFolderOutput(t *testing.T) {
 	if err := write(one, 0).Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"config.json", "model.safetensors"}, dirNames(t, one)); d != "" {
+	if d := cmp.Diff([]string{"config.json", "model.safetensors"}, names(t, one)); d != "" {
 		t.Fatalf("one shard (-want +got):\n%s", d)
 	}
 	sharded := filepath.Join(dir, "sharded")
@@ -60,7 +47,7 @@ func TestFolderOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"}
-	if d := cmp.Diff(want, dirNames(t, sharded)); d != "" {
+	if d := cmp.Diff(want, names(t, sharded)); d != "" {
 		t.Fatalf("sharded (-want +got):\n%s", d)
 	}
 	ck, err := Open(sharded)
