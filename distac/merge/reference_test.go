@@ -302,17 +302,25 @@ func refTSVM(ts [][]float64, m, n int) []float64 {
 	sig := make([]float64, T*k)
 	for t := range ts {
 		u, s, vt := refSVD(refDense(ts[t], m, n))
-		for c := 0; c < k; c++ {
-			sig[t*k+c] = s[c]
-			for i := 0; i < m; i++ {
-				U.Set(i, t*k+c, u.At(i, c))
-			}
-			for j := 0; j < n; j++ {
-				V.Set(t*k+c, j, vt.At(c, j))
-			}
-		}
+		refPlace(U, sig, V, t*k, u, s, vt, k)
 	}
 	return refProduct(refPolar(U), sig, refPolar(V))
+}
+
+// refPlace copies the top k singular triplets (u, s, vt) into columns
+// at..at+k-1 of U, entries at.. of sig and rows at.. of V.
+func refPlace(U *mat.Dense, sig []float64, V *mat.Dense, at int, u *mat.Dense, s []float64, vt *mat.Dense, k int) {
+	m, _ := U.Dims()
+	_, n := V.Dims()
+	for c := 0; c < k; c++ {
+		sig[at+c] = s[c]
+		for i := 0; i < m; i++ {
+			U.Set(i, at+c, u.At(i, c))
+		}
+		for j := 0; j < n; j++ {
+			V.Set(at+c, j, vt.At(c, j))
+		}
+	}
 }
 
 func refProduct(u *mat.Dense, s []float64, vt *mat.Dense) []float64 {
@@ -362,25 +370,9 @@ func refIsoCTS(ts [][]float64, m, n int, frac float64) []float64 {
 		p.Mul(uc, &c)
 		a.Sub(a, &p)
 		ut, st, vtt := refSVD(a)
-		for q := 0; q < sp; q++ {
-			sig[t*sp+q] = st[q]
-			for i := 0; i < m; i++ {
-				U.Set(i, t*sp+q, ut.At(i, q))
-			}
-			for j := 0; j < n; j++ {
-				V.Set(t*sp+q, j, vtt.At(q, j))
-			}
-		}
+		refPlace(U, sig, V, t*sp, ut, st, vtt, sp)
 	}
-	for q := 0; q < kc; q++ {
-		sig[T*sp+q] = s[q]
-		for i := 0; i < m; i++ {
-			U.Set(i, T*sp+q, u.At(i, q))
-		}
-		for j := 0; j < n; j++ {
-			V.Set(T*sp+q, j, vt.At(q, j))
-		}
-	}
+	refPlace(U, sig, V, T*sp, u, s, vt, kc)
 	var mu float64
 	for _, x := range sig {
 		mu += x / float64(r)
