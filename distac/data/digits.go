@@ -35,19 +35,6 @@ const (
 // opencvTrainFraction gives the documented 4000/1000 split (400/100 per digit).
 const opencvTrainFraction = 0.8
 
-func readOpenCVDigitsSplit(loc location, opt LoadOptions) (train, test *Set, err error) {
-	path, err := findFile(loc, opencvDigitsFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	all, err := readOpenCVDigits(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	train, test = all.Split(opencvTrainFraction, opt.SplitSeed)
-	return train, test, nil
-}
-
 // readOpenCVDigits cuts digits.png into its 5000 cells, each padded to
 // side x side with zeros and scaled to [0, 1], labelled by cell row / 5.
 func readOpenCVDigits(path string) (*Set, error) {
@@ -94,19 +81,6 @@ const (
 	sklearnTrain = 1397 // of 1797: the documented 1397/400 split
 	sklearnTotal = 1797
 )
-
-func readSklearnDigitsSplit(loc location, opt LoadOptions) (train, test *Set, err error) {
-	path, err := findFile(loc, sklearnDigitsCSV)
-	if err != nil {
-		return nil, nil, err
-	}
-	all, err := readSklearnDigits(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	train, test = all.Split(float64(sklearnTrain)/sklearnTotal, opt.SplitSeed)
-	return train, test, nil
-}
 
 // readSklearnDigits parses digits.csv(.gz): 64 values in 0..16 then a label
 // 0..9 per row. Values are scaled to [0, 1] and each 8 x 8 image is
