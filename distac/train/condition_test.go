@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
 )
@@ -19,25 +18,15 @@ import (
 // updates. It is kept as it is, bit for bit, and the result says why; the
 // other task is distilled, and so is the first under the confidence fix.
 func TestConditionKeepsTeacherAtKappaOne(t *testing.T) {
-	cfg, err := model.ParseConfig([]byte(`{"embed_dim": 4, "mlp_cfg": {"in_features": 16, "hidden": [8]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mlpConfig(t, `{"embed_dim": 4, "mlp_cfg": {"in_features": 16, "hidden": [8]}}`)
 	rng := rand.New(rand.NewPCG(3, 4))
-	set := &data.Set{Name: "noise", C: 1, H: 4, W: 4, Images: make([]float32, 32*16)}
-	for i := range set.Images {
-		set.Images[i] = rng.Float32()
-	}
+	set := noiseImages(rng, 32, 4)
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
 			enc := model.New(cfg)
 			base, _ := model.Init(e, enc.Layout(), 1)
 			defer base.Free(e)
-			w := make([]float32, 3*4)
-			for i := range w {
-				w[i] = rng.Float32() - 0.5
-			}
-			head, _ := model.NewHead(e, w, 3, 4)
+			head, _ := model.NewHead(e, headWeights(rng, 3, 4), 3, 4)
 			defer head.Free(e)
 			tasks := make([]Task, 2)
 			for k, scale := range []float32{0.01, 0.05} { // task 0 is the shorter
@@ -83,10 +72,7 @@ func TestConditionKeepsTeacherAtKappaOne(t *testing.T) {
 // target norm) it gives the bits it gives as one of several tasks of a run,
 // at any place in it, with any split of the threads.
 func TestConditionTaskIndependentOfRun(t *testing.T) {
-	cfg, err := model.ParseConfig([]byte(`{"embed_dim": 8, "mlp_cfg": {"in_features": 64, "hidden": [64]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mlpConfig(t, `{"embed_dim": 8, "mlp_cfg": {"in_features": 64, "hidden": [64]}}`)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
@@ -95,15 +81,8 @@ func TestConditionTaskIndependentOfRun(t *testing.T) {
 			defer base.Free(e)
 			tasks := make([]Task, 3)
 			for k, scale := range []float32{0.01, 0.03, 0.05} {
-				set := &data.Set{Name: "noise", C: 1, H: 8, W: 8, Images: make([]float32, 40*64)}
-				for i := range set.Images {
-					set.Images[i] = rng.Float32()
-				}
-				w := make([]float32, 4*8)
-				for i := range w {
-					w[i] = rng.Float32() - 0.5
-				}
-				head, _ := model.NewHead(e, w, 4, 8)
+				set := noiseImages(rng, 40, 8)
+				head, _ := model.NewHead(e, headWeights(rng, 4, 8), 4, 8)
 				defer head.Free(e)
 				p := perturbed(e, base, scale, rng)
 				defer p.Free(e)

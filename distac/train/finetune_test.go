@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 )
 
@@ -16,22 +15,14 @@ import (
 // lr), leaving non-finite weights that no loss sees: Finetune must fail,
 // naming the step.
 func TestFinetuneNonFiniteWeights(t *testing.T) {
-	cfg, err := model.ParseConfig([]byte(`{"embed_dim": 4, "mlp_cfg": {"in_features": 16, "hidden": [8]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mlpConfig(t, `{"embed_dim": 4, "mlp_cfg": {"in_features": 16, "hidden": [8]}}`)
 	rng := rand.New(rand.NewPCG(1, 2))
-	set := &data.Set{Name: "noise", C: 1, H: 4, W: 4, Classes: 3, Images: make([]float32, 12*16), Labels: make([]int32, 12)}
-	for i := range set.Images {
-		set.Images[i] = rng.Float32()
-	}
+	set := noiseImages(rng, 12, 4)
+	set.Classes, set.Labels = 3, make([]int32, 12)
 	for i := range set.Labels {
 		set.Labels[i] = int32(i % 3)
 	}
-	w := make([]float32, 3*4)
-	for i := range w {
-		w[i] = rng.Float32() - 0.5
-	}
+	w := headWeights(rng, 3, 4)
 	for _, e := range engines(t) {
 		t.Run(e.Name(), func(t *testing.T) {
 			enc := model.New(cfg)
