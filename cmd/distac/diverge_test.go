@@ -20,8 +20,7 @@ func TestTrainingDivergence(t *testing.T) {
 			"--warmup", "0", "--batch", "16", "--quiet"}
 	}
 	cond := func(lr, steps string) []string {
-		return []string{"--base", w.base, "--task", w.ftA, "--task", w.ftB, "--head", w.headA, "--head", w.headB,
-			"--data", w.trainA, "--data", w.trainB, "--out-dir", w.dir, "--lr", lr, "--steps", steps, "--batch", "16", "--quiet"}
+		return w.conditionArgs("--out-dir", w.dir, "--lr", lr, "--steps", steps, "--batch", "16", "--quiet")
 	}
 	mustFail(t, w.dir, runFinetune, ft("1e30", "5"), "finetune step 2", "loss diverged")
 	mustFail(t, w.dir, runFinetune, ft("3.4e38", "1"), "finetune step 1", "weights are not finite")

@@ -70,10 +70,7 @@ func TestSignalsLeaveNoTemporaries(t *testing.T) {
 		writeMatrices(t, p, 6, 400, uint64(i+1))
 		tasks = append(tasks, p)
 	}
-	out := filepath.Join(dir, "out", "merged.safetensors")
-	if err := os.Mkdir(filepath.Dir(out), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	out := filepath.Join(mkdir(t, filepath.Join(dir, "out")), "merged.safetensors")
 	args := []string{"merge", "--method", "tsvm", "--base", base, "--out", out, "--threads", "1", "--quiet"}
 	for _, p := range tasks {
 		args = append(args, "--task", p)

@@ -28,16 +28,12 @@ func TestTrainingBadInput(t *testing.T) {
 	small := writeSet(t, dir, "small.safetensors", synthSet(24, 4, 1, 6, 6, 1, 1))
 	sixClasses := writeSet(t, dir, "six.safetensors", synthSet(24, 6, 1, 8, 8, 1, 1))
 	// A task whose name collides with a's under --out-dir.
-	if err := os.Mkdir(filepath.Join(dir, "again"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	twin := filepath.Join(dir, "again", "a.safetensors")
+	twin := filepath.Join(mkdir(t, filepath.Join(dir, "again")), "a.safetensors")
 	mustRun(t, runFinetune, "--model", w.base, "--head", w.headA, "--data", w.trainA, "--out", twin, "--steps", "2", "--quiet")
 	existing := writeFile(t, dir, "existing.safetensors", "keep me")
 
 	cond := func(extra ...string) []string {
-		return append([]string{"--base", w.base, "--task", w.ftA, "--task", w.ftB, "--head", w.headA, "--head", w.headB,
-			"--data", w.trainA, "--data", w.trainB, "--steps", "2", "--batch", "16", "--quiet"}, extra...)
+		return w.conditionArgs(append([]string{"--steps", "2", "--batch", "16", "--quiet"}, extra...)...)
 	}
 	ft := func(extra ...string) []string {
 		return append([]string{"--model", w.base, "--steps", "2", "--batch", "16", "--quiet"}, extra...)

@@ -51,6 +51,13 @@ func newWorld(t *testing.T, cfgJSON, prefix string) *world {
 	return w
 }
 
+// conditionArgs are condition's flags for the world's two tasks (base,
+// fine-tuned models, heads and training data), then extra.
+func (w *world) conditionArgs(extra ...string) []string {
+	return append([]string{"--base", w.base, "--task", w.ftA, "--task", w.ftB, "--head", w.headA, "--head", w.headB,
+		"--data", w.trainA, "--data", w.trainB}, extra...)
+}
+
 // metaValue returns the value of key=value in a space-separated record.
 func metaValue(t *testing.T, record, key string) string {
 	t.Helper()
@@ -132,13 +139,9 @@ func TestTrainingCommands(t *testing.T) {
 	}
 
 	t.Run("condition --out-dir", func(t *testing.T) {
-		outDir := filepath.Join(w.dir, "cond")
-		if err := os.Mkdir(outDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		text := mustRun(t, runCondition, "--base", w.base, "--task", w.ftA, "--task", w.ftB,
-			"--head", w.headA, "--head", w.headB, "--data", w.trainA, "--data", w.trainB,
-			"--eval", w.testA, "--eval", w.testB, "--out-dir", outDir, "--steps", "4", "--batch", "32", "--lr", "1e-3", "--quiet")
+		outDir := mkdir(t, filepath.Join(w.dir, "cond"))
+		text := mustRun(t, runCondition, w.conditionArgs("--eval", w.testA, "--eval", w.testB,
+			"--out-dir", outDir, "--steps", "4", "--batch", "32", "--lr", "1e-3", "--quiet")...)
 		outA, outB := filepath.Join(outDir, "a.distac.safetensors"), filepath.Join(outDir, "b.distac.safetensors")
 		// kappa_b = ||tau_a|| / ||tau_b|| < 1 shrinks b; a would stretch, so it stays at 1.
 		kB := nA / nB
@@ -168,13 +171,9 @@ func TestTrainingCommands(t *testing.T) {
 	})
 
 	t.Run("condition --json", func(t *testing.T) {
-		outDir := filepath.Join(w.dir, "cond-json")
-		if err := os.Mkdir(outDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		text := mustRun(t, runCondition, "--base", w.base, "--task", w.ftA, "--task", w.ftB,
-			"--head", w.headA, "--head", w.headB, "--data", w.trainA, "--data", w.trainB,
-			"--eval", w.testA, "--eval", w.testB, "--out-dir", outDir, "--steps", "2", "--batch", "32", "--json", "--quiet")
+		outDir := mkdir(t, filepath.Join(w.dir, "cond-json"))
+		text := mustRun(t, runCondition, w.conditionArgs("--eval", w.testA, "--eval", w.testB,
+			"--out-dir", outDir, "--steps", "2", "--batch", "32", "--json", "--quiet")...)
 		var rep train.ConditionReport
 		decodeJSON(t, text, &rep)
 		if len(rep.Tasks) != 2 {
@@ -195,10 +194,9 @@ func TestTrainingCommands(t *testing.T) {
 
 	cond := [2]string{filepath.Join(w.dir, "a.conf.safetensors"), filepath.Join(w.dir, "b.conf.safetensors")}
 	t.Run("condition --out --kappa --confidence", func(t *testing.T) {
-		text := mustRun(t, runCondition, "--base", w.base, "--task", w.ftA, "--task", w.ftB,
-			"--head", w.headA, "--head", w.headB, "--data", w.trainA, "--data", w.trainB, "--eval", w.testA, "--eval", w.testB,
+		text := mustRun(t, runCondition, w.conditionArgs("--eval", w.testA, "--eval", w.testB,
 			"--out", cond[0], "--out", cond[1], "--kappa", "0.5", "--confidence", "--steps", "10", "--batch", "32", "--lr", "1e-3",
-			"--parallel", "1", "--quiet")
+			"--parallel", "1", "--quiet")...)
 		for i := range cond {
 			rec := metadata(t, cond[i])["distac.condition"]
 			if metaValue(t, rec, "kappa") != "0.5" || metaValue(t, rec, "t_tcr") != "1" || metaValue(t, rec, "t_stu") != "10" {

@@ -40,6 +40,15 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	return p
 }
 
+// mkdir makes the directory dir and returns it.
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // synthSet makes n labelled images of c x h x w in [0, 1]: class k is a
 // fixed random pattern (from patternSeed) plus noise, so classes separate
 // after a few steps and different pattern seeds make different tasks.
