@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/merge"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -62,11 +62,7 @@ func TestSessionMatchesRunMerge(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, js := memMergeOf(t, "{"+settings+"}", base, tasks)
-			c, err := checkpoint.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := testutil.Open(t, out)
 			for _, tn := range c.Tensors {
 				if string(tn.Bytes(0, tn.Numel)) != string(got[tn.Name]) {
 					t.Errorf("%s: the merge in memory differs from distac_merge's file", tn.Name)

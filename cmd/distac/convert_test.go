@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -18,11 +18,7 @@ import (
 // shape and bytes.
 func tensorsOf(t *testing.T, path string) map[string]string {
 	t.Helper()
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := testutil.Open(t, path)
 	out := map[string]string{}
 	for _, tn := range ck.Tensors {
 		out[tn.Name] = fmt.Sprintf("%s %v %x", tn.DType, tn.Shape, tn.Bytes(0, tn.Numel))

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/internal/testutil"
 )
 
 // readmeBlock is the fenced block after the marker <!-- name --> in the
@@ -83,17 +83,13 @@ func TestReadmeHFExample(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("%s holds %v, want %v", folder, got, want)
 		}
-		ck, err := checkpoint.Open(folder)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := testutil.Open(t, folder)
 		if tn, ok := ck.Tensor("vision_model.encoder.layers.3.self_attn.k_proj.weight"); !ok || tn.Shape[0] != 64 || tn.Shape[1] != 64 {
 			t.Errorf("%s: no transformers-named k_proj of 64 x 64", folder)
 		}
 		if _, ok := ck.Tensor("visual_projection.weight"); !ok || ck.Files[0].Metadata["format"] != "pt" {
 			t.Errorf("%s: no visual_projection.weight, or no format pt", folder)
 		}
-		ck.Close()
 	}
 	base, _ := os.ReadFile("base-hf/config.json")
 	merged, _ := os.ReadFile("merged-hf/config.json")

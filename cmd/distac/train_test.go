@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/merge"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/distac/train"
+	"github.com/distac/distac/internal/testutil"
 )
 
 // world is a base model, two tasks fine-tuned from it with different
@@ -269,11 +269,7 @@ func TestTrainingCommands(t *testing.T) {
 		if b, _ := os.ReadFile(csv2); !strings.HasPrefix(string(b), "logit0,logit1,logit2,logit3\n") || strings.Count(string(b), "\n") != 6 {
 			t.Fatalf("unlabelled csv:\n%s", b)
 		}
-		ck, err := checkpoint.Open(st2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ck.Close()
+		ck := testutil.Open(t, st2)
 		if _, ok := ck.Tensor("logits"); !ok || len(ck.Tensors) != 1 {
 			t.Fatalf("unlabelled logits file has %d tensors, want logits alone", len(ck.Tensors))
 		}

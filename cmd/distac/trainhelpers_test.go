@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -136,11 +136,7 @@ func mustFail(t *testing.T, dir string, fn func([]string) error, args []string, 
 // metadata returns the __metadata__ of a safetensors file.
 func metadata(t *testing.T, path string) map[string]string {
 	t.Helper()
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := testutil.Open(t, path)
 	return ck.Files[0].Metadata
 }
 
@@ -152,11 +148,7 @@ func loadValues(t *testing.T, path string) (*model.Config, []float32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := testutil.Open(t, path)
 	cfg, prefix, err := model.ConfigOf(ck)
 	if err != nil {
 		t.Fatal(err)
@@ -186,11 +178,7 @@ func distance(a, b []float32) float64 {
 // readTensorF32 reads an F32 tensor of a safetensors file with its shape.
 func readTensorF32(t *testing.T, path, name string) ([]float32, []uint64) {
 	t.Helper()
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := testutil.Open(t, path)
 	ts, ok := ck.Tensor(name)
 	if !ok {
 		t.Fatalf("%s has no tensor %s", path, name)

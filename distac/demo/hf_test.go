@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/testutil"
 )
 
 // tinyHFVision is a transformers CLIPVisionConfig at the demo's image size,
@@ -66,17 +66,13 @@ func TestQuickHFRecipe(t *testing.T) {
 			continue
 		}
 		models++
-		ck, err := checkpoint.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := testutil.Open(t, f)
 		_, hf := ck.Tensor("vision_model.encoder.layers.0.self_attn.v_proj.weight")
 		_, proj := ck.Tensor("visual_projection.weight")
 		_, oc := ck.Tensor("conv1.weight")
 		if !hf || !proj || oc || ck.Files[0].Metadata["format"] != "pt" {
 			t.Errorf("%s: not in transformers' names", filepath.Base(f))
 		}
-		ck.Close()
 		m, err := model.Open(e, f, model.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)

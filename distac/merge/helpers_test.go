@@ -12,6 +12,7 @@ import (
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/ffi/conformance"
 	"github.com/distac/distac/internal/half"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/nlpodyssey/safetensors"
 )
 
@@ -112,11 +113,7 @@ func writeModel(t testing.TB, path string, m testModel, meta map[string]string) 
 // readModel reads a checkpoint back with Open.
 func readModel(t testing.TB, path string) testModel {
 	t.Helper()
-	c, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testutil.Open(t, path)
 	var m testModel
 	for _, tn := range c.Tensors {
 		b := append([]byte(nil), tn.Bytes(0, tn.Numel)...)

@@ -9,14 +9,16 @@ import (
 	"testing"
 
 	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 	"github.com/nlpodyssey/safetensors"
 )
 
-// memoryOf is c's tensors as a checkpoint in memory, in c's order: copies
-// of the mapped bytes, so the files can close first.
-func memoryOf(t *testing.T, name string, c *checkpoint.Checkpoint) *checkpoint.Checkpoint {
+// memoryOf is the tensors of the checkpoint at path as a checkpoint in
+// memory, in the file's order: copies of the mapped bytes, not views.
+func memoryOf(t *testing.T, name, path string) *checkpoint.Checkpoint {
 	t.Helper()
+	c := testutil.Open(t, path)
 	var ts []checkpoint.MemTensor
 	for _, tn := range c.Tensors {
 		ts = append(ts, checkpoint.MemTensor{Name: tn.Name, DType: tn.DType, Shape: tn.Shape, Data: append([]byte(nil), tn.Bytes(0, tn.Numel)...)})
@@ -37,20 +39,10 @@ func TestMemoryMatchesFiles(t *testing.T) {
 		dir := t.TempDir()
 		base, tasks := makeModels(uint64(dt)+7, 3, dt)
 		bp, tps := writeSet(t, dir, base, tasks)
-		bc, err := checkpoint.Open(bp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mbase := memoryOf(t, "memory:base", bc)
-		bc.Close()
+		mbase := memoryOf(t, "memory:base", bp)
 		var mtasks []*checkpoint.Checkpoint
 		for i, p := range tps {
-			c, err := checkpoint.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mtasks = append(mtasks, memoryOf(t, fmt.Sprintf("memory:task%d", i), c))
-			c.Close()
+			mtasks = append(mtasks, memoryOf(t, fmt.Sprintf("memory:task%d", i), p))
 		}
 		for _, method := range MethodNames() {
 			for _, odt := range []string{"", "f32", "bf16"} {
@@ -62,11 +54,7 @@ func TestMemoryMatchesFiles(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					fc, err := checkpoint.Open(out)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer fc.Close()
+					fc := testutil.Open(t, out)
 					bufs := map[string][]byte{}
 					for _, tn := range fc.Tensors {
 						bufs[tn.Name] = make([]byte, len(tn.Bytes(0, tn.Numel)))

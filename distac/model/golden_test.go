@@ -22,11 +22,7 @@ const goldenTol = 1e-4
 // openGolden opens a golden file and its config.
 func openGolden(t *testing.T, name string) (*checkpoint.Checkpoint, *Config) {
 	t.Helper()
-	ck, err := checkpoint.Open(filepath.Join("testdata", name+".safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ck.Close() })
+	ck := testutil.Open(t, filepath.Join("testdata", name+".safetensors"))
 	cfg, err := ParseConfig([]byte(ck.Files[0].Metadata["config"]))
 	if err != nil {
 		t.Fatal(err)

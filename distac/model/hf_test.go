@@ -359,11 +359,7 @@ func TestPrefixDetection(t *testing.T) {
 	if err := SaveParams(e, c, m.Params, out, SaveOptions{Prefix: m.Prefix, Naming: m.Naming.Kind, Like: m.Checkpoint}); err != nil {
 		t.Fatal(err)
 	}
-	oc, err := checkpoint.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer oc.Close()
+	oc := testutil.Open(t, out)
 	if len(oc.Tensors) != len(m.Checkpoint.Tensors) {
 		t.Fatalf("%d tensors written, the input has %d", len(oc.Tensors), len(m.Checkpoint.Tensors))
 	}

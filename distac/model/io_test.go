@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/internal/testutil"
 	"github.com/google/go-cmp/cmp"
@@ -27,11 +26,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err := SaveParams(e, c, p, path, SaveOptions{}); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("overwrite without force: err = %v", err)
 	}
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := testutil.Open(t, path)
 	c2, prefix, err := ConfigOf(ck)
 	if err != nil || prefix != "model.visual." || c2.JSON() != c.JSON() {
 		t.Fatalf("config from metadata: %v %q %v", c2, prefix, err)
@@ -60,11 +55,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err := SaveParams(e, c, p, like, SaveOptions{Prefix: "model.visual.", DType: "bf16"}); err != nil {
 		t.Fatal(err)
 	}
-	lk, err := checkpoint.Open(like)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk := testutil.Open(t, like)
 	if tn, _ := lk.Tensor("model.visual.proj"); tn.DType != safetensors.BF16 {
 		t.Fatalf("bf16 output has dtype %s", tn.DType)
 	}
@@ -80,8 +71,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err := SaveParams(e, c, p, out, SaveOptions{Prefix: "model.visual.", Like: lk}); err != nil {
 		t.Fatal(err)
 	}
-	ok, _ := checkpoint.Open(out)
-	defer ok.Close()
+	ok := testutil.Open(t, out)
 	if tn, _ := ok.Tensor("model.visual.proj"); tn.DType != safetensors.BF16 {
 		t.Fatalf("carried output has dtype %s, want Like's bf16", tn.DType)
 	}

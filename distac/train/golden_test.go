@@ -36,11 +36,7 @@ func f32Tensor(t *testing.T, ck *checkpoint.Checkpoint, name string) []float32 {
 }
 
 func TestGoldenDistacSteps(t *testing.T) {
-	ck, err := checkpoint.Open(filepath.Join("..", "model", "testdata", "vit_steps_golden.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := testutil.Open(t, filepath.Join("..", "model", "testdata", "vit_steps_golden.safetensors"))
 	md := ck.Files[0].Metadata
 	meta := func(k string) float64 {
 		v, err := strconv.ParseFloat(md[k], 64)

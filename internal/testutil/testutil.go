@@ -1,5 +1,5 @@
 // Package testutil holds helpers the engine's tests share: the backends
-// every test runs on, and reading golden tensors.
+// every test runs on, opening checkpoints and reading golden tensors.
 package testutil
 
 import (
@@ -17,6 +17,18 @@ import (
 // the reference and every CPU path this machine and build run, two kernel
 // threads each, the ones it lacks logged as skipped.
 func Backends(t testing.TB) []ffi.Backend { return conformance.Backends(t, 2) }
+
+// Open opens the checkpoint at path (a file, a folder or an index) for the
+// rest of the test, closed when it ends, or fails the test.
+func Open(t testing.TB, path string) *checkpoint.Checkpoint {
+	t.Helper()
+	ck, err := checkpoint.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close() })
+	return ck
+}
 
 // F32 reads an F32 tensor of a checkpoint (a golden file).
 func F32(t testing.TB, ck *checkpoint.Checkpoint, name string) []float32 {
@@ -51,11 +63,7 @@ func ApproxDiff[T float32 | float64](want, got []T, tol float64) string {
 // bytes, in the file's order: what WriteTensors takes.
 func Tensors(t testing.TB, path string) ([]checkpoint.OutTensor, [][]byte) {
 	t.Helper()
-	ck, err := checkpoint.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
+	ck := Open(t, path)
 	var outs []checkpoint.OutTensor
 	var data [][]byte
 	for _, tn := range ck.Tensors {
