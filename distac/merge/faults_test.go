@@ -191,14 +191,3 @@ func TestMergePreprocessing(t *testing.T) {
 		}
 	}
 }
-
-// mergedFile opens a merge's output (closed with the test).
-func mergedFile(t *testing.T, path string) *checkpoint.File {
-	t.Helper()
-	f, err := checkpoint.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}

@@ -128,6 +128,12 @@ func readModel(t testing.TB, path string) testModel {
 	return m
 }
 
+// mergedFile opens a merge's single-file output (closed with the test).
+func mergedFile(t testing.TB, path string) *checkpoint.File {
+	t.Helper()
+	return testutil.Open(t, path).Files[0]
+}
+
 // layout is the tensor list of the small test models: 2-D weights (square,
 // tall, wide), biases, a norm, a conv kernel, an embedding (2-D but averaged
 // by SVD methods), a long vector that spans several chunks and an integer

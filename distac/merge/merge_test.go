@@ -310,12 +310,7 @@ func mergedMetadata(t *testing.T, o Options) *checkpoint.File {
 	if _, err := Run(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	f, err := checkpoint.OpenFile(o.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return mergedFile(t, o.Out)
 }
 
 // Progress counts work that takes about equal time: for an element-wise
