@@ -28,6 +28,32 @@ func cpuImpls() []string {
 	return out
 }
 
+// allocBuf allocates n elements of dt on be, freed when the benchmark ends.
+func allocBuf(b *testing.B, be ffi.Backend, dt ffi.DType, n int) ffi.Buffer {
+	b.Helper()
+	buf, err := be.Alloc(dt, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Free(buf) })
+	return buf
+}
+
+// timeOp runs op once untimed (which also faults its output pages in), then
+// times it with bytes counted per call.
+func timeOp(b *testing.B, bytes int, op func() error) {
+	b.Helper()
+	if err := op(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(bytes))
+	for b.Loop() {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // openBackend opens impl with every CPU thread.
 func openBackend(b *testing.B, impl string) ffi.Backend {
 	b.Helper()

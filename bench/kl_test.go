@@ -40,16 +40,7 @@ func runLoss(b *testing.B, bytesPerElem int, setup func(b *testing.B, be ffi.Bac
 		for _, impl := range cpuImpls() {
 			b.Run(fmt.Sprintf("%dx%d/%s", rows, cols, impl), func(b *testing.B) {
 				be := openBackend(b, impl)
-				op := setup(b, be, rows, cols)
-				if err := op(); err != nil { // also faults the gradient pages in
-					b.Fatal(err)
-				}
-				b.SetBytes(int64(bytesPerElem * rows * cols))
-				for b.Loop() {
-					if err := op(); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeOp(b, bytesPerElem*rows*cols, setup(b, be, rows, cols))
 			})
 		}
 	}
@@ -72,11 +63,7 @@ func BenchmarkKLDistill(b *testing.B) {
 func BenchmarkCrossEntropyLS(b *testing.B) {
 	runLoss(b, 8, func(b *testing.B, be ffi.Backend, rows, cols int) func() error {
 		z, grad := lossMat(b, be, rows, cols, 4, 8), lossMat(b, be, rows, cols, 5, 0)
-		buf, err := be.Alloc(ffi.I32, rows)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { be.Free(buf) })
+		buf := allocBuf(b, be, ffi.I32, rows)
 		labels := make([]int32, rows)
 		for r := range labels {
 			labels[r] = int32(r * 7919 % cols)

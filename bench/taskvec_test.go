@@ -38,11 +38,7 @@ func BenchmarkCopy(b *testing.B) {
 // tvBuf allocates n elements of dt on be filled with values in [-1, 1).
 func tvBuf(b *testing.B, be ffi.Backend, dt ffi.DType, n int) ffi.Vec {
 	b.Helper()
-	buf, err := be.Alloc(dt, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { be.Free(buf) })
+	buf := allocBuf(b, be, dt, n)
 	rng := rand.New(rand.NewPCG(uint64(n), uint64(dt)))
 	x := make([]float32, n)
 	for i := range x {
@@ -73,16 +69,7 @@ func runTaskVec(b *testing.B, bytesPerElem int, setup func(b *testing.B, be ffi.
 		for _, impl := range cpuImpls() {
 			b.Run(taskVecSizeName(n)+"/"+impl, func(b *testing.B) {
 				be := openBackend(b, impl)
-				op := setup(b, be, n)
-				if err := op(); err != nil { // also faults the output pages in
-					b.Fatal(err)
-				}
-				b.SetBytes(int64(bytesPerElem * n))
-				for b.Loop() {
-					if err := op(); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeOp(b, bytesPerElem*n, setup(b, be, n))
 			})
 		}
 	}

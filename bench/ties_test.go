@@ -54,12 +54,7 @@ func tiesInputs(b *testing.B, be ffi.Backend, count, n int) []ffi.Vec {
 
 func tiesAlloc(b *testing.B, be ffi.Backend, dt ffi.DType, n int) ffi.Vec {
 	b.Helper()
-	buf, err := be.Alloc(dt, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { be.Free(buf) })
-	return ffi.All(buf)
+	return ffi.All(allocBuf(b, be, dt, n))
 }
 
 // tiesBench runs body for every size and CPU implementation.
@@ -73,12 +68,6 @@ func tiesBench(b *testing.B, body func(b *testing.B, be ffi.Backend, n int)) {
 	}
 }
 
-func tiesCheck(b *testing.B, err error) {
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
 func BenchmarkTaskVectorTiesMerge(b *testing.B) {
 	tiesBench(b, func(b *testing.B, be ffi.Backend, n int) {
 		xs := tiesInputs(b, be, tiesBenchTasks, n)
@@ -87,10 +76,7 @@ func BenchmarkTaskVectorTiesMerge(b *testing.B) {
 		for t := range thr {
 			thr[t] = tiesBenchKeep * tiesBenchScale
 		}
-		b.SetBytes(int64(4 * n * (len(xs) + 1)))
-		for b.Loop() {
-			tiesCheck(b, be.TiesMerge(dst, xs, thr))
-		}
+		timeOp(b, 4*n*(len(xs)+1), func() error { return be.TiesMerge(dst, xs, thr) })
 	})
 }
 
@@ -98,10 +84,7 @@ func BenchmarkTaskVectorTiesTrim(b *testing.B) {
 	tiesBench(b, func(b *testing.B, be ffi.Backend, n int) {
 		x := tiesInputs(b, be, 1, n)[0]
 		dst := tiesAlloc(b, be, ffi.F32, n)
-		b.SetBytes(int64(8 * n))
-		for b.Loop() {
-			tiesCheck(b, be.TiesTrim(dst, x, tiesBenchKeep*tiesBenchScale))
-		}
+		timeOp(b, 8*n, func() error { return be.TiesTrim(dst, x, tiesBenchKeep*tiesBenchScale) })
 	})
 }
 
@@ -110,10 +93,7 @@ func BenchmarkTaskVectorAbsHistogram(b *testing.B) {
 	tiesBench(b, func(b *testing.B, be ffi.Backend, n int) {
 		x := tiesInputs(b, be, 1, n)[0]
 		hist := tiesAlloc(b, be, ffi.U64, 1<<15)
-		b.SetBytes(int64(4 * n))
-		for b.Loop() {
-			tiesCheck(b, be.AbsHistogram(x, 16, 15, 0, hist))
-		}
+		timeOp(b, 4*n, func() error { return be.AbsHistogram(x, 16, 15, 0, hist) })
 	})
 }
 
@@ -125,10 +105,7 @@ func BenchmarkTaskVectorTallConsensus(b *testing.B) {
 		for t := range lambdas {
 			lambdas[t] = 0.2 + 0.1*float32(t%5)
 		}
-		b.SetBytes(int64(4*n*len(xs) + 4*n + n))
-		for b.Loop() {
-			tiesCheck(b, be.TallConsensus(dst, counts, xs, lambdas, 2))
-		}
+		timeOp(b, 4*n*len(xs)+4*n+n, func() error { return be.TallConsensus(dst, counts, xs, lambdas, 2) })
 	})
 }
 
@@ -139,9 +116,6 @@ func BenchmarkTaskVectorAbsWindow(b *testing.B) {
 	tiesBench(b, func(b *testing.B, be ffi.Backend, n int) {
 		x := tiesInputs(b, be, 1, n)[0]
 		hist, above := tiesAlloc(b, be, ffi.U64, 1<<16), tiesAlloc(b, be, ffi.U64, 1)
-		b.SetBytes(int64(4 * n))
-		for b.Loop() {
-			tiesCheck(b, be.AbsWindow(x, 0x3e800000-1<<15, hist, above))
-		}
+		timeOp(b, 4*n, func() error { return be.AbsWindow(x, 0x3e800000-1<<15, hist, above) })
 	})
 }

@@ -68,16 +68,7 @@ func runTrain(b *testing.B, shapes [][2]int, bytesPerElem int,
 				if !ok {
 					b.Skipf("%s has no training ops", impl)
 				}
-				op := setup(b, be, tr, rows, cols)
-				if err := op(); err != nil { // also faults the output pages in
-					b.Fatal(err)
-				}
-				b.SetBytes(int64(bytesPerElem * rows * cols))
-				for b.Loop() {
-					if err := op(); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeOp(b, bytesPerElem*rows*cols, setup(b, be, tr, rows, cols))
 			})
 		}
 	}
