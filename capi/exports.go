@@ -22,25 +22,19 @@ import (
 // export runs its Go work through protect, so a panic becomes
 // DISTAC_E_INTERNAL and a message, never a crash of the host.
 
-// The header's codes are this package's, or this does not compile.
-var (
-	_ [C.DISTAC_E_ARG - codeArg]struct{}
-	_ [codeArg - C.DISTAC_E_ARG]struct{}
-	_ [C.DISTAC_E_NOMEM - codeNoMem]struct{}
-	_ [codeNoMem - C.DISTAC_E_NOMEM]struct{}
-	_ [C.DISTAC_E_INPUT - codeInput]struct{}
-	_ [codeInput - C.DISTAC_E_INPUT]struct{}
-	_ [C.DISTAC_E_IO - codeIO]struct{}
-	_ [codeIO - C.DISTAC_E_IO]struct{}
-	_ [C.DISTAC_E_NUMERIC - codeNumeric]struct{}
-	_ [codeNumeric - C.DISTAC_E_NUMERIC]struct{}
-	_ [C.DISTAC_E_CANCELLED - codeCancelled]struct{}
-	_ [codeCancelled - C.DISTAC_E_CANCELLED]struct{}
-	_ [C.DISTAC_E_EXISTS - codeExists]struct{}
-	_ [codeExists - C.DISTAC_E_EXISTS]struct{}
-	_ [C.DISTAC_E_INTERNAL - codeInternal]struct{}
-	_ [codeInternal - C.DISTAC_E_INTERNAL]struct{}
-)
+// The header's codes are this package's, or this does not compile: the
+// only index into a one-element array is 0.
+func _() {
+	var x [1]struct{}
+	_ = x[C.DISTAC_E_ARG-codeArg]
+	_ = x[C.DISTAC_E_NOMEM-codeNoMem]
+	_ = x[C.DISTAC_E_INPUT-codeInput]
+	_ = x[C.DISTAC_E_IO-codeIO]
+	_ = x[C.DISTAC_E_NUMERIC-codeNumeric]
+	_ = x[C.DISTAC_E_CANCELLED-codeCancelled]
+	_ = x[C.DISTAC_E_EXISTS-codeExists]
+	_ = x[C.DISTAC_E_INTERNAL-codeInternal]
+}
 
 // cString copies s into C memory for the host to distac_free; nil when
 // memory is out.
