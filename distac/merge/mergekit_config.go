@@ -55,22 +55,15 @@ func (c *Config) parseMergekit(root *yaml.Node) error {
 	var methodName, base, dtype, outDType string
 	var models []mergekitModel
 	var params map[string]yaml.Node
+	// mergekit's keys that distac reads, and where each is decoded to.
+	fields := map[string]any{"merge_method": &methodName, "base_model": &base, "models": &models,
+		"parameters": &params, "dtype": &dtype, "out_dtype": &outDType}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		var err error
 		switch k.Value {
-		case "merge_method":
-			err = v.Decode(&methodName)
-		case "base_model":
-			err = v.Decode(&base)
-		case "models":
-			err = v.Decode(&models)
-		case "parameters":
-			err = v.Decode(&params)
-		case "dtype":
-			err = v.Decode(&dtype)
-		case "out_dtype":
-			err = v.Decode(&outDType)
+		case "merge_method", "base_model", "models", "parameters", "dtype", "out_dtype":
+			err = v.Decode(fields[k.Value])
 		case "chat_template", "tokenizer_source":
 			if k.Value == "tokenizer_source" && v.Value != "base" {
 				err = fmt.Errorf("%q: distac merges weights only and keeps the base's vocabulary (tokenizer_source: base)", v.Value)
