@@ -24,11 +24,8 @@ func (m *mlpNet) Config() *Config { return m.cfg }
 func (m *mlpNet) Layout() *Layout { return m.layout }
 
 type mlpWorkspace struct {
-	m      *mlpNet
-	e      Engine
-	arena  *arena
-	cap, n int
-	train  bool
+	workspace
+	m *mlpNet
 	// h[0] is the input; z[i] = h[i] W_i^T + b_i; h[i+1] = act(z[i]); the
 	// features are z[last].
 	h, z   []ffi.Mat
@@ -39,7 +36,7 @@ func (m *mlpNet) NewWorkspace(e Engine, batch int, train bool) (Workspace, error
 	if batch < 1 {
 		return nil, fmt.Errorf("mlp workspace: batch %d must be positive", batch)
 	}
-	w := &mlpWorkspace{m: m, e: e, cap: batch, train: train}
+	w := &mlpWorkspace{workspace: workspace{e: e, cap: batch, train: train}, m: m}
 	var n size
 	for range 2 { // activations, then their gradients
 		for i := range len(m.widths) - 1 {
@@ -67,15 +64,6 @@ func (m *mlpNet) NewWorkspace(e Engine, batch int, train bool) (Workspace, error
 		w.dz[i] = a.mat(batch, m.widths[i+1])
 	}
 	return w, nil
-}
-
-func (w *mlpWorkspace) Cap() int { return w.cap }
-
-func (w *mlpWorkspace) Free() {
-	if w.arena != nil {
-		w.e.Free(w.arena.buf)
-		w.arena = nil
-	}
 }
 
 func (w *mlpWorkspace) SetInput(images []float32, n int) error {

@@ -36,6 +36,25 @@ func newArena(be ffi.Backend, n int) (*arena, error) {
 	return &arena{buf: buf}, nil
 }
 
+// workspace is what every encoder's workspace holds: the engine, the arena
+// its buffers are views of, the largest batch, the batch of the last input,
+// and whether it keeps what a backward pass needs.
+type workspace struct {
+	e      Engine
+	arena  *arena
+	cap, n int
+	train  bool
+}
+
+func (w *workspace) Cap() int { return w.cap }
+
+func (w *workspace) Free() {
+	if w.arena != nil {
+		w.e.Free(w.arena.buf)
+		w.arena = nil
+	}
+}
+
 // take returns the next n elements, 16-float aligned.
 func (a *arena) take(n int) ffi.Vec {
 	v := ffi.Vec{Buf: a.buf, Off: a.off, N: n}

@@ -45,12 +45,9 @@ type vitLayer struct {
 }
 
 type vitWorkspace struct {
-	m      *vit
-	e      Engine
-	arena  *arena
-	cap, n int
-	train  bool
-	host   []float32 // patchified input on the host
+	workspace
+	m    *vit
+	host []float32 // patchified input on the host
 
 	patches ffi.Mat   // (B*L) x cpp; the class-token rows stay zero
 	emb     ffi.Mat   // tokens before ln_pre
@@ -113,7 +110,7 @@ func (m *vit) NewWorkspace(e Engine, batch int, train bool) (Workspace, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("vit workspace: batch %d must be positive", batch)
 	}
-	w := &vitWorkspace{m: m, e: e, cap: batch, train: train}
+	w := &vitWorkspace{workspace: workspace{e: e, cap: batch, train: train}, m: m}
 	var n size
 	w.plan(func(r, c int) ffi.Mat { n.mat(r, c); return ffi.Mat{} }, func(k int) ffi.Vec { n.take(k); return ffi.Vec{} })
 	a, err := newArena(e, int(n))
@@ -124,15 +121,6 @@ func (m *vit) NewWorkspace(e Engine, batch int, train bool) (Workspace, error) {
 	w.plan(a.mat, a.take)
 	w.host = make([]float32, batch*m.tokens*m.cpp)
 	return w, nil
-}
-
-func (w *vitWorkspace) Cap() int { return w.cap }
-
-func (w *vitWorkspace) Free() {
-	if w.arena != nil {
-		w.e.Free(w.arena.buf)
-		w.arena = nil
-	}
 }
 
 // stream is the residual stream entering block l (l = layers: the output).
