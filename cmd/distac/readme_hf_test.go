@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,16 +13,12 @@ import (
 // README.
 func readmeBlock(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	re := regexp.MustCompile("(?s)<!-- " + regexp.QuoteMeta(name) + " -->\n```[a-z]*\n(.*?)```")
-	m := re.FindSubmatch(b)
+	m := re.FindStringSubmatch(testutil.Readme(t))
 	if m == nil {
 		t.Fatalf("README has no block %q", name)
 	}
-	return string(m[1])
+	return m[1]
 }
 
 // The README's Hugging Face worked example, line by line, on small

@@ -1,28 +1,20 @@
 package merge
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/distac/distac/internal/testutil"
 )
 
 // The README's table of methods lists every method defined here, each
 // with a source: a method added without its paper fails this.
 func TestReadmeListsEveryMethod(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	i := strings.Index(text, "| method | what it computes | source |")
-	if i < 0 {
-		t.Fatal("README has no table of methods (| method | what it computes | source |)")
-	}
+	table := testutil.ReadmeFrom(t, "| method | what it computes | source |")
 	listed := map[string]string{} // method -> its source cell
 	name := regexp.MustCompile("`([a-z_]+)`")
-	for _, line := range strings.Split(text[i:], "\n")[2:] {
+	for _, line := range strings.Split(table, "\n")[2:] {
 		if !strings.HasPrefix(line, "|") {
 			break
 		}
