@@ -187,6 +187,26 @@ func TestWriteHTMLReplaces(t *testing.T) {
 	}
 }
 
+// changed is fakeResults for two tasks with model applied to every
+// fine-tuned model and method to every method result of every column (nil:
+// left as they are).
+func changed(model func(*ftModel), method func(*MethodResult)) *Results {
+	r := fakeResults("mnist", "fashion")
+	for _, c := range r.Columns {
+		for _, m := range c.Models {
+			if model != nil {
+				model(m)
+			}
+		}
+		for _, mr := range c.Methods {
+			if method != nil {
+				method(mr)
+			}
+		}
+	}
+	return r
+}
+
 // TestPlotEdgeCases renders every plot, and the page, on inputs at the
 // edges: each must succeed, and NaN or Inf must show as "n/a", never
 // reach the SVG as a number.
@@ -199,27 +219,9 @@ func TestPlotEdgeCases(t *testing.T) {
 		na      bool // some value is not finite: "n/a" must appear in a plot
 	}{
 		{"one task", fakeResults("mnist"), 11, false},
-		{"zero norms", func() *Results {
-			r := fakeResults("mnist", "fashion")
-			for _, c := range r.Columns {
-				for _, m := range c.Models {
-					m.Norm, m.Kappa = 0, 0
-				}
-			}
-			return r
-		}(), 11, false},
-		{"all zero", func() *Results {
-			r := fakeResults("mnist", "fashion")
-			for _, c := range r.Columns {
-				for _, m := range c.Models {
-					m.ModelSummary = ModelSummary{Task: m.Task}
-				}
-				for _, mr := range c.Methods {
-					mr.MeanAcc, mr.MeanNorm, mr.MeanECE = 0, 0, [2]float64{}
-				}
-			}
-			return r
-		}(), 11, false},
+		{"zero norms", changed(func(m *ftModel) { m.Norm, m.Kappa = 0, 0 }, nil), 11, false},
+		{"all zero", changed(func(m *ftModel) { m.ModelSummary = ModelSummary{Task: m.Task} },
+			func(mr *MethodResult) { mr.MeanAcc, mr.MeanNorm, mr.MeanECE = 0, 0, [2]float64{} }), 11, false},
 		{"NaN and Inf", func() *Results {
 			r := fakeResults("mnist", "fashion")
 			r.Elapsed, r.ZeroShot[0] = nan, math.Inf(1)
@@ -229,18 +231,8 @@ func TestPlotEdgeCases(t *testing.T) {
 			}
 			return r
 		}(), 11, true},
-		{"all NaN", func() *Results {
-			r := fakeResults("mnist", "fashion")
-			for _, c := range r.Columns {
-				for _, m := range c.Models {
-					m.Norm, m.Entropy, m.Confidence = nan, nan, nan
-				}
-				for _, mr := range c.Methods {
-					mr.MeanAcc, mr.MeanNorm, mr.MeanECE = nan, nan, [2]float64{nan, nan}
-				}
-			}
-			return r
-		}(), 11, true},
+		{"all NaN", changed(func(m *ftModel) { m.Norm, m.Entropy, m.Confidence = nan, nan, nan },
+			func(mr *MethodResult) { mr.MeanAcc, mr.MeanNorm, mr.MeanECE = nan, nan, [2]float64{nan, nan} }), 11, true},
 		{"missing models and methods", func() *Results {
 			r := fakeResults("mnist", "fashion", "svhn")
 			r.Columns[1].Models = r.Columns[1].Models[:1]
