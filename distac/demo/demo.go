@@ -15,11 +15,11 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
+	"github.com/distac/distac/internal/workpool"
 )
 
 // Options configure a run.
@@ -176,29 +176,8 @@ func (p *pipeline) run() error {
 func (p *pipeline) parallel(n int, job func(e model.Engine, i int) error) error {
 	workers := min(n, runtime.NumCPU())
 	threads := max(1, runtime.NumCPU()/max(workers, 1))
-	errs := make([]error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e, err := p.engine(threads)
-			for i := range next {
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				errs[i] = job(e, i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return errors.Join(errs...)
+	open := func() (model.Engine, error) { return p.engine(threads) }
+	return errors.Join(workpool.Each(n, workers, open, job)...)
 }
 
 // save writes parameters q as the demo's checkpoint at path, in its naming.

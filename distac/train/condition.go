@@ -7,13 +7,13 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/distac/distac/distac/data"
 	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/ffi"
 	"github.com/distac/distac/internal/errmark"
+	"github.com/distac/distac/internal/workpool"
 )
 
 // Task is one fine-tuned model to condition.
@@ -120,35 +120,17 @@ func Condition(ctx context.Context, enc model.Encoder, base *model.Params, tasks
 		}
 	}
 	results := make([]*ConditionResult, len(tasks))
-	errs := make([]error, len(tasks))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range par {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e, err := o.NewEngine(threads)
-			for i := range next {
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					errs[i] = fmt.Errorf("condition %s: %w: %w", tasks[i].Name, ErrCancelled, err)
-					continue
-				}
-				results[i], errs[i] = conditionSafely(ctx, e, enc, base, tasks[i], i, kappaFor(o, tasks[i], norms, i), norms[i], o)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("condition %s: %w", tasks[i].Name, errs[i])
-				}
-			}
-		}()
-	}
-	for i := range tasks {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	open := func() (model.Engine, error) { return o.NewEngine(threads) }
+	errs := workpool.Each(len(tasks), par, open, func(e model.Engine, i int) (err error) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("condition %s: %w: %w", tasks[i].Name, ErrCancelled, err)
+		}
+		results[i], err = conditionSafely(ctx, e, enc, base, tasks[i], i, kappaFor(o, tasks[i], norms, i), norms[i], o)
+		if err != nil {
+			return fmt.Errorf("condition %s: %w", tasks[i].Name, err)
+		}
+		return nil
+	})
 	if err := errors.Join(errs...); err != nil {
 		for _, r := range results {
 			if r != nil {
