@@ -21,13 +21,8 @@ count=${1:-5}
 cd "$(dirname "$0")/../.."
 export DISTAC_BENCH_IMPLS=${DISTAC_BENCH_IMPLS:-avx512,avx2,scalar}
 
-py=${PYTHON:-}
-if [[ -z $py ]]; then
-  for cand in python3 /usr/bin/python3; do
-    if command -v "$cand" >/dev/null && "$cand" -c 'import torch' 2>/dev/null; then py=$cand; break; fi
-  done
-fi
-[[ -n $py ]] || { echo "compare_kl: no python with torch; set PYTHON" >&2; exit 1; }
+. bench/peers/torch_python.sh
+py=$(torch_python compare_kl)
 
 threads=$(nproc)
 gofile=$(mktemp) pyfile=$(mktemp)
