@@ -91,15 +91,19 @@ func (wk *worker) free() {
 }
 
 // load returns elements [lo, hi) of t on the backend, a copy in the scratch
-// buffer (role, idx). The copy is made in Go from the mapped file, where a
-// fault (the file shrank under us) becomes an error naming it (see
-// checkpoint.Tensor.View); the kernels, which could not recover from one,
-// only ever read the copy. It costs little: the chunk passes through the
-// cache on its way to the kernels either way.
+// buffer (role, idx). On a host backend the file is read straight into that
+// buffer (Tensor.ReadTo: pread, one copy, no page faults and no pages to
+// release afterwards); otherwise the copy is uploaded from the mapped file
+// in Go, where a fault (the file shrank under us) becomes an error naming it
+// (see checkpoint.Tensor.View). Either way the kernels, which could not
+// recover from a fault, only ever read the copy.
 func (wk *worker) load(role byte, idx int, t *checkpoint.Tensor, lo, hi int) (ffi.Vec, error) {
 	v, err := wk.vec(bufKey{role, idx, checkpoint.ComputeType(t.DType)}, hi-lo)
 	if err != nil {
 		return v, err
+	}
+	if b, ok := ffi.HostBytes(v); ok {
+		return v, t.ReadTo(lo, hi, b) // names the file and tensor
 	}
 	var upErr error
 	if err := t.View(lo, hi, func(b []byte) error { upErr = wk.be.Upload(v, b); return nil }); err != nil {
