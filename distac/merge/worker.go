@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unsafe"
@@ -158,26 +159,48 @@ func (wk *worker) floats(v ffi.Vec) ([]float32, error) {
 // released once the pass is done with them.
 func (wk *worker) taskVector(p *pass, j job, idx, t int, baseRaw ffi.Vec, check, consume bool) (ffi.Vec, error) {
 	tt := j.it.tasks[t]
-	ft, err := wk.load(roleFT, 0, tt, j.lo, j.hi)
+	tauKey := bufKey{roleTau, idx, ffi.F32}
+	// An f32 task is read into the tau buffer itself and subtracted in place:
+	// one buffer less in the cache per task.
+	ftKey := bufKey{roleFT, 0, checkpoint.ComputeType(tt.DType)}
+	if ftKey.dt == ffi.F32 {
+		ftKey = tauKey
+	}
+	ft, err := wk.load(ftKey.role, ftKey.idx, tt, j.lo, j.hi)
 	if err != nil {
 		return ffi.Vec{}, err
 	}
-	tau, err := wk.vec(bufKey{roleTau, idx, ffi.F32}, j.hi-j.lo)
+	tau, err := wk.vec(tauKey, j.hi-j.lo)
 	if err != nil {
 		return tau, err
 	}
-	if err := wk.be.Sub(tau, ft, baseRaw); err != nil {
+	if err := wk.subSumSq(tau, ft, baseRaw, check, p, j, t); err != nil {
 		return tau, fmt.Errorf("task %s: tensor %q: %w", tt.Path(), tt.Name, err)
 	}
 	if consume {
 		p.pages.Consumed(tt, j.lo, j.hi)
 	}
-	if check {
-		if err := wk.be.SumSq(tau, p.slot(j, t)); err != nil {
-			return tau, fmt.Errorf("task %s: tensor %q: %w", tt.Path(), tt.Name, err)
-		}
-	}
 	return tau, nil
+}
+
+// subSumSq is tau = ft - base and, with check, its sum of squares into job
+// j's slot t of the pass: one pass (SubAccumulate) where the backend has it,
+// else Sub and SumSq.
+func (wk *worker) subSumSq(tau, ft, baseRaw ffi.Vec, check bool, p *pass, j job, t int) error {
+	if !check {
+		return wk.be.Sub(tau, ft, baseRaw)
+	}
+	if !wk.m.unfused.Load() {
+		err := wk.be.SubAccumulate(tau, ffi.Vec{}, ft, baseRaw, 0, false, p.slot(j, t))
+		if !errors.Is(err, ffi.ErrNotImplemented) {
+			return err
+		}
+		wk.m.unfused.Store(true)
+	}
+	if err := wk.be.Sub(tau, ft, baseRaw); err != nil {
+		return err
+	}
+	return wk.be.SumSq(tau, p.slot(j, t))
 }
 
 // nonFinite builds the error for job j's task vector of task t, whose sum
