@@ -151,6 +151,15 @@ type Backend interface {
 	Convert(dst, src Vec) error
 	// Sub writes dst = f32(ft) - f32(base) (dst F32; ft, base any float dtype).
 	Sub(dst, ft, base Vec) error
+	// SubAccumulate is Sub, one input's step of WeightedSum and SumSq in one
+	// pass over a task's chunk: with t = f32(ft) - f32(base), it writes
+	// tau = t, acc = w*t (first) or acc + w*t (else: after first, WeightedSum
+	// over the tasks' calls in order), and into sumsq (one F64) SumSq of t,
+	// each with the bits of the op it fuses. tau, acc and sumsq are optional
+	// (nil Buf: not computed); tau may be ft or base. A backend without it
+	// returns an error wrapping ErrNotImplemented before touching anything,
+	// and the caller runs the three ops.
+	SubAccumulate(tau, acc, ft, base Vec, w float32, first bool, sumsq Vec) error
 	// SumSq writes the deterministic float64 sum of squares of an F32 Vec
 	// into out, one F64 element (see SumSqValue for a number on the host).
 	SumSq(x, out Vec) error

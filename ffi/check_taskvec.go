@@ -50,6 +50,63 @@ func checkSub(dst, ft, base Vec) (access, error) {
 	return access{op: "sub", writes: bufs(dst), reads: bufs(ft, base)}, nil
 }
 
+// checkSubAccumulate: ft and base of one length; tau and acc (F32) and sumsq
+// (one F64) optional. tau may be ft or base itself; acc, which is read and
+// written, may overlap nothing else.
+func checkSubAccumulate(tau, acc, ft, base, sumsq Vec) (access, error) {
+	if err := checkVec("sub accumulate ft", ft, anyFloat); err != nil {
+		return access{}, err
+	}
+	if err := checkVec("sub accumulate base", base, anyFloat); err != nil {
+		return access{}, err
+	}
+	n := ft.N
+	if err := checkSameLen("sub accumulate base", n, base); err != nil {
+		return access{}, err
+	}
+	var writes []Buffer
+	for _, o := range []struct {
+		what string
+		v    Vec
+	}{{"tau", tau}, {"acc", acc}} {
+		if o.v.Buf == nil {
+			continue
+		}
+		if err := checkVec("sub accumulate "+o.what, o.v, F32); err != nil {
+			return access{}, err
+		}
+		if err := checkSameLen("sub accumulate "+o.what, n, o.v); err != nil {
+			return access{}, err
+		}
+		writes = append(writes, o.v.Buf)
+	}
+	for _, in := range []Vec{ft, base} {
+		if tau.Buf != nil && overlaps(tau, in) && tau != in {
+			return access{}, fmt.Errorf("sub accumulate: tau partly overlaps an input")
+		}
+		if acc.Buf != nil && overlaps(acc, in) {
+			return access{}, fmt.Errorf("sub accumulate: acc overlaps an input")
+		}
+	}
+	if acc.Buf != nil && tau.Buf != nil && overlaps(acc, tau) {
+		return access{}, fmt.Errorf("sub accumulate: acc overlaps tau")
+	}
+	if sumsq.Buf != nil {
+		if err := checkVec("sub accumulate sumsq", sumsq, F64); err != nil {
+			return access{}, err
+		}
+		if sumsq.N != 1 {
+			return access{}, fmt.Errorf("sub accumulate sumsq: %d elements, want 1", sumsq.N)
+		}
+		writes = append(writes, sumsq.Buf)
+	}
+	reads := bufs(ft, base)
+	if acc.Buf != nil {
+		reads = append(reads, acc.Buf)
+	}
+	return access{op: "sub accumulate", writes: writes, reads: reads}, nil
+}
+
 func checkSumSq(x, out Vec) (access, error) {
 	if err := checkVec("sumsq", x, F32); err != nil {
 		return access{}, err

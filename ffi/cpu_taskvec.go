@@ -33,6 +33,31 @@ func (cpu *CPU) Sub(dst, ft, base Vec) error {
 		C.int64_t(dst.N)))
 }
 
+func (cpu *CPU) SubAccumulate(tau, acc, ft, base Vec, w float32, first bool, sumsq Vec) error {
+	if err := cpu.check(checkSubAccumulate(tau, acc, ft, base, sumsq)); err != nil {
+		return err
+	}
+	var tp, ap *C.float
+	var sp *C.double
+	if tau.Buf != nil {
+		tp = fptr(tau)
+	}
+	if acc.Buf != nil {
+		ap = fptr(acc)
+	}
+	if sumsq.Buf != nil {
+		sp = (*C.double)(ptr(sumsq))
+	}
+	f := C.int(0)
+	if first {
+		f = 1
+	}
+	// One thread: a merge runs a chunk per worker, and sumsq's block order
+	// does not depend on it.
+	return status("sub accumulate", C.distac_sub_accum_isa(cpu.isa, tp, ap, cDType(ft), ptr(ft), cDType(base), ptr(base),
+		C.int64_t(ft.N), C.float(w), f, sp))
+}
+
 func (cpu *CPU) SumSq(x, out Vec) error {
 	if err := cpu.check(checkSumSq(x, out)); err != nil {
 		return err

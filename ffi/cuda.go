@@ -339,6 +339,15 @@ func (be *CUDA) Sub(dst, ft, base Vec) error {
 		C.int64_t(dst.N), be.stream))
 }
 
+// SubAccumulate is not a CUDA kernel (yet): the merge runs Sub, SumSq and
+// WeightedSum, which on a device chunk of 16M elements cost little more.
+func (be *CUDA) SubAccumulate(tau, acc, ft, base Vec, w float32, first bool, sumsq Vec) error {
+	if err := be.check(checkSubAccumulate(tau, acc, ft, base, sumsq)); err != nil {
+		return err
+	}
+	return fmt.Errorf("cuda: sub accumulate: %w", ErrNotImplemented)
+}
+
 func (be *CUDA) SumSq(x, out Vec) error {
 	if err := be.check(checkSumSq(x, out)); err != nil {
 		return err

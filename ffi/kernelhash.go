@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "bb1e3e261af3cba5cf47176425bf2b507f11fc226bf3eb30dd7459a3acc0c0e4"
+const kernelSourcesHash = "45e2a1bef62439836a037ccfbaa69031c5b111c5982c8211d8d592bda1439b8d"

@@ -41,7 +41,12 @@ func (r *Ref) SumSq(x, out Vec) error {
 	if err := r.check(checkSumSq(x, out)); err != nil {
 		return err
 	}
-	v := f32s(x)
+	f64s(out)[0] = sumSqBlocks(f32s(x))
+	return nil
+}
+
+// sumSqBlocks is SumSq's sum of v.
+func sumSqBlocks(v []float32) float64 {
 	var sum float64
 	for off := 0; off < len(v); off += SumSqBlock {
 		var l [16]float64
@@ -55,7 +60,37 @@ func (r *Ref) SumSq(x, out Vec) error {
 		}
 		sum += l[0]
 	}
-	f64s(out)[0] = sum
+	return sum
+}
+
+// SubAccumulate is Sub, WeightedSum's step for one input and SumSq with
+// their bits: t = ft - base; tau = t; acc = w*t first, then acc + w*t;
+// sumsq = SumSq(t).
+func (r *Ref) SubAccumulate(tau, acc, ft, base Vec, w float32, first bool, sumsq Vec) error {
+	if err := r.check(checkSubAccumulate(tau, acc, ft, base, sumsq)); err != nil {
+		return err
+	}
+	a, b := widener(ft), widener(base)
+	t := make([]float32, ft.N)
+	for i := range t {
+		t[i] = a(i) - b(i)
+	}
+	if acc.Buf != nil {
+		d := f32s(acc)
+		for i, x := range t {
+			if first {
+				d[i] = w * x
+			} else {
+				d[i] += w * x
+			}
+		}
+	}
+	if tau.Buf != nil {
+		copy(f32s(tau), t)
+	}
+	if sumsq.Buf != nil {
+		f64s(sumsq)[0] = sumSqBlocks(t)
+	}
 	return nil
 }
 

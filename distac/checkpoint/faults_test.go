@@ -258,4 +258,16 @@ func TestFileChangedUnderReader(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "shrank while being read") || !strings.Contains(err.Error(), out) {
 		t.Errorf("truncated: %v", err)
 	}
+	// ReadTo (pread) sees the short file: an error naming it as well; the
+	// bytes still there read as before.
+	err = tn.ReadTo(0, tn.Numel, dst)
+	if err == nil || !strings.Contains(err.Error(), "shrank while being read") || !strings.Contains(err.Error(), out) {
+		t.Errorf("truncated, ReadTo: %v", err)
+	}
+	if err := tn.ReadTo(0, 8, dst[:32]); err != nil {
+		t.Errorf("ReadTo of the bytes left: %v", err)
+	}
+	if err := tn.ReadTo(0, 8, dst[:31]); err == nil {
+		t.Error("ReadTo into a buffer of the wrong size succeeded")
+	}
 }

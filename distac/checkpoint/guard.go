@@ -1,7 +1,9 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"syscall"
@@ -90,4 +92,32 @@ func (t *Tensor) View(lo, hi int, fn func(b []byte) error) error {
 		return fmt.Errorf("%s: tensor %q: %w", t.file.Path, t.Name, err)
 	}
 	return fnErr
+}
+
+// ReadTo copies the bytes of elements [lo, hi) of t into dst, which must
+// hold exactly that many. A file is read with pread, not through its
+// mapping: the copy is the one reading a file costs anyway (what cat
+// does), the mapping's pages are never faulted in, so nothing has to be
+// released again (no madvise, no TLB shootdowns), and a file that shrank
+// meanwhile is a short read, an error naming it. dst may be memory Go
+// does not manage (a backend's C buffer) that C code reads afterwards.
+// Tensors held in memory (FromMemory) are copied.
+func (t *Tensor) ReadTo(lo, hi int, dst []byte) error {
+	s := int64(t.ElemSize())
+	n := int64(hi-lo) * s
+	if lo < 0 || hi < lo || hi > t.Numel || int64(len(dst)) != n {
+		return fmt.Errorf("%s: tensor %q: read of elements [%d, %d) into %d bytes", t.file.Path, t.Name, lo, hi, len(dst))
+	}
+	if t.file.fd == nil {
+		return t.View(lo, hi, func(b []byte) error { copy(dst, b); return nil })
+	}
+	off := t.begin + int64(lo)*s
+	if _, err := t.file.fd.ReadAt(dst, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: tensor %q: the file shrank while being read (bytes [%d, %d) are gone): it was truncated or replaced in place",
+				t.file.Path, t.Name, off, off+n)
+		}
+		return fmt.Errorf("%s: tensor %q: %w", t.file.Path, t.Name, err)
+	}
+	return nil
 }

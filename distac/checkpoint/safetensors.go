@@ -140,7 +140,8 @@ func parseTensorInfo(name string, msg json.RawMessage, dataLen int64) (tensorInf
 // File is one safetensors file mapped into memory.
 type File struct {
 	Path     string
-	data     []byte // the whole file, mapped read-only
+	data     []byte   // the whole file, mapped read-only
+	fd       *os.File // the open file, for Tensor.ReadTo (nil for FromMemory)
 	hdr      *header
 	Metadata map[string]string
 	stamp    fileStamp // the file when it was opened (Changed)
@@ -153,7 +154,17 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	file, err := openMapped(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return file, nil
+}
+
+// openMapped maps the open file f and validates its header; the File keeps
+// f open for ReadTo.
+func openMapped(f *os.File, path string) (*File, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -168,7 +179,7 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	file := &File{Path: path, data: data, stamp: stampOf(st)}
+	file := &File{Path: path, data: data, fd: f, stamp: stampOf(st)}
 	if err := file.guard(func() error { file.hdr, err = parseHeader(data); return malformed(err) }); err != nil {
 		unmap(data)
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -177,12 +188,18 @@ func OpenFile(path string) (*File, error) {
 	return file, nil
 }
 
-// Close unmaps the file.
+// Close unmaps the file and closes it.
 func (f *File) Close() error {
 	if f == nil || f.data == nil {
 		return nil
 	}
 	err := unmap(f.data)
 	f.data = nil
+	if f.fd != nil {
+		if cerr := f.fd.Close(); err == nil {
+			err = cerr
+		}
+		f.fd = nil
+	}
 	return err
 }

@@ -32,6 +32,12 @@ type Method struct {
 	// chunk writes delta for a chunk of one tensor from its task vectors:
 	// every float tensor but the matrices of a matrix method.
 	chunk func(c *chunk) error
+	// weights, when set, says chunk is the weighted sum delta = sum_t w_t
+	// tau_t with these weights (chunk is then left nil and derived, see
+	// init): the merge forms it while it forms the task vectors, one pass
+	// over each task's chunk (ffi SubAccumulate), where a chunk function
+	// would get the task vectors written out first.
+	weights func(v Values, tasks int) []float32
 	// matrix, when set, merges every 2-D weight but embeddings as a whole
 	// matrix on the host in float64 (the SVD methods); chunk then takes the
 	// other tensors.

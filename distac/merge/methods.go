@@ -28,8 +28,8 @@ const (
 
 // Methods lists every merge method in the order the CLI shows them.
 var Methods = []*Method{
-	{Name: MethodMean, Doc: "sum_t tau_t / T", chunk: meanChunk},
-	{Name: MethodTA, Doc: "task arithmetic: sum_t tau_t", chunk: func(c *chunk) error { return c.weightedSum(1) }},
+	{Name: MethodMean, Doc: "sum_t tau_t / T", weights: meanWeights},
+	{Name: MethodTA, Doc: "task arithmetic: sum_t tau_t", weights: func(_ Values, T int) []float32 { return uniform(1, T) }},
 	{
 		Name: MethodTIES, Doc: "keep the top k % of each task vector, elect signs, disjoint mean",
 		Params: []Param{{Key: "k", Kind: Float, Default: "20",
@@ -76,15 +76,15 @@ var Methods = []*Method{
 		},
 	},
 	{Name: MethodTSVM, Doc: "task singular vectors: top r/T triplets per task, orthogonalised",
-		chunk: meanChunk, matrix: tsvmMerge},
+		weights: meanWeights, matrix: tsvmMerge},
 	{Name: MethodIsoC, Doc: "isotropic: the sum's singular vectors with a flat spectrum",
-		chunk: meanChunk, matrix: isoCMerge},
+		weights: meanWeights, matrix: isoCMerge},
 	{
 		Name: MethodIsoCTS, Doc: "Iso-CTS: common + task-specific subspaces, flat spectrum",
 		Params: []Param{{Key: "common_fraction", Kind: Float, Default: "0.8",
 			Usage: "fraction of the rank given to the common subspace",
 			valid: func(v any) error { return within(v.(float64), 0, true, 1, true, "a fraction") }}},
-		chunk: meanChunk, matrix: func(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
+		weights: meanWeights, matrix: func(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
 			return isoCTSMerge(tau, T, m, n, v.Float("common_fraction"))
 		},
 		reads: 2,
@@ -116,7 +116,7 @@ var Methods = []*Method{
 					return nil
 				}},
 		},
-		chunk: meanChunk, matrix: wudiMerge,
+		weights: meanWeights, matrix: wudiMerge,
 	},
 	{
 		Name: MethodEMR, Doc: "EMR: tau_uni = sign(sum_t tau_t) max_t |agreeing tau_t|, per-task masks and scales in OUT.modulators.safetensors",
@@ -124,7 +124,23 @@ var Methods = []*Method{
 	},
 }
 
-func init() { Methods = append(Methods, mergekitMethods...) }
+func init() {
+	Methods = append(Methods, mergekitMethods...)
+	for _, m := range Methods {
+		if m.weights != nil && m.chunk == nil {
+			m.chunk = weightsChunk(m.weights)
+		}
+	}
+}
+
+// weightsChunk is the chunk function of a method given by its weights:
+// delta = sum_t w_t tau_t from task vectors already formed (the route of a
+// backend without SubAccumulate; the sums are the same bits either way).
+func weightsChunk(weights func(v Values, tasks int) []float32) func(c *chunk) error {
+	return func(c *chunk) error {
+		return c.wk.be.WeightedSum(c.delta, c.taus, weights(c.v, len(c.taus)))
+	}
+}
 
 // within checks lo < x < hi, the ends included as asked; NaN is never within.
 func within(x, lo float64, loIn bool, hi float64, hiIn bool, what string) error {
@@ -144,17 +160,22 @@ func within(x, lo float64, loIn bool, hi float64, hiIn bool, what string) error 
 
 // weightedSum writes delta = w * sum_t tau_t.
 func (c *chunk) weightedSum(w float32) error {
-	ws := make([]float32, len(c.taus))
+	return c.wk.be.WeightedSum(c.delta, c.taus, uniform(w, len(c.taus)))
+}
+
+// uniform is T weights of w.
+func uniform(w float32, T int) []float32 {
+	ws := make([]float32, T)
 	for i := range ws {
 		ws[i] = w
 	}
-	return c.wk.be.WeightedSum(c.delta, c.taus, ws)
+	return ws
 }
 
-// meanChunk is delta = sum_t tau_t / T: the mean method, and the tensors of
-// the matrix methods that are not matrices (biases, norms, embeddings, conv
-// kernels).
-func meanChunk(c *chunk) error { return c.weightedSum(float32(1 / float64(len(c.taus)))) }
+// meanWeights are the weights 1/T of delta = sum_t tau_t / T: the mean
+// method, and the tensors of the matrix methods that are not matrices
+// (biases, norms, embeddings, conv kernels).
+func meanWeights(_ Values, T int) []float32 { return uniform(float32(1/float64(T)), T) }
 
 // consensusLambdas expands the lambdas to one per task, in float32.
 func consensusLambdas(lambdas []float64, tasks int) []float32 {

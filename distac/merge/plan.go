@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/ffi"
@@ -54,6 +55,10 @@ type merger struct {
 	w       output
 	workers int
 	chunk   int
+
+	// unfused is set once the backend turned SubAccumulate down
+	// (ErrNotImplemented): weighted sums then run as WeightedSum.
+	unfused atomic.Bool
 
 	alpha    float32
 	scale    float32 // s in theta = s * theta_0 + alpha * delta (Method.baseScale)

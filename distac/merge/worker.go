@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unsafe"
@@ -91,15 +92,19 @@ func (wk *worker) free() {
 }
 
 // load returns elements [lo, hi) of t on the backend, a copy in the scratch
-// buffer (role, idx). The copy is made in Go from the mapped file, where a
-// fault (the file shrank under us) becomes an error naming it (see
-// checkpoint.Tensor.View); the kernels, which could not recover from one,
-// only ever read the copy. It costs little: the chunk passes through the
-// cache on its way to the kernels either way.
+// buffer (role, idx). On a host backend the file is read straight into that
+// buffer (Tensor.ReadTo: pread, one copy, no page faults and no pages to
+// release afterwards); otherwise the copy is uploaded from the mapped file
+// in Go, where a fault (the file shrank under us) becomes an error naming it
+// (see checkpoint.Tensor.View). Either way the kernels, which could not
+// recover from a fault, only ever read the copy.
 func (wk *worker) load(role byte, idx int, t *checkpoint.Tensor, lo, hi int) (ffi.Vec, error) {
 	v, err := wk.vec(bufKey{role, idx, checkpoint.ComputeType(t.DType)}, hi-lo)
 	if err != nil {
 		return v, err
+	}
+	if b, ok := ffi.HostBytes(v); ok {
+		return v, t.ReadTo(lo, hi, b) // names the file and tensor
 	}
 	var upErr error
 	if err := t.View(lo, hi, func(b []byte) error { upErr = wk.be.Upload(v, b); return nil }); err != nil {
@@ -154,26 +159,48 @@ func (wk *worker) floats(v ffi.Vec) ([]float32, error) {
 // released once the pass is done with them.
 func (wk *worker) taskVector(p *pass, j job, idx, t int, baseRaw ffi.Vec, check, consume bool) (ffi.Vec, error) {
 	tt := j.it.tasks[t]
-	ft, err := wk.load(roleFT, 0, tt, j.lo, j.hi)
+	tauKey := bufKey{roleTau, idx, ffi.F32}
+	// An f32 task is read into the tau buffer itself and subtracted in place:
+	// one buffer less in the cache per task.
+	ftKey := bufKey{roleFT, 0, checkpoint.ComputeType(tt.DType)}
+	if ftKey.dt == ffi.F32 {
+		ftKey = tauKey
+	}
+	ft, err := wk.load(ftKey.role, ftKey.idx, tt, j.lo, j.hi)
 	if err != nil {
 		return ffi.Vec{}, err
 	}
-	tau, err := wk.vec(bufKey{roleTau, idx, ffi.F32}, j.hi-j.lo)
+	tau, err := wk.vec(tauKey, j.hi-j.lo)
 	if err != nil {
 		return tau, err
 	}
-	if err := wk.be.Sub(tau, ft, baseRaw); err != nil {
+	if err := wk.subSumSq(tau, ft, baseRaw, check, p, j, t); err != nil {
 		return tau, fmt.Errorf("task %s: tensor %q: %w", tt.Path(), tt.Name, err)
 	}
 	if consume {
 		p.pages.Consumed(tt, j.lo, j.hi)
 	}
-	if check {
-		if err := wk.be.SumSq(tau, p.slot(j, t)); err != nil {
-			return tau, fmt.Errorf("task %s: tensor %q: %w", tt.Path(), tt.Name, err)
-		}
-	}
 	return tau, nil
+}
+
+// subSumSq is tau = ft - base and, with check, its sum of squares into job
+// j's slot t of the pass: one pass (SubAccumulate) where the backend has it,
+// else Sub and SumSq.
+func (wk *worker) subSumSq(tau, ft, baseRaw ffi.Vec, check bool, p *pass, j job, t int) error {
+	if !check {
+		return wk.be.Sub(tau, ft, baseRaw)
+	}
+	if !wk.m.unfused.Load() {
+		err := wk.be.SubAccumulate(tau, ffi.Vec{}, ft, baseRaw, 0, false, p.slot(j, t))
+		if !errors.Is(err, ffi.ErrNotImplemented) {
+			return err
+		}
+		wk.m.unfused.Store(true)
+	}
+	if err := wk.be.Sub(tau, ft, baseRaw); err != nil {
+		return err
+	}
+	return wk.be.SumSq(tau, p.slot(j, t))
 }
 
 // nonFinite builds the error for job j's task vector of task t, whose sum

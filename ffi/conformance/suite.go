@@ -59,6 +59,8 @@ var tests = []opTest{
 	{"ScaleAxpyErrors", testScaleAxpyErrors, false},
 	{"WeightedSum", testWeightedSum, false},
 	{"WeightedSumErrors", testWeightedSumErrors, false},
+	{"SubAccumulate", testSubAccumulate, false},
+	{"SubAccumulateErrors", testSubAccumulateErrors, false},
 	{"Zero", testZero, false},
 
 	{"AbsHistogram", testAbsHistogram, false},

@@ -1,5 +1,6 @@
 /*
- * taskvec.c — elementwise task-vector ops: sub, sumsq, scale, axpy, wsum.
+ * taskvec.c — elementwise task-vector ops: sub, sumsq, scale, axpy, wsum, and
+ * sub_accum (taskvec_accum.h), which fuses sub, a wsum step and sumsq.
  *
  * All are memory-bound, so the SIMD loops aim at one pass at full bandwidth:
  * unaligned loads, and for large outputs that are written without being read
@@ -12,6 +13,7 @@
  * of additions is all that matters), the 16 lanes are folded pairwise, and
  * block sums are added in block order.
  */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -390,6 +392,8 @@ DISTAC_TARGET_AVX512 int distac_axpy_avx512(int64_t n, float a, const float *x, 
 #include "simd_each.h"
 #endif /* DISTAC_HAVE_X86 */
 
+#include "taskvec_accum.h"
+
 /* ============================================================== dispatch === */
 
 DISTAC_DEFINE_DISPATCH(sub,
@@ -405,3 +409,8 @@ DISTAC_DEFINE_DISPATCH(wsum,
                        (float *dst, int32_t count, const float *const *xs, const float *w,
                         int64_t n),
                        (dst, count, xs, w, n))
+DISTAC_DEFINE_DISPATCH(sub_accum,
+                       (float *tau, float *acc, distac_dtype ft_type, const void *ft,
+                        distac_dtype base_type, const void *base, int64_t n, float w, int first,
+                        double *sumsq),
+                       (tau, acc, ft_type, ft, base_type, base, n, w, first, sumsq))

@@ -154,6 +154,20 @@ DISTAC_OP(sub, float *dst, distac_dtype ft_type, const void *ft, distac_dtype ba
 #define DISTAC_SUMSQ_BLOCK 65536
 DISTAC_OP(sumsq, const float *x, int64_t n, double *out, int threads)
 
+/* kernels/avx/taskvec_accum.h — sub, wsum's step for one input and sumsq in one pass over
+ * a task's chunk, each output optional (NULL: not computed):
+ *   t       = f32(ft[i]) - f32(base[i])
+ *   tau[i]  = t
+ *   acc[i]  = first ? w * t : acc[i] + w * t         (FMA where the ISA has it, as wsum)
+ *   *sumsq  = sum t^2 in sumsq's order (blocks of DISTAC_SUMSQ_BLOCK from element 0)
+ * Each has the bits sub, wsum (over the tasks in order, one call per task) and sumsq give
+ * on the same ISA, so a streamed merge forms its task vectors, their sum and their norms
+ * without writing tau out and reading it back. tau may be ft or base (in place), acc may not
+ * overlap an input or tau. */
+DISTAC_OP(sub_accum, float *tau, float *acc, distac_dtype ft_type, const void *ft,
+          distac_dtype base_type, const void *base, int64_t n, float w, int first,
+          double *sumsq)
+
 /* x[i] *= a */
 DISTAC_OP(scale, float *x, int64_t n, float a)
 

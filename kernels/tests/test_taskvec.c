@@ -1,11 +1,12 @@
 /*
- * test_taskvec.c — sub, sumsq, scale, axpy and wsum on every instruction set
- * this CPU runs, against float64 references.
+ * test_taskvec.c — sub, sumsq, scale, axpy, wsum and sub_accum on every
+ * instruction set this CPU runs, against float64 references.
  *
  * Outputs sit at unaligned offsets between guard words that must keep their
  * bits; sizes cover tails, the streaming threshold and several sumsq blocks.
  * sumsq must give the same bits for any thread count and on every ISA; sub is
- * exact IEEE arithmetic, so it must match the scalar bits too.
+ * exact IEEE arithmetic, so it must match the scalar bits too. sub_accum must
+ * give the bits of sub, wsum and sumsq on the same ISA, one task at a time.
  */
 #include "testutil.h"
 
@@ -227,6 +228,76 @@ static void test_sub_args(tu_counts *c, distac_isa isa) {
   tu_check(c, ok, distac_isa_name(isa), "sub: bad arguments", 0);
 }
 
+/* sub_accum over three tasks against sub, wsum (count 3) and sumsq of the same
+ * ISA, bit for bit: tau and acc between guards at odd offsets, acc poisoned
+ * before the first task (which must not read it); every dtype pair. */
+static void test_sub_accum(tu_counts *c, distac_isa isa, uint64_t *rng) {
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++) {
+      double worst = 0;
+      int64_t bad = 0;
+      for (size_t z = 0; z < N_SIZES; z++) {
+        int64_t n = sizes[z];
+        float *wide = malloc((size_t)n * 4 + 4), *taus[3], w[3];
+        void *fts[3], *base = rand_typed(types[b], n, wide, rng);
+        double *want = calloc((size_t)n + 1, 8), ss_want[3];
+        float *wbase = malloc((size_t)n * 4 + 4), *ref = malloc((size_t)n * 4 + 4);
+        memcpy(wbase, wide, (size_t)n * 4);
+        for (int t = 0; t < 3; t++) {
+          fts[t] = rand_typed(types[a], n, wide, rng);
+          w[t] = t == 1 ? 1.0f : tu_uniform(rng, 1.0f);
+          taus[t] = malloc((size_t)n * 4 + 4);
+          bad += distac_sub_isa(isa, taus[t], types[a], fts[t], types[b], base, n) != DISTAC_OK;
+          bad += distac_sumsq_isa(isa, taus[t], n, &ss_want[t], 1) != DISTAC_OK;
+          for (int64_t i = 0; i < n; i++) want[i] += (double)w[t] * ((double)wide[i] - wbase[i]);
+        }
+        bad += distac_wsum_isa(isa, ref, 3, (const float *const *)taus, w, n) != DISTAC_OK;
+        guarded acc = g_new(n, rng);
+        for (int64_t i = 0; i < n; i++) acc.p[i] = NAN;
+        for (int t = 0; t < 3; t++) {
+          guarded tau = g_new(n, rng);
+          double ss = -1;
+          bad += distac_sub_accum_isa(isa, tau.p, acc.p, types[a], fts[t], types[b], base, n, w[t],
+                                      t == 0, &ss) != DISTAC_OK;
+          bad += !same_bits(tau.p, taus[t], n) || memcmp(&ss, &ss_want[t], 8) != 0;
+          bad += g_free(tau);
+        }
+        bad += !same_bits(acc.p, ref, n);
+        double e = tu_rel_err(acc.p, want, n);
+        worst = e > worst ? e : worst;
+        bad += g_free(acc);
+        /* No outputs but the sum; then tau in place over an f32 ft. */
+        double ss = -1;
+        bad += distac_sub_accum_isa(isa, NULL, NULL, types[a], fts[0], types[b], base, n, 1, 0, &ss) !=
+               DISTAC_OK;
+        bad += memcmp(&ss, &ss_want[0], 8) != 0;
+        if (types[a] == DISTAC_F32) {
+          bad += distac_sub_accum_isa(isa, fts[0], NULL, DISTAC_F32, fts[0], types[b], base, n, 1, 0,
+                                      NULL) != DISTAC_OK;
+          bad += !same_bits(fts[0], taus[0], n);
+        }
+        for (int t = 0; t < 3; t++) free(fts[t]), free(taus[t]);
+        free(wide), free(base), free(want), free(wbase), free(ref);
+      }
+      char what[64];
+      snprintf(what, sizeof what, "sub_accum %s - %s = sub, wsum, sumsq", tname[a], tname[b]);
+      tu_check(c, bad == 0 && worst <= 1e-6, distac_isa_name(isa), what, worst);
+    }
+  float v[2] = {1, 2}, acc[2] = {5, 6};
+  double ss = 42;
+  int ok = distac_sub_accum_isa(isa, NULL, acc, (distac_dtype)3, v, DISTAC_F32, v, 2, 1, 1, &ss) == DISTAC_EINVAL &&
+           distac_sub_accum_isa(isa, NULL, acc, DISTAC_F32, v, DISTAC_F32, NULL, 2, 1, 1, &ss) == DISTAC_EINVAL &&
+           distac_sub_accum_isa(isa, NULL, acc, DISTAC_F32, v, DISTAC_F32, v, -1, 1, 1, &ss) == DISTAC_EINVAL &&
+           acc[0] == 5 && acc[1] == 6 && ss == 42 &&
+           distac_sub_accum_isa(isa, NULL, NULL, DISTAC_F32, NULL, DISTAC_F32, NULL, 0, 1, 1, &ss) == DISTAC_OK &&
+           ss == 0;
+  /* NaN in an input reaches the sum (and the outputs). */
+  v[1] = NAN;
+  ok &= distac_sub_accum_isa(isa, NULL, acc, DISTAC_F32, v, DISTAC_F32, v + 0, 2, 1, 1, &ss) == DISTAC_OK &&
+        isnan(ss) && acc[0] == 0 && isnan(acc[1]);
+  tu_check(c, ok, distac_isa_name(isa), "sub_accum: bad arguments, NaN", 0);
+}
+
 int main(void) {
   tu_counts c = {0};
   uint64_t rng = 0x5eed;
@@ -238,6 +309,7 @@ int main(void) {
     test_sumsq(&c, isas[k], &rng);
     test_scale_axpy(&c, isas[k], &rng);
     test_wsum(&c, isas[k], &rng);
+    test_sub_accum(&c, isas[k], &rng);
   }
   return tu_finish(&c);
 }
