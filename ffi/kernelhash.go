@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "bb1e3e261af3cba5cf47176425bf2b507f11fc226bf3eb30dd7459a3acc0c0e4"
+const kernelSourcesHash = "143751bc816c4f63c780000a66ceeb54b4a71a896f37470afda4b1403986b7c7"

@@ -64,7 +64,7 @@ func (wk *worker) matrix(p *pass, j job) error {
 		}
 		return mat.NewDense(m, n, d), nil
 	}
-	delta, err := wk.m.method.matrix(tau, len(it.tasks), m, n, wk.m.values)
+	delta, err := wk.m.method.matrix(svdEngineFor(wk.be), tau, len(it.tasks), m, n, wk.m.values)
 	if err != nil {
 		return fmt.Errorf("%s: tensor %q: %w", wk.m.method.Name, it.base.Name, err)
 	}
@@ -88,15 +88,6 @@ func (wk *worker) matrix(p *pass, j job) error {
 	return nil
 }
 
-// sumSVD is the thin SVD of M = sum_t tau_t (sumTasks).
-func sumSVD(tau taskMatrix, T, m, n int) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
-	sum, err := sumTasks(tau, T, m, n)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return svdThin(sum)
-}
-
 // sumTasks is M = sum_t tau_t in float64.
 func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
 	sum := mat.NewDense(m, n, nil)
@@ -116,7 +107,9 @@ func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
 // Only the T*k filled columns/rows are orthogonalised: the polar factor of
 // [B 0] restricted to B's columns is the polar factor of B, and the zero
 // sigma of the empty columns drop the rest. k = 0 (r < T) gives delta = 0.
-func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+// Only those k triplets of each task are computed (FusionBench computes the
+// full SVD and keeps them).
+func tsvmMerge(eng svdEngine, tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
 	r := min(m, n)
 	k := r / T
 	if k == 0 {
@@ -128,13 +121,13 @@ func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
 		if err != nil {
 			return nil, err
 		}
-		u, s, v, err := svdThin(a)
+		u, s, vt, err := eng.top(a, k)
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", t, err)
 		}
-		p.put(t*k, k, u, s, v)
+		p.put(t*k, k, u, s, vt)
 	}
-	return spectralProduct(p.U, p.sigma, p.V)
+	return spectralProduct(eng, p.U, p.sigma, p.V)
 }
 
 // triplets gathers singular triplets into the columns of U (m x used), the
@@ -148,20 +141,20 @@ func newTriplets(m, n, used int) *triplets {
 	return &triplets{U: mat.NewDense(m, used, nil), V: mat.NewDense(used, n, nil), sigma: make([]float64, used)}
 }
 
-// put places the top k triplets of u diag(s) v^T at position at.
-func (p *triplets) put(at, k int, u *mat.Dense, s []float64, v *mat.Dense) {
+// put places the top k triplets of u diag(s) vt at position at.
+func (p *triplets) put(at, k int, u *mat.Dense, s []float64, vt *mat.Dense) {
 	cols(p.U, at, at+k).Copy(cols(u, 0, k))
-	rowsOf(p.V, at, at+k).Copy(cols(v, 0, k).T())
+	rowsOf(p.V, at, at+k).Copy(rowsOf(vt, 0, k))
 	copy(p.sigma[at:], s[:k])
 }
 
 // spectralProduct is polar(U) diag(sigma) polar(V).
-func spectralProduct(U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, error) {
-	pu, err := polar(U)
+func spectralProduct(eng svdEngine, U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, error) {
+	pu, _, err := eng.polar(U)
 	if err != nil {
 		return nil, fmt.Errorf("polar factor of U: %w", err)
 	}
-	pv, err := polar(V)
+	pv, _, err := eng.polar(V)
 	if err != nil {
 		return nil, fmt.Errorf("polar factor of V: %w", err)
 	}
@@ -174,14 +167,17 @@ func spectralProduct(U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, e
 }
 
 // isoCMerge is Iso-C: M = sum_t tau_t = U S Vt, delta = mean(S) U Vt.
-func isoCMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
-	u, s, v, err := sumSVD(tau, T, m, n)
+// U Vt is the polar factor of M and mean(S) its nuclear norm / min(m, n).
+func isoCMerge(eng svdEngine, tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+	sum, err := sumTasks(tau, T, m, n)
 	if err != nil {
 		return nil, err
 	}
-	delta := mat.NewDense(m, n, nil)
-	delta.Mul(u, v.T())
-	delta.Scale(mean(s), delta)
+	delta, mu, err := eng.polar(sum)
+	if err != nil {
+		return nil, err
+	}
+	delta.Scale(mu, delta)
 	return delta, nil
 }
 
@@ -200,44 +196,49 @@ func isoCTSSplit(r, T int, f float64) (kc, s int) {
 // (tau_t - U_c U_c^T tau_t), adds its top s triplets; U and Vt of the
 // concatenation are replaced by their polar factors and every singular value
 // by their mean.
-func isoCTSMerge(tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) {
-	u, s, v, err := sumSVD(tau, T, m, n)
-	if err != nil {
-		return nil, err
-	}
-	r := len(s)
+func isoCTSMerge(eng svdEngine, tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) {
+	r := min(m, n)
 	kc, sp := isoCTSSplit(r, T, frac)
 	used := T*sp + kc
-	p := newTriplets(m, n, used)
-	var uc *mat.Dense
-	if kc > 0 {
-		uc = cols(u, 0, kc)
+	if used == 0 {
+		return mat.NewDense(m, n, nil), nil
 	}
+	var uc, vc *mat.Dense
+	var sc []float64
+	if kc > 0 {
+		sum, err := sumTasks(tau, T, m, n)
+		if err != nil {
+			return nil, err
+		}
+		if uc, sc, vc, err = eng.top(sum, kc); err != nil {
+			return nil, fmt.Errorf("sum of the tasks: %w", err)
+		}
+	}
+	p := newTriplets(m, n, used)
 	for t := 0; t < T && sp > 0; t++ {
 		a, err := tau(t)
 		if err != nil {
 			return nil, err
 		}
 		if uc != nil {
-			var c, pr mat.Dense
-			c.Mul(uc.T(), a) // kc x n
-			pr.Mul(uc, &c)   // m x n
-			a.Sub(a, &pr)
+			if err := eng.project(a, uc); err != nil {
+				return nil, fmt.Errorf("task %d: %w", t, err)
+			}
 		}
-		ut, st, vt, err := svdThin(a)
+		ut, st, vt, err := eng.top(a, sp)
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", t, err)
 		}
 		p.put(t*sp, sp, ut, st, vt)
 	}
 	if kc > 0 {
-		p.put(T*sp, kc, u, s, v)
+		p.put(T*sp, kc, uc, sc, vc)
 	}
 	mu := mean(p.sigma)
 	for i := range p.sigma {
 		p.sigma[i] = mu
 	}
-	return spectralProduct(p.U, p.sigma, p.V)
+	return spectralProduct(eng, p.U, p.sigma, p.V)
 }
 
 func mean(xs []float64) float64 {

@@ -22,7 +22,7 @@ import (
 // there (FusionBench would divide 0 by 0).
 
 // wudiMerge is WUDI's matrix function.
-func wudiMerge(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
+func wudiMerge(_ svdEngine, tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
 	x := mat.NewDense(m, n, nil)
 	S := mat.NewDense(n, n, nil)
 	C := mat.NewDense(m, n, nil)

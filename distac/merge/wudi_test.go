@@ -80,7 +80,7 @@ func wudiValues(steps int, lr float64) Values { return Values{"steps": steps, "l
 func TestWUDIOneStep(t *testing.T) {
 	const m, n, T, lr = 5, 3, 3, 0.01
 	ts := randTaus(1, T, m, n)
-	got, err := wudiMerge(taskMatrixOf(ts, m, n), T, m, n, wudiValues(1, lr))
+	got, err := wudiMerge(nil, taskMatrixOf(ts, m, n), T, m, n, wudiValues(1, lr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestWUDIOneStep(t *testing.T) {
 
 func mustWUDI(t *testing.T, ts [][]float64, m, n, steps int, lr float64) []float64 {
 	t.Helper()
-	x, err := wudiMerge(taskMatrixOf(ts, m, n), len(ts), m, n, wudiValues(steps, lr))
+	x, err := wudiMerge(nil, taskMatrixOf(ts, m, n), len(ts), m, n, wudiValues(steps, lr))
 	if err != nil {
 		t.Fatal(err)
 	}
