@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "143751bc816c4f63c780000a66ceeb54b4a71a896f37470afda4b1403986b7c7"
+const kernelSourcesHash = "3286de20309685b3b5de1e7bd662f79cfb608a9adeb12a7fa007e54eb928aab3"

@@ -22,8 +22,8 @@ func (l *LAPACK) Dsyrk(transA bool, n, k int, a []float64, lda int, c []float64,
 	return errors.New("no LAPACK in this build")
 }
 
-// DsyevrTop is not in this build.
-func (l *LAPACK) DsyevrTop(n int, a []float64, lda, k int, w, z []float64, ldz int) error {
+// DsyevTop is not in this build.
+func (l *LAPACK) DsyevTop(n int, a []float64, lda, k int, w, z []float64, ldz int) error {
 	return errors.New("no LAPACK in this build")
 }
 

@@ -110,10 +110,10 @@ func TestLAPACKDsyrk(t *testing.T) {
 	}
 }
 
-func TestLAPACKDsyevrTop(t *testing.T) {
+func TestLAPACKDsyevTop(t *testing.T) {
 	l := openLAPACKOrSkip(t)
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, sz := range [][2]int{{1, 1}, {6, 2}, {31, 31}, {50, 7}} {
+	for _, sz := range [][2]int{{1, 1}, {6, 2}, {31, 31}, {50, 7}, {50, 12}, {50, 13}, {40, 39}} { // dsyevr, dsyevd
 		n, k := sz[0], sz[1]
 		ld := n + 1
 		x := laRandom(rng, n, n, ld)
@@ -124,7 +124,7 @@ func TestLAPACKDsyevrTop(t *testing.T) {
 		}
 		a := append([]float64(nil), x...)
 		w, z := make([]float64, n), laRandom(rng, k, n, n+2)
-		if err := l.DsyevrTop(n, a, ld, k, w, z, n+2); err != nil {
+		if err := l.DsyevTop(n, a, ld, k, w, z, n+2); err != nil {
 			t.Fatal(err)
 		}
 		for q := 0; q < k; q++ {

@@ -158,12 +158,7 @@ func spectralProduct(eng svdEngine, U *mat.Dense, sigma []float64, V *mat.Dense)
 	if err != nil {
 		return nil, fmt.Errorf("polar factor of V: %w", err)
 	}
-	scaleCols(pu, sigma)
-	m, _ := pu.Dims()
-	_, n := pv.Dims()
-	delta := mat.NewDense(m, n, nil)
-	delta.Mul(pu, pv)
-	return delta, nil
+	return eng.product(pu, sigma, pv)
 }
 
 // isoCMerge is Iso-C: M = sum_t tau_t = U S Vt, delta = mean(S) U Vt.

@@ -22,6 +22,8 @@ type svdEngine interface {
 	polar(a *mat.Dense) (p *mat.Dense, meanS float64, err error)
 	// project is a -= uc (uc^T a), uc m x kc with orthonormal columns.
 	project(a, uc *mat.Dense) error
+	// product is u diag(s) vt (u is not changed).
+	product(u *mat.Dense, s []float64, vt *mat.Dense) (*mat.Dense, error)
 	// String names the engine for the merge's report.
 	String() string
 }
@@ -61,6 +63,14 @@ func (gonumSVD) project(a, uc *mat.Dense) error {
 	pr.Mul(uc, &c)   // m x n
 	a.Sub(a, &pr)
 	return nil
+}
+
+func (gonumSVD) product(u *mat.Dense, s []float64, vt *mat.Dense) (*mat.Dense, error) {
+	us := mat.DenseCopyOf(u)
+	scaleCols(us, s)
+	var p mat.Dense
+	p.Mul(us, vt)
+	return &p, nil
 }
 
 // Which engine the SVD methods use: the reference backend takes gonum's, the

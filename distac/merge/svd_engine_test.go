@@ -235,3 +235,37 @@ func TestGramSVDWrongFails(t *testing.T) {
 		t.Fatalf("a perturbed singular value passed (%.3g)", d)
 	}
 }
+
+// TestGramPolarAtBound checks the Gram route's polar factor where the bound
+// still lets it run (kappa just under 1e5) against dgesdd's: its error,
+// about eps kappa^2, stays far below the merges' 1e-5.
+func TestGramPolarAtBound(t *testing.T) {
+	g, fell := gramOrSkip(t)
+	rng := rand.New(rand.NewPCG(15, 16))
+	const n = 200
+	for _, shape := range [][2]int{{n, n}, {2 * n, n}, {n, 3 * n}} {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = math.Pow(1.2e-5, float64(i)/float64(n-1))
+		}
+		a := spectrumMatrix(rng, shape[0], shape[1], s)
+		clear(fell)
+		gp, gmu, err := g.polar(mat.DenseCopyOf(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fell["polar"] != 0 {
+			t.Fatalf("%v: kappa 8e4 took dgesdd", shape)
+		}
+		wp, wmu, err := g.svdPolar(mat.DenseCopyOf(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := relDiff(gp, wp); d > 1e-7 {
+			t.Errorf("%v: polar factor at kappa 8e4 off by %.3g", shape, d)
+		}
+		if math.Abs(gmu-wmu) > 1e-12 {
+			t.Errorf("%v: mean singular value %v, want %v", shape, gmu, wmu)
+		}
+	}
+}

@@ -16,13 +16,15 @@ import (
 //	m <  n: G = A A^T = U diag(s^2) U^T, V^T = diag(1/s) U^T A
 //	polar:  P = A (A^T A)^(-1/2) = A Y^T Y, Y = diag(s^(-1/2)) V^T (or (A A^T)^(-1/2) A)
 //
-// dsyrk forms G (m n^2 flops, half of a GEMM), dsyevr (MRRR) finds only the
-// eigenpairs asked for (TSV-M's top r/T), one GEMM recovers the other side.
+// dsyrk forms G (m n^2 flops, half of a GEMM), dsyevr finds only the few
+// eigenpairs asked for (TSV-M's top r/T) or dsyevd all of them, one GEMM recovers the other side.
 // Squaring doubles the exponent of the condition number, so each result is
 // checked against a bound that keeps float64 well below the 1e-5 the merges
 // are tested to, and a matrix outside it takes LAPACK's dgesdd instead:
 // top needs s_k >= 1e-4 s_1 (U's columns orthonormal to ~eps/1e-8), polar
-// s_min >= 1e-3 s_max (its error grows like eps kappa^3 at worst).
+// s_min >= 1e-5 s_max: its error grows like eps kappa^2 (G's rounding E
+// reaches P as E_ij / (s_j (s_i + s_j))), measured 4e-10 at kappa 1e4, 3e-8
+// at 1e5 and 2e-6 at 1e6 (TestGramPolarAtBound).
 type gramSVD struct {
 	l *ffi.LAPACK
 	// fellBack, when set (tests), is called each time a matrix outside the
@@ -37,8 +39,8 @@ func (g gramSVD) fallback(op string) {
 }
 
 const (
-	gramTopRatio   = 1e-8 // lambda_k / lambda_1 at least, for top
-	gramPolarRatio = 1e-6 // lambda_min / lambda_max at least, for polar
+	gramTopRatio   = 1e-8  // lambda_k / lambda_1 at least, for top
+	gramPolarRatio = 1e-10 // lambda_min / lambda_max at least, for polar
 )
 
 func (g gramSVD) String() string { return "LAPACK float64 (" + g.l.Name() + "), Gram route" }
@@ -65,7 +67,7 @@ func (g gramSVD) gram(a *mat.Dense) ([]float64, int, error) {
 // descending, the vectors in the rows of z (k x p).
 func (g gramSVD) eig(gm []float64, p, k int) (w, z []float64, err error) {
 	w, z = make([]float64, p), make([]float64, k*p)
-	if err := g.l.DsyevrTop(p, gm, p, k, w, z, p); err != nil {
+	if err := g.l.DsyevTop(p, gm, p, k, w, z, p); err != nil {
 		return nil, nil, err
 	}
 	return w[:k], z, nil
@@ -176,14 +178,39 @@ func (g gramSVD) polar(a *mat.Dense) (*mat.Dense, float64, error) {
 	}
 	if !spread(w, gramPolarRatio) {
 		g.fallback("polar")
-		u, s, vt, err := g.svd(a)
-		if err != nil {
-			return nil, 0, err
-		}
-		var pf mat.Dense
-		pf.Mul(u, vt)
-		return &pf, mean(s), nil
+		return g.svdPolar(a)
 	}
+	return g.polarFrom(a, w, z, p)
+}
+
+// gramPolar is polar by the Gram route whatever the spectrum (tests).
+func (g gramSVD) gramPolar(a *mat.Dense) (*mat.Dense, float64, error) {
+	gm, p, err := g.gram(a)
+	if err != nil {
+		return nil, 0, err
+	}
+	w, z, err := g.eig(gm, p, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	return g.polarFrom(a, w, z, p)
+}
+
+// svdPolar is polar through dgesdd (a is destroyed).
+func (g gramSVD) svdPolar(a *mat.Dense) (*mat.Dense, float64, error) {
+	u, s, vt, err := g.svd(a)
+	if err != nil {
+		return nil, 0, err
+	}
+	var pf mat.Dense
+	pf.Mul(u, vt)
+	return &pf, mean(s), nil
+}
+
+// polarFrom is P = A G^(-1/2) (or G^(-1/2) A) from G's eigenpairs w, z
+// (rows), p = min(m, n); z is overwritten.
+func (g gramSVD) polarFrom(a *mat.Dense, w, z []float64, p int) (*mat.Dense, float64, error) {
+	m, n := a.Dims()
 	// Y = diag(s^(-1/2)) Z (rows are eigenvectors), W = Y^T Y = G^(-1/2).
 	var sum float64
 	for i, x := range w {
@@ -200,6 +227,7 @@ func (g gramSVD) polar(a *mat.Dense) (*mat.Dense, float64, error) {
 	}
 	d, ld := raw(a)
 	out := make([]float64, m*n)
+	var err error
 	if m >= n { // P = A W
 		err = g.l.Dgemm(false, false, m, n, n, 1, d, ld, wm, n, 0, out, n)
 	} else { // P = W A
@@ -209,6 +237,20 @@ func (g gramSVD) polar(a *mat.Dense) (*mat.Dense, float64, error) {
 		return nil, 0, err
 	}
 	return mat.NewDense(m, n, out), sum / float64(p), nil
+}
+
+func (g gramSVD) product(u *mat.Dense, s []float64, vt *mat.Dense) (*mat.Dense, error) {
+	m, k := u.Dims()
+	_, n := vt.Dims()
+	us := mat.DenseCopyOf(u)
+	scaleCols(us, s)
+	ud, uld := raw(us)
+	vd, vld := raw(vt)
+	out := make([]float64, m*n)
+	if err := g.l.Dgemm(false, false, m, n, k, 1, ud, uld, vd, vld, 0, out, n); err != nil {
+		return nil, err
+	}
+	return mat.NewDense(m, n, out), nil
 }
 
 func (g gramSVD) project(a, uc *mat.Dense) error {

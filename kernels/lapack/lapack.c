@@ -23,6 +23,8 @@ typedef void (*dsyevr_fn)(const char *, const char *, const char *, const int *,
                           const double *, const double *, const int *, const int *, const double *, int *,
                           double *, double *, const int *, int *, double *, const int *, int *, const int *,
                           int *, size_t, size_t, size_t);
+typedef void (*dsyevd_fn)(const char *, const char *, const int *, double *, const int *, double *, double *,
+                          const int *, int *, const int *, int *, size_t, size_t);
 typedef void (*dgesdd_fn)(const char *, const int *, const int *, double *, const int *, double *, double *,
                           const int *, double *, const int *, double *, const int *, int *, int *, size_t);
 typedef void (*set_threads_fn)(int);
@@ -35,9 +37,10 @@ static struct {
   dsyrk_fn dsyrk;
   dgemm_fn dgemm;
   dsyevr_fn dsyevr;
+  dsyevd_fn dsyevd;
   dgesdd_fn dgesdd;
   set_threads_fn set_threads;
-} dl = {PTHREAD_ONCE_INIT, -1, "", "", NULL, NULL, NULL, NULL, NULL};
+} dl = {PTHREAD_ONCE_INIT, -1, "", "", NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* Resolves every routine from lib; 0, or -1 naming the missing one. */
 static int dl_resolve(void *lib, const char *name) {
@@ -47,6 +50,7 @@ static int dl_resolve(void *lib, const char *name) {
   } need[] = {{(void **)&dl.dsyrk, "dsyrk_"},
               {(void **)&dl.dgemm, "dgemm_"},
               {(void **)&dl.dsyevr, "dsyevr_"},
+              {(void **)&dl.dsyevd, "dsyevd_"},
               {(void **)&dl.dgesdd, "dgesdd_"}};
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
     *need[i].slot = dlsym(lib, need[i].sym);
@@ -138,6 +142,26 @@ int dl_dsyevr(int n, double *a, int lda, int il, int iu, double *w, double *z, i
   free(iwork);
   free(isuppz);
   if (info == 0 && found != iu - il + 1) return -1001;
+  return info;
+}
+
+int dl_dsyevd(int n, double *a, int lda, double *w) {
+  int info = 0, lwork = -1, liwork = -1, iwq = 0;
+  double wq = 0;
+  dl.dsyevd("V", "U", &n, a, &lda, w, &wq, &lwork, &iwq, &liwork, &info, 1, 1);
+  if (info != 0) return info;
+  lwork = (int)wq;
+  liwork = iwq;
+  double *work = malloc(sizeof(double) * (size_t)lwork);
+  int *iwork = malloc(sizeof(int) * (size_t)liwork);
+  if (!work || !iwork) {
+    free(work);
+    free(iwork);
+    return -1000;
+  }
+  dl.dsyevd("V", "U", &n, a, &lda, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+  free(work);
+  free(iwork);
   return info;
 }
 

@@ -35,6 +35,11 @@ void dl_dgemm(char transa, char transb, int m, int n, int k, double alpha, const
  * -1000 when the workspace cannot be allocated. */
 int dl_dsyevr(int n, double *a, int lda, int il, int iu, double *w, double *z, int ldz);
 
+/* Every eigenvalue of the symmetric n x n matrix a (upper triangle read)
+ * into w, ascending, and their vectors into the columns of a, by dsyevd
+ * (divide and conquer). Returns LAPACK's info, or -1000 as above. */
+int dl_dsyevd(int n, double *a, int lda, double *w);
+
 /* Thin SVD a = U diag(s) VT of the m x n matrix a (destroyed), jobz 'S', by
  * dgesdd (divide and conquer). Returns LAPACK's info, or -1000 as above. */
 int dl_dgesdd(int m, int n, double *a, int lda, double *s, double *u, int ldu, double *vt, int ldvt);
