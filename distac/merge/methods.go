@@ -76,9 +76,9 @@ var Methods = []*Method{
 		},
 	},
 	{Name: MethodTSVM, Doc: "task singular vectors: top r/T triplets per task, orthogonalised",
-		chunk: meanChunk, matrix: tsvmMerge},
+		chunk: meanChunk, matrix: tsvmMerge, svd: true},
 	{Name: MethodIsoC, Doc: "isotropic: the sum's singular vectors with a flat spectrum",
-		chunk: meanChunk, matrix: isoCMerge},
+		chunk: meanChunk, matrix: isoCMerge, svd: true},
 	{
 		Name: MethodIsoCTS, Doc: "Iso-CTS: common + task-specific subspaces, flat spectrum",
 		Params: []Param{{Key: "common_fraction", Kind: Float, Default: "0.8",
@@ -87,7 +87,7 @@ var Methods = []*Method{
 		chunk: meanChunk, matrix: func(eng svdEngine, tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
 			return isoCTSMerge(eng, tau, T, m, n, v.Float("common_fraction"))
 		},
-		reads: 2,
+		reads: 2, svd: true,
 	},
 	{
 		Name: MethodDARE, Doc: "drop a fraction p of each task vector (seeded), rescale 1/(1-p), sum",

@@ -1,8 +1,6 @@
 package merge
 
 import (
-	"fmt"
-	"os"
 	"sync"
 
 	"github.com/distac/distac/ffi"
@@ -90,13 +88,18 @@ func svdEngineFor(be ffi.Backend) svdEngine {
 		l, err := ffi.OpenLAPACK()
 		if err != nil {
 			svdChoice.fast = gonumSVD{why: err.Error()}
-			if os.Getenv(ffi.EnvLAPACK) == "" {
-				fmt.Fprintf(os.Stderr, "distac: SVD merges use gonum's float64 SVD, 10-50x slower than LAPACK's (%v); "+
-					"install libopenblas0 for the fast path\n", err)
-			}
 			return
 		}
 		svdChoice.fast = gramSVD{l: l}
 	})
 	return svdChoice.fast
+}
+
+// SVDEngine says what the SVD methods (tsvm, isoc, isocts) compute with on
+// backend be, and whether that is the fast path (LAPACK; not: gonum's
+// float64 SVD, 10-50x slower, the reference).
+func SVDEngine(be ffi.Backend) (desc string, fast bool) {
+	e := svdEngineFor(be)
+	_, fast = e.(gramSVD)
+	return e.String(), fast
 }
