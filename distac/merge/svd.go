@@ -48,19 +48,23 @@ func (wk *worker) matrix(p *pass, j job) error {
 		if err != nil {
 			return nil, err
 		}
-		// The matrix is on the host now: check it before an SVD of NaN
-		// (which LAPACK may iterate on for a long time) rather than after.
-		if _, _, bad := firstBad(xs); bad {
-			return nil, wk.nonFinite(j, t)
-		}
 		// One float64 copy per worker, reused by every task: each use of a
 		// tau_t ends before the next is formed.
 		if cap(wk.f64) < numel {
 			wk.f64 = make([]float64, numel)
 		}
 		d := wk.f64[:numel]
+		// The matrix is on the host now: check it before an SVD of NaN
+		// (which LAPACK may iterate on for a long time) rather than after,
+		// in the same pass as the conversion (x * 0 is NaN for NaN and Inf).
+		var bad float64
 		for i, x := range xs {
-			d[i] = float64(x)
+			f := float64(x)
+			d[i] = f
+			bad += f * 0
+		}
+		if bad != 0 { // NaN is != 0 too
+			return nil, wk.nonFinite(j, t)
 		}
 		return mat.NewDense(m, n, d), nil
 	}
