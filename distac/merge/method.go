@@ -35,7 +35,7 @@ type Method struct {
 	// matrix, when set, merges every 2-D weight but embeddings as a whole
 	// matrix on the host in float64 (the SVD methods); chunk then takes the
 	// other tensors.
-	matrix func(eng svdEngine, tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error)
+	matrix func(eng svdEngine, tau taskMatrices, T, m, n int, v Values) (*mat.Dense, error)
 	// svd marks the methods whose matrix work is SVDs (see SVDEngine).
 	svd bool
 	// tensor, when set, merges every float tensor as a whole on the host

@@ -84,7 +84,7 @@ var Methods = []*Method{
 		Params: []Param{{Key: "common_fraction", Kind: Float, Default: "0.8",
 			Usage: "fraction of the rank given to the common subspace",
 			valid: func(v any) error { return within(v.(float64), 0, true, 1, true, "a fraction") }}},
-		chunk: meanChunk, matrix: func(eng svdEngine, tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
+		chunk: meanChunk, matrix: func(eng svdEngine, tau taskMatrices, T, m, n int, v Values) (*mat.Dense, error) {
 			return isoCTSMerge(eng, tau, T, m, n, v.Float("common_fraction"))
 		},
 		reads: 2, svd: true,

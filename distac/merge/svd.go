@@ -8,8 +8,17 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// taskMatrix yields tau_t of the current tensor as a float64 matrix.
+// taskMatrix yields tau_t of the current tensor as a float64 matrix (a
+// buffer the next call may reuse).
 type taskMatrix func(t int) (*mat.Dense, error)
+
+// taskMatrices is how a matrix method reads the task vectors of the current
+// tensor: each as a matrix (at), or added into a float64 sum in the pass that
+// converts it (addTo; nil: through at).
+type taskMatrices struct {
+	at    taskMatrix
+	addTo func(t int, sum []float64) error
+}
 
 // matrix merges one 2-D weight with a matrix method. The task vectors are
 // formed one at a time (Iso-CTS forms each twice) so that at most one tau_t,
@@ -34,7 +43,8 @@ func (wk *worker) matrix(p *pass, j job) error {
 			}
 		}()
 	}
-	tau := func(t int) (*mat.Dense, error) {
+	// f32 is tau_t on the host, its use counted and stopped when asked.
+	f32 := func(t int) ([]float32, error) {
 		// An SVD takes long on a large matrix: stop between them when asked.
 		if err := wk.m.ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
@@ -44,29 +54,51 @@ func (wk *worker) matrix(p *pass, j job) error {
 			return nil, err
 		}
 		counted[t] = true
-		xs, err := wk.hostFloats(v)
-		if err != nil {
-			return nil, err
-		}
-		// One float64 copy per worker, reused by every task: each use of a
-		// tau_t ends before the next is formed.
-		if cap(wk.f64) < numel {
-			wk.f64 = make([]float64, numel)
-		}
-		d := wk.f64[:numel]
-		// The matrix is on the host now: check it before an SVD of NaN
-		// (which LAPACK may iterate on for a long time) rather than after,
-		// in the same pass as the conversion (x * 0 is NaN for NaN and Inf).
-		var bad float64
-		for i, x := range xs {
-			f := float64(x)
-			d[i] = f
-			bad += f * 0
-		}
-		if bad != 0 { // NaN is != 0 too
-			return nil, wk.nonFinite(j, t)
-		}
-		return mat.NewDense(m, n, d), nil
+		return wk.hostFloats(v)
+	}
+	// The matrix is on the host now: check it before an SVD of NaN (which
+	// LAPACK may iterate on for a long time) rather than after, in the same
+	// pass as the conversion (x * 0 is NaN for NaN and Inf, else 0).
+	tau := taskMatrices{
+		at: func(t int) (*mat.Dense, error) {
+			xs, err := f32(t)
+			if err != nil {
+				return nil, err
+			}
+			// One float64 copy per worker, reused by every task: each use
+			// of a tau_t ends before the next is formed.
+			if cap(wk.f64) < numel {
+				wk.f64 = make([]float64, numel)
+			}
+			d := wk.f64[:numel]
+			var bad float64
+			for i, x := range xs {
+				f := float64(x)
+				d[i] = f
+				bad += f * 0
+			}
+			if bad != 0 { // NaN is != 0 too
+				return nil, wk.nonFinite(j, t)
+			}
+			return mat.NewDense(m, n, d), nil
+		},
+		addTo: func(t int, sum []float64) error {
+			xs, err := f32(t)
+			if err != nil {
+				return err
+			}
+			var bad float64
+			sum = sum[:len(xs)]
+			for i, x := range xs {
+				f := float64(x)
+				sum[i] += f
+				bad += f * 0
+			}
+			if bad != 0 {
+				return wk.nonFinite(j, t)
+			}
+			return nil
+		},
 	}
 	delta, err := wk.m.method.matrix(svdEngineFor(wk.be), tau, len(it.tasks), m, n, wk.m.values)
 	if err != nil {
@@ -77,6 +109,9 @@ func (wk *worker) matrix(p *pass, j job) error {
 		for k, x := range delta.RawRowView(i) {
 			d32[i*n+k] = float32(x)
 		}
+	}
+	if r := delta.RawMatrix(); r.Stride == n { // delta is this function's now
+		putF64(r.Data)
 	}
 	dv, err := wk.vec(bufKey{roleDelta, 0, ffi.F32}, numel)
 	if err != nil {
@@ -93,10 +128,19 @@ func (wk *worker) matrix(p *pass, j job) error {
 }
 
 // sumTasks is M = sum_t tau_t in float64.
-func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
-	sum := mat.NewDense(m, n, nil)
+// Its storage comes from getF64.
+func sumTasks(tau taskMatrices, T, m, n int) (*mat.Dense, error) {
+	d := getF64(m * n)
+	clear(d)
+	sum := mat.NewDense(m, n, d)
 	for t := 0; t < T; t++ {
-		a, err := tau(t)
+		if tau.addTo != nil {
+			if err := tau.addTo(t, sum.RawMatrix().Data); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +157,7 @@ func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
 // sigma of the empty columns drop the rest. k = 0 (r < T) gives delta = 0.
 // Only those k triplets of each task are computed (FusionBench computes the
 // full SVD and keeps them).
-func tsvmMerge(eng svdEngine, tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+func tsvmMerge(eng svdEngine, tau taskMatrices, T, m, n int, _ Values) (*mat.Dense, error) {
 	r := min(m, n)
 	k := r / T
 	if k == 0 {
@@ -121,7 +165,7 @@ func tsvmMerge(eng svdEngine, tau taskMatrix, T, m, n int, _ Values) (*mat.Dense
 	}
 	p := newTriplets(m, n, T*k)
 	for t := 0; t < T; t++ {
-		a, err := tau(t)
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}
@@ -167,12 +211,13 @@ func spectralProduct(eng svdEngine, U *mat.Dense, sigma []float64, V *mat.Dense)
 
 // isoCMerge is Iso-C: M = sum_t tau_t = U S Vt, delta = mean(S) U Vt.
 // U Vt is the polar factor of M and mean(S) its nuclear norm / min(m, n).
-func isoCMerge(eng svdEngine, tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+func isoCMerge(eng svdEngine, tau taskMatrices, T, m, n int, _ Values) (*mat.Dense, error) {
 	sum, err := sumTasks(tau, T, m, n)
 	if err != nil {
 		return nil, err
 	}
 	delta, mu, err := eng.polar(sum)
+	putF64(sum.RawMatrix().Data)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +240,7 @@ func isoCTSSplit(r, T int, f float64) (kc, s int) {
 // (tau_t - U_c U_c^T tau_t), adds its top s triplets; U and Vt of the
 // concatenation are replaced by their polar factors and every singular value
 // by their mean.
-func isoCTSMerge(eng svdEngine, tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) {
+func isoCTSMerge(eng svdEngine, tau taskMatrices, T, m, n int, frac float64) (*mat.Dense, error) {
 	r := min(m, n)
 	kc, sp := isoCTSSplit(r, T, frac)
 	used := T*sp + kc
@@ -209,13 +254,15 @@ func isoCTSMerge(eng svdEngine, tau taskMatrix, T, m, n int, frac float64) (*mat
 		if err != nil {
 			return nil, err
 		}
-		if uc, sc, vc, err = eng.top(sum, kc); err != nil {
+		uc, sc, vc, err = eng.top(sum, kc) // fresh matrices, not views of sum
+		putF64(sum.RawMatrix().Data)
+		if err != nil {
 			return nil, fmt.Errorf("sum of the tasks: %w", err)
 		}
 	}
 	p := newTriplets(m, n, used)
 	for t := 0; t < T && sp > 0; t++ {
-		a, err := tau(t)
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}

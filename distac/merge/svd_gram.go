@@ -56,7 +56,7 @@ func (g gramSVD) gram(a *mat.Dense) ([]float64, int, error) {
 	m, n := a.Dims()
 	d, ld := raw(a)
 	p := min(m, n)
-	gm := make([]float64, p*p)
+	gm := getF64(p * p)
 	if err := g.l.Dsyrk(m >= n, p, max(m, n), d, ld, gm, p); err != nil {
 		return nil, 0, err
 	}
@@ -65,7 +65,9 @@ func (g gramSVD) gram(a *mat.Dense) ([]float64, int, error) {
 
 // eig is the k largest eigenpairs of the p x p gm (destroyed): w
 // descending, the vectors in the rows of z (k x p).
+// gm goes back to the pool.
 func (g gramSVD) eig(gm []float64, p, k int) (w, z []float64, err error) {
+	defer putF64(gm)
 	w, z = make([]float64, p), make([]float64, k*p)
 	if err := g.l.DsyevTop(p, gm, p, k, w, z, p); err != nil {
 		return nil, nil, err
@@ -221,12 +223,13 @@ func (g gramSVD) polarFrom(a *mat.Dense, w, z []float64, p int) (*mat.Dense, flo
 			row[j] *= f
 		}
 	}
-	wm := make([]float64, p*p)
+	wm := getF64(p * p)
+	defer putF64(wm)
 	if err := g.l.Dsyrk(true, p, p, z, p, wm, p); err != nil {
 		return nil, 0, err
 	}
 	d, ld := raw(a)
-	out := make([]float64, m*n)
+	out := getF64(m * n) // the caller may putF64 it
 	var err error
 	if m >= n { // P = A W
 		err = g.l.Dgemm(false, false, m, n, n, 1, d, ld, wm, n, 0, out, n)
@@ -246,7 +249,7 @@ func (g gramSVD) product(u *mat.Dense, s []float64, vt *mat.Dense) (*mat.Dense, 
 	scaleCols(us, s)
 	ud, uld := raw(us)
 	vd, vld := raw(vt)
-	out := make([]float64, m*n)
+	out := getF64(m * n) // the caller may putF64 it
 	if err := g.l.Dgemm(false, false, m, n, k, 1, ud, uld, vd, vld, 0, out, n); err != nil {
 		return nil, err
 	}

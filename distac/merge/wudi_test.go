@@ -69,8 +69,10 @@ func randTaus(seed uint64, T, m, n int) [][]float64 {
 	return ts
 }
 
-func taskMatrixOf(ts [][]float64, m, n int) taskMatrix {
-	return func(t int) (*mat.Dense, error) { return mat.NewDense(m, n, append([]float64(nil), ts[t]...)), nil }
+func taskMatrixOf(ts [][]float64, m, n int) taskMatrices {
+	return taskMatrices{at: func(t int) (*mat.Dense, error) {
+		return mat.NewDense(m, n, append([]float64(nil), ts[t]...)), nil
+	}}
 }
 
 func wudiValues(steps int, lr float64) Values { return Values{"steps": steps, "lr": lr} }
