@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "45e2a1bef62439836a037ccfbaa69031c5b111c5982c8211d8d592bda1439b8d"
+const kernelSourcesHash = "702b4e62f030f38f9ba24c791a28bdf9da9fe1fcd0177259b5472ba86d2c1b1d"

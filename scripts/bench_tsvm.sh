@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# TSV-M on a ViT-B/32-shaped set: `distac merge --method tsvm` (gonum's LAPACK,
-# float64) against PyTorch's torch.linalg.svd doing the same per-task SVD work.
+# The SVD merges on a ViT-B/32-shaped set: `distac merge --method M` (wall time,
+# reading and writing included) against PyTorch's torch.linalg.svd float32 doing
+# the same SVD work as FusionBench (scripts/bench_tsvm_torch.py), same threads.
 #
 #   scripts/bench_tsvm.sh [tasks=8] [workdir] [blocks=12]
+#
+# METHODS="tsvm isoc isocts" (default) picks the methods. BEFORE=1 also runs
+# distac's gonum float64 path (DISTAC_LAPACK=off: the float64 reference engine,
+# minutes per block) and prints how far the fast output is from it: the largest
+# per-tensor ||fast - ref|| / ||ref - base||. TORCH_F64=1 adds torch float64.
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for both programs (some
+# machines force a Haswell kernel through them); OPENBLAS_VERBOSE=2 shows the
+# kernel distac's LAPACK (libopenblas.so.0, opened at run time) picks.
 #
 # Writes a base and T fine-tuned f32 checkpoints with open_clip ViT-B/32 visual
 # shapes (12 blocks, width 768: in_proj 2304x768, out_proj 768x768, c_fc
@@ -22,7 +31,7 @@ else
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/distac-tsvm.XXXXXX")
   CLEAN=("$WORK")
 fi
-trap 'rm -rf "${CLEAN[@]}" "$WORK/out.safetensors"' EXIT
+trap 'rm -rf "${CLEAN[@]}" "$WORK"/out-*.safetensors' EXIT
 BIN="$WORK/distac"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
 (cd "$ROOT" && go build -o "$BIN" ./cmd/distac)
@@ -71,12 +80,47 @@ for ((t = 0; t < T; t++)); do ARGS+=("$WORK/task$t.safetensors"); done
 TASKFLAGS=()
 for p in "${ARGS[@]}"; do TASKFLAGS+=(--task "$p"); done
 
-rm -f "$WORK/out.safetensors"
-/usr/bin/time -v "$BIN" merge --method tsvm --base "$WORK/base.safetensors" "${TASKFLAGS[@]}" --quiet \
-  --out "$WORK/out.safetensors" >"$WORK/tsvm.out" 2>"$WORK/tsvm.time"
-WALL=$(grep 'Elapsed (wall clock)' "$WORK/tsvm.time" | awk '{print $NF}')
-RSS=$(grep 'Maximum resident set size' "$WORK/tsvm.time" | awk '{print $NF}')
-echo "distac merge --method tsvm (gonum, float64, $(nproc) workers): wall $WALL, peak RSS $((RSS / 1024)) MiB"
-for dt in float32 float64; do
-  /usr/bin/python3 "$ROOT/scripts/bench_tsvm_torch.py" "$WORK/base.safetensors" "${ARGS[@]}" --dtype $dt --threads "$(nproc)"
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+run_distac() { # method label [env...]: one timed merge into $WORK/out-LABEL.safetensors
+  local method=$1 label=$2
+  shift 2
+  rm -f "$WORK/out-$label.safetensors"
+  env "$@" /usr/bin/time -v "$BIN" merge --method "$method" --base "$WORK/base.safetensors" "${TASKFLAGS[@]}" \
+    --quiet --force --out "$WORK/out-$label.safetensors" >"$WORK/$label.out" 2>"$WORK/$label.time"
+  local wall rss
+  wall=$(grep 'Elapsed (wall clock)' "$WORK/$label.time" | awk '{print $NF}')
+  rss=$(grep 'Maximum resident set size' "$WORK/$label.time" | awk '{print $NF}')
+  echo "distac merge --method $method ($label, $(nproc) workers): wall $wall, peak RSS $((rss / 1024)) MiB"
+}
+for M in ${METHODS:-tsvm isoc isocts}; do
+  run_distac "$M" "$M-lapack"
+  if [ "${BEFORE:-0}" = 1 ]; then
+    run_distac "$M" "$M-gonum" DISTAC_LAPACK=off
+    /usr/bin/python3 - "$WORK/base.safetensors" "$WORK/out-$M-lapack.safetensors" "$WORK/out-$M-gonum.safetensors" <<'PY'
+import json, struct, sys
+import numpy as np
+
+def load(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(f.read(n))
+        data = f.read()
+    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype=np.float32).astype(np.float64)
+            for k, v in h.items() if k != "__metadata__" and v["dtype"] == "F32"}
+
+base, fast, ref = (load(p) for p in sys.argv[1:4])
+worst, name = 0.0, ""
+for k, r in ref.items():
+    d = np.linalg.norm(r - base[k])
+    e = np.linalg.norm(fast[k] - r) / d if d > 0 else np.linalg.norm(fast[k] - r)
+    if e > worst:
+        worst, name = e, k
+print(f"  fast vs gonum float64: largest per-tensor relative update difference {worst:.2e} ({name})")
+PY
+  fi
+  rm -f "$WORK"/out-"$M"-*.safetensors
+  for dt in float32 $([ "${TORCH_F64:-0}" = 1 ] && echo float64); do
+    /usr/bin/python3 "$ROOT/scripts/bench_tsvm_torch.py" "$WORK/base.safetensors" "${ARGS[@]}" --method "$M" \
+      --dtype $dt --threads "$(nproc)"
+  done
 done

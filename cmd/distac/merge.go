@@ -11,6 +11,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/merge"
+	"github.com/distac/distac/ffi"
 )
 
 func init() {
@@ -155,6 +156,12 @@ func runMerge(args []string) error {
 		return err
 	}
 	opts.Backend = be
+	if m, err := merge.Lookup(opts.Method); err == nil && m.UsesSVD() && be.Name() != "ref" {
+		if desc, fast := merge.SVDEngine(be); !fast && os.Getenv(ffi.EnvLAPACK) == "" {
+			fmt.Fprintf(os.Stderr, "distac merge: note: %s uses %s, 10-50x slower than LAPACK's path; "+
+				"install libopenblas0 (Debian) for it\n", opts.Method, desc)
+		}
+	}
 	bar := newProgress("merge", "", []string{opts.Method}, wantQuiet)
 	opts.Progress = bar.workFn()
 	rep, err := merge.Run(context.Background(), opts)

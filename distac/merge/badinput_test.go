@@ -184,7 +184,7 @@ func TestBadInputs(t *testing.T) {
 		if !ok {
 			class = checkpoint.ErrMalformed // every other case is a broken file or index
 		}
-		for _, method := range []string{MethodTA, MethodTIES, MethodTSVM} {
+		for _, method := range []string{MethodTA, MethodTIES, MethodTSVM, MethodIsoC} {
 			t.Run(c.name+"/"+method, func(t *testing.T) {
 				in, out := t.TempDir(), t.TempDir()
 				bp, tps := c.setup(t, in, base, tasks)
@@ -274,7 +274,7 @@ func TestCancel(t *testing.T) {
 	bp, tps := writeSet(t, dir, base, tasks)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	for _, method := range []string{MethodTA, MethodTIES, MethodTSVM} {
+	for _, method := range []string{MethodTA, MethodTIES, MethodTSVM, MethodIsoC} {
 		o := mergeOpts(method, bp, tps, filepath.Join(dir, method+".safetensors"), best(t))
 		if _, err := Run(ctx, o); !errors.Is(err, ErrCancelled) {
 			t.Errorf("%s: err = %v, want ErrCancelled", method, err)

@@ -19,18 +19,6 @@ func svdThin(a *mat.Dense) (u *mat.Dense, s []float64, v *mat.Dense, err error) 
 	return u, svd.Values(nil), v, nil
 }
 
-// polar returns the orthogonal polar factor of a: a = P S Q^T -> P Q^T, the
-// closest matrix with orthonormal columns (rows, if a is wide) to a.
-func polar(a *mat.Dense) (*mat.Dense, error) {
-	u, _, v, err := svdThin(a)
-	if err != nil {
-		return nil, err
-	}
-	var p mat.Dense
-	p.Mul(u, v.T())
-	return &p, nil
-}
-
 // cols is a[:, j0:j1] (a view).
 func cols(a *mat.Dense, j0, j1 int) *mat.Dense {
 	r, _ := a.Dims()

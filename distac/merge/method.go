@@ -41,7 +41,9 @@ type Method struct {
 	// matrix, when set, merges every 2-D weight but embeddings as a whole
 	// matrix on the host in float64 (the SVD methods); chunk then takes the
 	// other tensors.
-	matrix func(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error)
+	matrix func(eng svdEngine, tau taskMatrices, T, m, n int, v Values) (*mat.Dense, error)
+	// svd marks the methods whose matrix work is SVDs (see SVDEngine).
+	svd bool
 	// tensor, when set, merges every float tensor as a whole on the host
 	// (mergekit's methods: top-k and norms per tensor; EMR's masks); chunk
 	// and matrix are then not used.
@@ -56,6 +58,10 @@ type Method struct {
 	// not Name (mergekit's "ties" is distac's mergekit_ties).
 	Mergekit string
 }
+
+// UsesSVD reports whether the method's matrices take SVDs (TSV-M, Iso-C,
+// Iso-CTS), whose speed depends on SVDEngine.
+func (m *Method) UsesSVD() bool { return m.svd }
 
 // chunk is what a method's chunk function works on: the task vectors of
 // elements [Lo, Lo+N) of one tensor on the backend, and the delta to write.

@@ -76,18 +76,18 @@ var Methods = []*Method{
 		},
 	},
 	{Name: MethodTSVM, Doc: "task singular vectors: top r/T triplets per task, orthogonalised",
-		weights: meanWeights, matrix: tsvmMerge},
+		weights: meanWeights, matrix: tsvmMerge, svd: true},
 	{Name: MethodIsoC, Doc: "isotropic: the sum's singular vectors with a flat spectrum",
-		weights: meanWeights, matrix: isoCMerge},
+		weights: meanWeights, matrix: isoCMerge, svd: true},
 	{
 		Name: MethodIsoCTS, Doc: "Iso-CTS: common + task-specific subspaces, flat spectrum",
 		Params: []Param{{Key: "common_fraction", Kind: Float, Default: "0.8",
 			Usage: "fraction of the rank given to the common subspace",
 			valid: func(v any) error { return within(v.(float64), 0, true, 1, true, "a fraction") }}},
-		weights: meanWeights, matrix: func(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
-			return isoCTSMerge(tau, T, m, n, v.Float("common_fraction"))
+		weights: meanWeights, matrix: func(eng svdEngine, tau taskMatrices, T, m, n int, v Values) (*mat.Dense, error) {
+			return isoCTSMerge(eng, tau, T, m, n, v.Float("common_fraction"))
 		},
-		reads: 2,
+		reads: 2, svd: true,
 	},
 	{
 		Name: MethodDARE, Doc: "drop a fraction p of each task vector (seeded), rescale 1/(1-p), sum",

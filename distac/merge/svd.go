@@ -8,8 +8,17 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// taskMatrix yields tau_t of the current tensor as a float64 matrix.
+// taskMatrix yields tau_t of the current tensor as a float64 matrix (a
+// buffer the next call may reuse).
 type taskMatrix func(t int) (*mat.Dense, error)
+
+// taskMatrices is how a matrix method reads the task vectors of the current
+// tensor: each as a matrix (at), or added into a float64 sum in the pass that
+// converts it (addTo; nil: through at).
+type taskMatrices struct {
+	at    taskMatrix
+	addTo func(t int, sum []float64) error
+}
 
 // matrix merges one 2-D weight with a matrix method. The task vectors are
 // formed one at a time (Iso-CTS forms each twice) so that at most one tau_t,
@@ -34,7 +43,8 @@ func (wk *worker) matrix(p *pass, j job) error {
 			}
 		}()
 	}
-	tau := func(t int) (*mat.Dense, error) {
+	// f32 is tau_t on the host, its use counted and stopped when asked.
+	f32 := func(t int) ([]float32, error) {
 		// An SVD takes long on a large matrix: stop between them when asked.
 		if err := wk.m.ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
@@ -44,27 +54,53 @@ func (wk *worker) matrix(p *pass, j job) error {
 			return nil, err
 		}
 		counted[t] = true
-		xs, err := wk.hostFloats(v)
-		if err != nil {
-			return nil, err
-		}
-		// The matrix is on the host now: check it before an SVD of NaN
-		// (which LAPACK may iterate on for a long time) rather than after.
-		if _, _, bad := firstBad(xs); bad {
-			return nil, wk.nonFinite(j, t)
-		}
-		// One float64 copy per worker, reused by every task: each use of a
-		// tau_t ends before the next is formed.
-		if cap(wk.f64) < numel {
-			wk.f64 = make([]float64, numel)
-		}
-		d := wk.f64[:numel]
-		for i, x := range xs {
-			d[i] = float64(x)
-		}
-		return mat.NewDense(m, n, d), nil
+		return wk.hostFloats(v)
 	}
-	delta, err := wk.m.method.matrix(tau, len(it.tasks), m, n, wk.m.values)
+	// The matrix is on the host now: check it before an SVD of NaN (which
+	// LAPACK may iterate on for a long time) rather than after, in the same
+	// pass as the conversion (x * 0 is NaN for NaN and Inf, else 0).
+	tau := taskMatrices{
+		at: func(t int) (*mat.Dense, error) {
+			xs, err := f32(t)
+			if err != nil {
+				return nil, err
+			}
+			// One float64 copy per worker, reused by every task: each use
+			// of a tau_t ends before the next is formed.
+			if cap(wk.f64) < numel {
+				wk.f64 = make([]float64, numel)
+			}
+			d := wk.f64[:numel]
+			var bad float64
+			for i, x := range xs {
+				f := float64(x)
+				d[i] = f
+				bad += f * 0
+			}
+			if bad != 0 { // NaN is != 0 too
+				return nil, wk.nonFinite(j, t)
+			}
+			return mat.NewDense(m, n, d), nil
+		},
+		addTo: func(t int, sum []float64) error {
+			xs, err := f32(t)
+			if err != nil {
+				return err
+			}
+			var bad float64
+			sum = sum[:len(xs)]
+			for i, x := range xs {
+				f := float64(x)
+				sum[i] += f
+				bad += f * 0
+			}
+			if bad != 0 {
+				return wk.nonFinite(j, t)
+			}
+			return nil
+		},
+	}
+	delta, err := wk.m.method.matrix(svdEngineFor(wk.be), tau, len(it.tasks), m, n, wk.m.values)
 	if err != nil {
 		return fmt.Errorf("%s: tensor %q: %w", wk.m.method.Name, it.base.Name, err)
 	}
@@ -73,6 +109,9 @@ func (wk *worker) matrix(p *pass, j job) error {
 		for k, x := range delta.RawRowView(i) {
 			d32[i*n+k] = float32(x)
 		}
+	}
+	if r := delta.RawMatrix(); r.Stride == n { // delta is this function's now
+		putF64(r.Data)
 	}
 	dv, err := wk.vec(bufKey{roleDelta, 0, ffi.F32}, numel)
 	if err != nil {
@@ -88,20 +127,20 @@ func (wk *worker) matrix(p *pass, j job) error {
 	return nil
 }
 
-// sumSVD is the thin SVD of M = sum_t tau_t (sumTasks).
-func sumSVD(tau taskMatrix, T, m, n int) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
-	sum, err := sumTasks(tau, T, m, n)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return svdThin(sum)
-}
-
 // sumTasks is M = sum_t tau_t in float64.
-func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
-	sum := mat.NewDense(m, n, nil)
+// Its storage comes from getF64.
+func sumTasks(tau taskMatrices, T, m, n int) (*mat.Dense, error) {
+	d := getF64(m * n)
+	clear(d)
+	sum := mat.NewDense(m, n, d)
 	for t := 0; t < T; t++ {
-		a, err := tau(t)
+		if tau.addTo != nil {
+			if err := tau.addTo(t, sum.RawMatrix().Data); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +155,9 @@ func sumTasks(tau taskMatrix, T, m, n int) (*mat.Dense, error) {
 // Only the T*k filled columns/rows are orthogonalised: the polar factor of
 // [B 0] restricted to B's columns is the polar factor of B, and the zero
 // sigma of the empty columns drop the rest. k = 0 (r < T) gives delta = 0.
-func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
+// Only those k triplets of each task are computed (FusionBench computes the
+// full SVD and keeps them).
+func tsvmMerge(eng svdEngine, tau taskMatrices, T, m, n int, _ Values) (*mat.Dense, error) {
 	r := min(m, n)
 	k := r / T
 	if k == 0 {
@@ -124,17 +165,17 @@ func tsvmMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
 	}
 	p := newTriplets(m, n, T*k)
 	for t := 0; t < T; t++ {
-		a, err := tau(t)
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}
-		u, s, v, err := svdThin(a)
+		u, s, vt, err := eng.top(a, k)
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", t, err)
 		}
-		p.put(t*k, k, u, s, v)
+		p.put(t*k, k, u, s, vt)
 	}
-	return spectralProduct(p.U, p.sigma, p.V)
+	return spectralProduct(eng, p.U, p.sigma, p.V)
 }
 
 // triplets gathers singular triplets into the columns of U (m x used), the
@@ -148,40 +189,39 @@ func newTriplets(m, n, used int) *triplets {
 	return &triplets{U: mat.NewDense(m, used, nil), V: mat.NewDense(used, n, nil), sigma: make([]float64, used)}
 }
 
-// put places the top k triplets of u diag(s) v^T at position at.
-func (p *triplets) put(at, k int, u *mat.Dense, s []float64, v *mat.Dense) {
+// put places the top k triplets of u diag(s) vt at position at.
+func (p *triplets) put(at, k int, u *mat.Dense, s []float64, vt *mat.Dense) {
 	cols(p.U, at, at+k).Copy(cols(u, 0, k))
-	rowsOf(p.V, at, at+k).Copy(cols(v, 0, k).T())
+	rowsOf(p.V, at, at+k).Copy(rowsOf(vt, 0, k))
 	copy(p.sigma[at:], s[:k])
 }
 
 // spectralProduct is polar(U) diag(sigma) polar(V).
-func spectralProduct(U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, error) {
-	pu, err := polar(U)
+func spectralProduct(eng svdEngine, U *mat.Dense, sigma []float64, V *mat.Dense) (*mat.Dense, error) {
+	pu, _, err := eng.polar(U)
 	if err != nil {
 		return nil, fmt.Errorf("polar factor of U: %w", err)
 	}
-	pv, err := polar(V)
+	pv, _, err := eng.polar(V)
 	if err != nil {
 		return nil, fmt.Errorf("polar factor of V: %w", err)
 	}
-	scaleCols(pu, sigma)
-	m, _ := pu.Dims()
-	_, n := pv.Dims()
-	delta := mat.NewDense(m, n, nil)
-	delta.Mul(pu, pv)
-	return delta, nil
+	return eng.product(pu, sigma, pv)
 }
 
 // isoCMerge is Iso-C: M = sum_t tau_t = U S Vt, delta = mean(S) U Vt.
-func isoCMerge(tau taskMatrix, T, m, n int, _ Values) (*mat.Dense, error) {
-	u, s, v, err := sumSVD(tau, T, m, n)
+// U Vt is the polar factor of M and mean(S) its nuclear norm / min(m, n).
+func isoCMerge(eng svdEngine, tau taskMatrices, T, m, n int, _ Values) (*mat.Dense, error) {
+	sum, err := sumTasks(tau, T, m, n)
 	if err != nil {
 		return nil, err
 	}
-	delta := mat.NewDense(m, n, nil)
-	delta.Mul(u, v.T())
-	delta.Scale(mean(s), delta)
+	delta, mu, err := eng.polar(sum)
+	putF64(sum.RawMatrix().Data)
+	if err != nil {
+		return nil, err
+	}
+	delta.Scale(mu, delta)
 	return delta, nil
 }
 
@@ -200,44 +240,51 @@ func isoCTSSplit(r, T int, f float64) (kc, s int) {
 // (tau_t - U_c U_c^T tau_t), adds its top s triplets; U and Vt of the
 // concatenation are replaced by their polar factors and every singular value
 // by their mean.
-func isoCTSMerge(tau taskMatrix, T, m, n int, frac float64) (*mat.Dense, error) {
-	u, s, v, err := sumSVD(tau, T, m, n)
-	if err != nil {
-		return nil, err
-	}
-	r := len(s)
+func isoCTSMerge(eng svdEngine, tau taskMatrices, T, m, n int, frac float64) (*mat.Dense, error) {
+	r := min(m, n)
 	kc, sp := isoCTSSplit(r, T, frac)
 	used := T*sp + kc
-	p := newTriplets(m, n, used)
-	var uc *mat.Dense
-	if kc > 0 {
-		uc = cols(u, 0, kc)
+	if used == 0 {
+		return mat.NewDense(m, n, nil), nil
 	}
+	var uc, vc *mat.Dense
+	var sc []float64
+	if kc > 0 {
+		sum, err := sumTasks(tau, T, m, n)
+		if err != nil {
+			return nil, err
+		}
+		uc, sc, vc, err = eng.top(sum, kc) // fresh matrices, not views of sum
+		putF64(sum.RawMatrix().Data)
+		if err != nil {
+			return nil, fmt.Errorf("sum of the tasks: %w", err)
+		}
+	}
+	p := newTriplets(m, n, used)
 	for t := 0; t < T && sp > 0; t++ {
-		a, err := tau(t)
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}
 		if uc != nil {
-			var c, pr mat.Dense
-			c.Mul(uc.T(), a) // kc x n
-			pr.Mul(uc, &c)   // m x n
-			a.Sub(a, &pr)
+			if err := eng.project(a, uc); err != nil {
+				return nil, fmt.Errorf("task %d: %w", t, err)
+			}
 		}
-		ut, st, vt, err := svdThin(a)
+		ut, st, vt, err := eng.top(a, sp)
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", t, err)
 		}
 		p.put(t*sp, sp, ut, st, vt)
 	}
 	if kc > 0 {
-		p.put(T*sp, kc, u, s, v)
+		p.put(T*sp, kc, uc, sc, vc)
 	}
 	mu := mean(p.sigma)
 	for i := range p.sigma {
 		p.sigma[i] = mu
 	}
-	return spectralProduct(p.U, p.sigma, p.V)
+	return spectralProduct(eng, p.U, p.sigma, p.V)
 }
 
 func mean(xs []float64) float64 {

@@ -22,13 +22,13 @@ import (
 // there (FusionBench would divide 0 by 0).
 
 // wudiMerge is WUDI's matrix function.
-func wudiMerge(tau taskMatrix, T, m, n int, v Values) (*mat.Dense, error) {
+func wudiMerge(_ svdEngine, tau taskMatrices, T, m, n int, v Values) (*mat.Dense, error) {
 	x := mat.NewDense(m, n, nil)
 	S := mat.NewDense(n, n, nil)
 	C := mat.NewDense(m, n, nil)
 	var gram, tg mat.Dense
 	for t := 0; t < T; t++ {
-		a, err := tau(t)
+		a, err := tau.at(t)
 		if err != nil {
 			return nil, err
 		}

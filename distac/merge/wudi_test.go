@@ -69,8 +69,10 @@ func randTaus(seed uint64, T, m, n int) [][]float64 {
 	return ts
 }
 
-func taskMatrixOf(ts [][]float64, m, n int) taskMatrix {
-	return func(t int) (*mat.Dense, error) { return mat.NewDense(m, n, append([]float64(nil), ts[t]...)), nil }
+func taskMatrixOf(ts [][]float64, m, n int) taskMatrices {
+	return taskMatrices{at: func(t int) (*mat.Dense, error) {
+		return mat.NewDense(m, n, append([]float64(nil), ts[t]...)), nil
+	}}
 }
 
 func wudiValues(steps int, lr float64) Values { return Values{"steps": steps, "lr": lr} }
@@ -80,7 +82,7 @@ func wudiValues(steps int, lr float64) Values { return Values{"steps": steps, "l
 func TestWUDIOneStep(t *testing.T) {
 	const m, n, T, lr = 5, 3, 3, 0.01
 	ts := randTaus(1, T, m, n)
-	got, err := wudiMerge(taskMatrixOf(ts, m, n), T, m, n, wudiValues(1, lr))
+	got, err := wudiMerge(nil, taskMatrixOf(ts, m, n), T, m, n, wudiValues(1, lr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestWUDIOneStep(t *testing.T) {
 
 func mustWUDI(t *testing.T, ts [][]float64, m, n, steps int, lr float64) []float64 {
 	t.Helper()
-	x, err := wudiMerge(taskMatrixOf(ts, m, n), len(ts), m, n, wudiValues(steps, lr))
+	x, err := wudiMerge(nil, taskMatrixOf(ts, m, n), len(ts), m, n, wudiValues(steps, lr))
 	if err != nil {
 		t.Fatal(err)
 	}
