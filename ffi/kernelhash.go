@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "bb1e3e261af3cba5cf47176425bf2b507f11fc226bf3eb30dd7459a3acc0c0e4"
+const kernelSourcesHash = "79417c431b2302939a7fc77b827e0e80d2ff6b6c5762eeefa36b9568b61f2f11"

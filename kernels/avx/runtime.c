@@ -80,6 +80,23 @@ int distac_threads_for(int threads, int64_t n, int64_t grain) {
   return most < threads ? (int)most : threads;
 }
 
+/* Written once under pthread_once, read-only after: not state that moves. */
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int64_t cache_l1d = 32 << 10, cache_l2 = 1 << 20;
+
+static void cache_detect(void) {
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+  long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l1d >= (8 << 10) && l1d <= (1 << 20)) cache_l1d = l1d; /* else keep the fallback */
+  if (l2 >= (128 << 10) && l2 <= (64 << 20)) cache_l2 = l2;
+#endif
+}
+
+void distac_cache_sizes(int64_t *l1d, int64_t *l2) {
+  pthread_once(&cache_once, cache_detect);
+  *l1d = cache_l1d, *l2 = cache_l2;
+}
+
 /* How long an idle worker polls for new work before it sleeps, and how long
  * a caller polls for its last chunks before it sleeps: long enough to bridge
  * the gap between back-to-back kernel calls, short enough that an idle pool
