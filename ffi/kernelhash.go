@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "79417c431b2302939a7fc77b827e0e80d2ff6b6c5762eeefa36b9568b61f2f11"
+const kernelSourcesHash = "94822043ac8647c52acf92fd80f24bd9b3a27c3dff0c55ec4e6d6e7e03692c31"
