@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "94822043ac8647c52acf92fd80f24bd9b3a27c3dff0c55ec4e6d6e7e03692c31"
+const kernelSourcesHash = "ed014ff413f32de6cb84015492d3bbb3c888d36f3b9f50f86c669007c56cd655"

@@ -8,7 +8,10 @@
  *      slabs. Packing absorbs the transpose and zero-pads the last panel.
  *   2. C is cut into tiles; for each tile:
  *        pc (KC depth) -> ic (MC rows): pack an MC x KC block of op(A) into
- *        MR-tall panels -> jr (NR columns) -> ir (MR rows) -> micro-kernel
+ *        MR-tall panels (transposed A only: untransposed A is read in place
+ *        by the kernel_rows micro-kernels) -> jr (NR columns) -> ir (MR
+ *        rows) -> micro-kernel. KC and MC come from the detected L1d and L2
+ *        (gemm_blocked).
  *      so one KC x NR micro-panel of B is reused from L1/L2 across the ir
  *      loop while MR x KC panels of A stream from the L2-resident A block.
  *      The register-blocked FMA micro-kernel applies alpha (and beta on the

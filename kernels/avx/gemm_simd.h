@@ -38,7 +38,7 @@
  * GCC's allocation of this loop spends moves on the tight register file
  * (about 7% slower), hence the main loop in inline assembly, 4 steps per trip;
  * the intrinsics below do the remaining kc % 4 steps and say the same thing.
- * kc = 384, mc = 144: a 24 KiB B micro-panel in L1, the A block (216 KiB) in L2. */
+ * kc = 384 (48 KiB L1d, gemm_blocked): a 24 KiB B micro-panel in L1, the A block in L2. */
 #define GEMM_AVX2_ROW(r)                    \
   x = _mm256_broadcast_ss(a + (r));         \
   c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0); \
@@ -163,7 +163,7 @@ DISTAC_TARGET_AVX2 static void gemm_kernel_rows_avx2(int64_t kc, const float *re
  * as two 256-bit halves, so peak FLOPs equal AVX2's; the gain is half the
  * instructions and broadcasts per FLOP. 6 x 32 measured as well as 12 x 32
  * and 14 x 32 (within noise) and packs A as cheaply as the AVX2 path.
- * kc = 384, mc = 192: the A block (288 KiB) sits in L2; a 48 KiB B micro-panel
+ * kc = 384 (48 KiB L1d): the A block sits in L2; a 48 KiB B micro-panel
  * streams from L2 as well, which Zen 4's L2 bandwidth covers. */
 #define GEMM_AVX512_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0;
 #define GEMM_AVX512_FMA(r)                    \
