@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "702b4e62f030f38f9ba24c791a28bdf9da9fe1fcd0177259b5472ba86d2c1b1d"
+const kernelSourcesHash = "7f2568b9ac66a56d5eee3259b0fe3fc69303c67b7a4708c310489ae1824e97b2"

@@ -8,7 +8,10 @@
  *      slabs. Packing absorbs the transpose and zero-pads the last panel.
  *   2. C is cut into tiles; for each tile:
  *        pc (KC depth) -> ic (MC rows): pack an MC x KC block of op(A) into
- *        MR-tall panels -> jr (NR columns) -> ir (MR rows) -> micro-kernel
+ *        MR-tall panels (transposed A only: untransposed A is read in place
+ *        by the kernel_rows micro-kernels) -> jr (NR columns) -> ir (MR
+ *        rows) -> micro-kernel. KC and MC come from the detected L1d and L2
+ *        (gemm_blocked).
  *      so one KC x NR micro-panel of B is reused from L1/L2 across the ir
  *      loop while MR x KC panels of A stream from the L2-resident A block.
  *      The register-blocked FMA micro-kernel applies alpha (and beta on the
@@ -107,6 +110,10 @@ static void gemm_scalar(const gemm_problem *g) {
  * beta == 0 must not read C. */
 typedef void (*gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                                float alpha, float beta);
+/* The same with A read in place: row r of the MR-row panel at a + r*lda,
+ * depth p at a[r*lda + p] (op(A) not transposed). */
+typedef void (*gemm_kernel_rows_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
+                                    float *c, int64_t ldc, float alpha, float beta);
 /* Packs op(A)[i0 .. i0+mc) x [p0 .. p0+kc) into MR-tall panels, zero-padding
  * the last panel to MR rows. */
 typedef void (*gemm_pack_a_fn)(const gemm_problem *g, int64_t i0, int64_t mc, int64_t p0,
@@ -117,8 +124,9 @@ typedef void (*gemm_pack_b_fn)(const gemm_problem *g, int64_t p0, int64_t kc, in
 
 typedef struct {
   int mr, nr;
-  int64_t mc, kc; /* cache blocks: mc x kc of A stays in L2; mc a multiple of mr */
+  int64_t mc, kc; /* cache blocks (gemm_blocked): mc x kc of A in L2; mc a multiple of mr */
   gemm_kernel_fn kernel;
+  gemm_kernel_rows_fn kernel_rows;
   gemm_pack_a_fn pack_a;
   gemm_pack_b_fn pack_b;
 } gemm_impl;
@@ -166,7 +174,11 @@ static void gemm_store_edge(const gemm_problem *g, const float *t, int nr, float
 }
 
 /* C rows [i0, i1) x packed columns [c0, c1) (relative to pk->j0; c0 a
- * multiple of NR), with ap as room for an mc x kc block of A. */
+ * multiple of NR), with ap as room for an mc x kc block of A. Untransposed
+ * A is read in place by kernel_rows (its panels are rows of A already, so
+ * packing them only cost time: a tenth of a 256^3 call); only a last panel
+ * of fewer than MR rows is packed, zero-padded. Transposed A is packed (in
+ * place, each depth step would touch a cache line for 6 floats). */
 static void gemm_tile(const gemm_bpack *pk, int64_t i0, int64_t i1, int64_t c0, int64_t c1,
                       float *ap) {
   const gemm_impl *im = pk->im;
@@ -179,14 +191,21 @@ static void gemm_tile(const gemm_bpack *pk, int64_t i0, int64_t i1, int64_t c0, 
     const float *slab = pk->bp + pc * pk->ncp;
     for (int64_t ic = i0; ic < i1; ic += im->mc) {
       int64_t mc = gemm_min(im->mc, i1 - ic);
-      im->pack_a(g, ic, mc, pc, kc, ap);
+      int64_t full = g->trans_a ? 0 : mc / mr * mr; /* rows read in place */
+      if (full < mc) im->pack_a(g, ic + full, mc - full, pc, kc, ap + full * kc);
       for (int64_t jr = c0; jr < c1; jr += nr) {
         int64_t cols = gemm_min(nr, c1 - jr), j = pk->j0 + jr;
         const float *bpanel = slab + jr * kc;
         for (int64_t ir = 0; ir < mc; ir += mr) {
           int64_t rows = gemm_min(mr, mc - ir);
-          const float *apanel = ap + ir * kc;
-          if (rows == mr && cols == nr) {
+          const float *apanel = ap + ir * kc, *arows = g->a + (ic + ir) * g->lda + pc;
+          if (ir < full && cols == nr) {
+            im->kernel_rows(kc, arows, g->lda, bpanel, g->c + (ic + ir) * g->ldc + j, g->ldc,
+                            g->alpha, beta);
+          } else if (ir < full) {
+            im->kernel_rows(kc, arows, g->lda, bpanel, tile, nr, 1.0f, 0.0f);
+            gemm_store_edge(g, tile, nr, beta, ic + ir, rows, j, cols);
+          } else if (rows == mr && cols == nr) {
             im->kernel(kc, apanel, bpanel, g->c + (ic + ir) * g->ldc + j, g->ldc, g->alpha, beta);
           } else {
             im->kernel(kc, apanel, bpanel, tile, nr, 1.0f, 0.0f);
@@ -281,14 +300,18 @@ static void gemm_mt_run(void *ctx, int64_t begin, int64_t end) {
 
 /* About 8 tiles per thread: dealt out dynamically, a thread slowed by
  * another process takes fewer, and the last to finish idles the others for
- * at most one tile. Rows are cut first (down to 4 micro-panels a tile);
- * columns only when rows run out, as each column tile repacks its A block
- * (so at least 128 columns a tile). */
+ * at most one tile. Rows are cut (down to 2 micro-panels a tile, each
+ * B micro-panel still used twice from L1); columns only when there are
+ * fewer than 3 row tiles a thread, as each column tile reads (and for
+ * transposed A repacks) its rows of A again: cutting 256^3 into 2 column
+ * tiles cost 5% in repacked A. At least 128 columns a tile. */
 static void gemm_mt_tiles(gemm_mt *mt, int t) {
   const gemm_impl *im = mt->pk.im;
   int64_t want = 8 * (int64_t)t, min_cols = 4 * im->nr > 128 ? 4 * im->nr : 128;
-  mt->rtiles = gemm_min(want, gemm_ceil_div(mt->pk.g->m, 4 * im->mr));
-  mt->ctiles = gemm_min(gemm_ceil_div(want, mt->rtiles), gemm_ceil_div(mt->pk.nc, min_cols));
+  mt->rtiles = gemm_min(want, gemm_ceil_div(mt->pk.g->m, 2 * im->mr));
+  mt->ctiles = gemm_min(gemm_ceil_div(3 * (int64_t)t, mt->rtiles),
+                        gemm_ceil_div(mt->pk.nc, min_cols));
+  if (mt->ctiles < 1) mt->ctiles = 1;
 }
 
 /* Threads for a checked problem with k > 0 and alpha != 0. */
@@ -323,6 +346,24 @@ static void gemm_compute(const gemm_impl *im, const gemm_problem *g, int t, floa
   }
 }
 
+/* The ISA's table with cache blocks from the caches the runtime detected
+ * (distac_cache_sizes): kc so that a kc-deep B micro-panel of the AVX-512
+ * tile (32 columns) fills L1d, the AVX2 one (16) half of it; mc so that the
+ * mc x kc A block takes a quarter of L2. With 48 KiB L1d and 1 MiB L2 (Zen 4,
+ * Zen 5) that is kc 384, mc 168; with a 2 MiB L2 (Sapphire Rapids) mc 336;
+ * with 32 KiB L1d (Skylake) kc 256. Measured on Zen 5, kc 256-512 and mc
+ * 144-336 are within noise of each other at 1024^3 and the ViT shapes. */
+static gemm_impl gemm_blocked(const gemm_impl *base) {
+  int64_t l1d, l2;
+  distac_cache_sizes(&l1d, &l2);
+  gemm_impl im = *base;
+  im.kc = l1d / (32 * (int64_t)sizeof(float)) / 16 * 16;
+  im.kc = im.kc < 192 ? 192 : im.kc > 512 ? 512 : im.kc;
+  im.mc = l2 / 4 / (im.kc * (int64_t)sizeof(float)) / im.mr * im.mr;
+  im.mc = im.mc < 8 * im.mr ? 8 * im.mr : im.mc > 128 * im.mr ? 128 * im.mr : im.mc;
+  return im;
+}
+
 /* Runs a checked problem on `threads` threads (<= 0: all). Scratch is
  * allocated before anything is written, so ENOMEM leaves C untouched. */
 static int gemm_run(const gemm_impl *im, const gemm_problem *g, int threads) {
@@ -331,6 +372,8 @@ static int gemm_run(const gemm_impl *im, const gemm_problem *g, int threads) {
     gemm_scale_c(g, 0, g->m, 0, g->n);
     return DISTAC_OK;
   }
+  gemm_impl tuned = gemm_blocked(im);
+  im = &tuned;
   int t = gemm_threads(g, threads);
   float *scratch = gemm_alloc(gemm_scratch_floats(im, g, t));
   if (!scratch) return DISTAC_ENOMEM;
@@ -386,6 +429,8 @@ static int gemm_run_batched(const gemm_impl *im, const gemm_problem *g, int64_t 
     }
     return DISTAC_OK;
   }
+  gemm_impl tuned = gemm_blocked(im);
+  im = bt.im = &tuned;
   int64_t macs = gemm_macs(g);
   int t = gemm_threads(g, threads), all = distac_threads_for(threads, (int64_t)1 << 40, 1);
   if (batch == 1 || t >= all) {
@@ -530,7 +575,7 @@ DISTAC_TARGET_AVX2 static void gemm_avx2_pack_b_nr(const gemm_problem *g, int nr
 
 /* An ISA's packing entry points (the packers above with its tile) and its
  * table for the blocked driver, in gemm_simd.h. */
-#define GEMM_IMPL(TARGET, MC)                                                              \
+#define GEMM_IMPL(TARGET)                                                                  \
   TARGET static void SIMD_FN(gemm_pack_a)(const gemm_problem *g, int64_t i0, int64_t mc,  \
                                           int64_t p0, int64_t kc, float *out) {            \
     gemm_avx2_pack_a_mr(g, GEMM_MR, i0, mc, p0, kc, out);                                 \
@@ -540,8 +585,8 @@ DISTAC_TARGET_AVX2 static void gemm_avx2_pack_b_nr(const gemm_problem *g, int nr
     gemm_avx2_pack_b_nr(g, GEMM_NR, p0, kc, j0, nc, out);                                 \
   }                                                                                       \
   static const gemm_impl SIMD_FN(gemm_impl) = {                                           \
-      .mr = GEMM_MR, .nr = GEMM_NR, .mc = MC, .kc = 384, .kernel = SIMD_FN(gemm_kernel),   \
-      .pack_a = SIMD_FN(gemm_pack_a), .pack_b = SIMD_FN(gemm_pack_b)};
+      .mr = GEMM_MR, .nr = GEMM_NR, .kernel = SIMD_FN(gemm_kernel),                       \
+      .kernel_rows = SIMD_FN(gemm_kernel_rows), .pack_a = SIMD_FN(gemm_pack_a), .pack_b = SIMD_FN(gemm_pack_b)};
 
 #define SIMD_TEMPLATE "gemm_simd.h"
 #include "simd_each.h"

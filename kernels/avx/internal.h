@@ -96,4 +96,9 @@ void distac_parallel_for(int threads, int64_t n, int64_t grain, distac_range_fn 
 /* Number of worker threads for n items of `grain` minimum each. */
 int distac_threads_for(int threads, int64_t n, int64_t grain);
 
+/* The data cache sizes of this CPU in bytes, L1d and L2 per core, read once
+ * (sysconf, which glibc answers from cpuid); 32 KiB and 1 MiB where the C
+ * library cannot say. Kernels derive their cache blocks from these. */
+void distac_cache_sizes(int64_t *l1d, int64_t *l2);
+
 #endif

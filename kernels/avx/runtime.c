@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -80,11 +81,34 @@ int distac_threads_for(int threads, int64_t n, int64_t grain) {
   return most < threads ? (int)most : threads;
 }
 
+/* Written once under pthread_once, read-only after: not state that moves. */
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int64_t cache_l1d = 32 << 10, cache_l2 = 1 << 20;
+
+static void cache_detect(void) {
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+  long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l1d >= (8 << 10) && l1d <= (1 << 20)) cache_l1d = l1d; /* else keep the fallback */
+  if (l2 >= (128 << 10) && l2 <= (64 << 20)) cache_l2 = l2;
+#endif
+}
+
+void distac_cache_sizes(int64_t *l1d, int64_t *l2) {
+  pthread_once(&cache_once, cache_detect);
+  *l1d = cache_l1d, *l2 = cache_l2;
+}
+
 /* How long an idle worker polls for new work before it sleeps, and how long
  * a caller polls for its last chunks before it sleeps: long enough to bridge
  * the gap between back-to-back kernel calls, short enough that an idle pool
- * costs a host program on the same cores nothing noticeable. */
-#define POOL_IDLE_SPIN_NS 100000
+ * costs a host program on the same cores nothing noticeable. A worker that
+ * went to sleep costs the next call its wake-up (a futex wake and, on a VM,
+ * an IPI to a halted vCPU: tens of microseconds, a third of a 256^3 GEMM);
+ * 100 us was shorter than the gap between the GEMMs of a step or of a
+ * paired benchmark (one OpenBLAS call between two of ours). Every 256 polls
+ * the poller yields, so a thread that shares its CPU (the host's, another
+ * process's) runs instead; on an otherwise idle CPU the yield returns at once. */
+#define POOL_IDLE_SPIN_NS 500000
 #define POOL_WAIT_SPIN_NS 50000
 
 static inline void pool_relax(void) {
@@ -183,7 +207,10 @@ static void *pool_worker(void *arg) {
     int64_t until = pool_now_ns() + POOL_IDLE_SPIN_NS;
     for (int spin = 0; atomic_load(&pool.pushes) == seen; spin++) {
       pool_relax();
-      if ((spin & 255) == 255 && pool_now_ns() > until) break;
+      if ((spin & 255) == 255) {
+        if (pool_now_ns() > until) break;
+        sched_yield();
+      }
     }
     pthread_mutex_lock(&pool.mu);
     if (!pool.head) {
@@ -251,6 +278,7 @@ void distac_parallel_for(int threads, int64_t n, int64_t grain, distac_range_fn 
   int64_t until = pool_now_ns() + POOL_WAIT_SPIN_NS;
   for (int spin = 0; atomic_load(&j.finished) < j.chunks; spin++) {
     pool_relax();
+    if ((spin & 255) == 255) sched_yield();
     if ((spin & 255) == 255 && pool_now_ns() > until) {
       pthread_mutex_lock(&pool.mu);
       while (atomic_load(&j.finished) < j.chunks) pthread_cond_wait(&pool.done, &pool.mu);
