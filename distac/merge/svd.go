@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/distac/distac/ffi"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -113,18 +112,7 @@ func (wk *worker) matrix(p *pass, j job) error {
 	if r := delta.RawMatrix(); r.Stride == n { // delta is this function's now
 		putF64(r.Data)
 	}
-	dv, err := wk.vec(bufKey{roleDelta, 0, ffi.F32}, numel)
-	if err != nil {
-		return err
-	}
-	if err := wk.be.Upload(dv, ffi.F32Bytes(d32)); err != nil {
-		return err
-	}
-	if err := wk.finish(p, j, baseRaw, dv); err != nil {
-		return err
-	}
-	p.pages.Consumed(it.base, 0, numel) // after finish: baseRaw may be a view of these pages
-	return nil
+	return wk.finishHost(p, j, baseRaw, d32)
 }
 
 // sumTasks is M = sum_t tau_t in float64.

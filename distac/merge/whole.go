@@ -55,6 +55,14 @@ func (wk *worker) whole(p *pass, j job) error {
 	for i, x := range delta {
 		d32[i] = float32(x)
 	}
+	return wk.finishHost(p, j, baseRaw, d32)
+}
+
+// finishHost uploads delta, computed on the host for the whole tensor of
+// job j, and finishes the job with it (theta = theta_0 + alpha delta, the
+// output written); the base's pages are released after.
+func (wk *worker) finishHost(p *pass, j job, baseRaw ffi.Vec, d32 []float32) error {
+	numel := len(d32)
 	dv, err := wk.vec(bufKey{roleDelta, 0, ffi.F32}, numel)
 	if err != nil {
 		return err
@@ -65,6 +73,6 @@ func (wk *worker) whole(p *pass, j job) error {
 	if err := wk.finish(p, j, baseRaw, dv); err != nil {
 		return err
 	}
-	p.pages.Consumed(it.base, 0, numel) // after finish: baseRaw may be a view of these pages
+	p.pages.Consumed(j.it.base, 0, numel) // after finish: baseRaw may be a view of these pages
 	return nil
 }
