@@ -7,6 +7,8 @@ package ffi
 */
 import "C"
 
+import "fmt"
+
 // The training ops of the CUDA backend (ffi.Trainer), on the launchers of
 // kernels/cuda/train.c. Never run on a GPU.
 
@@ -15,6 +17,14 @@ func cudaGELU(quick bool) C.distac_gelu_kind {
 		return C.DISTAC_GELU_QUICK
 	}
 	return C.DISTAC_GELU_ERF
+}
+
+// SgemmBF16 has no CUDA kernel yet: the bf16 step runs on the CPU backends.
+func (be *CUDA) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a, b Mat, beta float32, c Mat) error {
+	if err := be.check(checkGemm(transA, transB, m, n, k, 1, a, 0, b, 0, c, 0)); err != nil {
+		return err
+	}
+	return fmt.Errorf("cuda: sgemm bf16: %w", ErrNotImplemented)
 }
 
 func (be *CUDA) LayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps float32, y Mat, mean, rstd Vec) error {

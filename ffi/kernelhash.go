@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "7f2568b9ac66a56d5eee3259b0fe3fc69303c67b7a4708c310489ae1824e97b2"
+const kernelSourcesHash = "fded854a07fa2e4977d353b98d831909cd7ab4bb10e6df72aec499e273e6ba88"

@@ -1,5 +1,7 @@
 package ffi
 
+import "github.com/distac/distac/internal/half"
+
 // Sgemm is the float64-accumulating reference:
 //
 //	for i, j: C[i][j] = alpha * sum_p op(A)[i][p]*op(B)[p][j] + beta*C[i][j]
@@ -24,6 +26,29 @@ func (r *Ref) SgemmStridedBatched(transA, transB bool, m, n, k, batch int, alpha
 		refGemm(transA, transB, m, n, k, alpha, gemmTail(av, a.Off+q*strideA), a.LD,
 			gemmTail(bv, b.Off+q*strideB), b.LD, beta, gemmTail(cv, c.Off+q*strideC), c.LD)
 	}
+	return nil
+}
+
+// SgemmBF16 is Sgemm (float64 sums) on copies of A and B rounded to bf16:
+// the exact sum of the rounded operands' products, which every backend's
+// fp32 sums approach.
+func (r *Ref) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a, b Mat, beta float32, c Mat) error {
+	if err := r.check(checkGemm(transA, transB, m, n, k, 1, a, 0, b, 0, c, 0)); err != nil {
+		return err
+	}
+	if m == 0 || n == 0 {
+		return nil
+	}
+	round := func(s []float32) []float32 {
+		out := make([]float32, len(s))
+		for i, x := range s {
+			out[i] = half.BF16ToF32(half.F32ToBF16(x))
+		}
+		return out
+	}
+	av, bv := round(f32s(All(a.Buf))), round(f32s(All(b.Buf)))
+	refGemm(transA, transB, m, n, k, alpha, gemmTail(av, a.Off), a.LD, gemmTail(bv, b.Off), b.LD,
+		beta, gemmTail(f32s(All(c.Buf)), c.Off), c.LD)
 	return nil
 }
 

@@ -10,6 +10,12 @@ package ffi
 // wrong. All views are F32 (Zero takes any dtype); a Vec or Mat with a nil
 // Buf means "none" where an argument is optional.
 type Trainer interface {
+	// SgemmBF16 is Sgemm on bf16 operands: C = alpha * bf16(op(A)) *
+	// bf16(op(B)) + beta * C, every element of A and B (F32 in memory)
+	// rounded to bfloat16 (nearest even) as it is read, the exact products
+	// summed in fp32. It is the matmul of the bf16 mixed-precision step.
+	SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a, b Mat, beta float32, c Mat) error
+
 	// LayerNormForward writes y = (x - mean) * rstd * gamma + beta per row of
 	// x (rows x cols), and the row statistics mean and rstd (length rows)
 	// unless their Buf is nil.

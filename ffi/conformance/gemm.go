@@ -122,6 +122,7 @@ type gemmOperands struct {
 	sa, sb, sc       int
 	lda, ldb, ldc    int
 	lenA, lenB, lenC int
+	bf16             bool // the reference rounds A and B to bf16 (SgemmBF16)
 }
 
 func newGemmOperands(t *testing.T, be ffi.Backend, rng *rand.Rand, g gemmCase, batch, sa, sb int) *gemmOperands {
@@ -188,7 +189,11 @@ func (o *gemmOperands) check(t *testing.T, g gemmCase, batch int) {
 				t.Fatalf("entry %d: gap after C written", q)
 			}
 		}
-		want := gemm64(g, o.a[q*o.sa:], o.b[q*o.sb:], o.c[lo:])
+		a, b := o.a[q*o.sa:], o.b[q*o.sb:]
+		if o.bf16 {
+			a, b = roundBF16(a), roundBF16(b)
+		}
+		want := gemm64(g, a, b, o.c[lo:])
 		dense := gemmDense(t, got[lo:lo+o.lenC], g.m, g.n, o.ldc)
 		if e := relErr(dense, want); e > gemmTol {
 			t.Fatalf("entry %d: relative error %.3g > %g", q, e, gemmTol)
@@ -226,15 +231,20 @@ func gemmCases(rng *rand.Rand) []gemmCase {
 
 func testGemm(t *testing.T, be ffi.Backend) {
 	rng := newRNG(t)
-	runGemm(t, be, rng, gemmCases(rng))
+	runGemm(t, be, rng, gemmCases(rng), be.Sgemm, false)
 }
 
-// runGemm runs every case as a subtest on guarded, poisoned operands.
-func runGemm(t *testing.T, be ffi.Backend, rng *rand.Rand, cases []gemmCase) {
+// gemmOp is Sgemm's signature (Sgemm, SgemmBF16).
+type gemmOp func(transA, transB bool, m, n, k int, alpha float32, a, b ffi.Mat, beta float32, c ffi.Mat) error
+
+// runGemm runs every case of op as a subtest on guarded, poisoned
+// operands, against the float64 product of bf16-rounded ones when bf16.
+func runGemm(t *testing.T, be ffi.Backend, rng *rand.Rand, cases []gemmCase, op gemmOp, bf16 bool) {
 	for _, g := range cases {
 		t.Run(g.String(), func(t *testing.T) {
 			o := newGemmOperands(t, be, rng, g, 1, 0, 0)
-			if err := be.Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha,
+			o.bf16 = bf16
+			if err := op(g.transA, g.transB, g.m, g.n, g.k, g.alpha,
 				o.ra.Mat(o.lda), o.rb.Mat(o.ldb), g.beta, o.rc.Mat(o.ldc)); err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +264,7 @@ func testGemmDegenerate(t *testing.T, be ffi.Backend) {
 		{m: 0, n: 7, k: 3, alpha: 1, beta: 1},
 		{m: 7, n: 0, k: 3, alpha: 1, beta: 1, transA: true, transB: true},
 	}
-	runGemm(t, be, newRNG(t), cases)
+	runGemm(t, be, newRNG(t), cases, be.Sgemm, false)
 }
 
 func testGemmStridedBatched(t *testing.T, be ffi.Backend) {

@@ -76,6 +76,9 @@ var tests = []opTest{
 	{"TiesBadArgs", testTiesBadArgs, false},
 	{"DareDrop", testDareDrop, false},
 
+	{"GemmBF16", testGemmBF16, true},
+	{"GemmBF16Rounds", testGemmBF16Rounds, true},
+	{"GemmBF16Errors", testGemmBF16Errors, true},
 	{"LayerNorm", testTrainLayerNorm, true},
 	{"GELU", testTrainGELU, true},
 	{"GELUSweep", testTrainGELUSweep, true},

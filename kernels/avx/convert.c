@@ -64,11 +64,6 @@ static uint16_t cvt_f32_bits_to_f16(uint32_t x) {
   return sign | (uint16_t)q; /* q == 0x400 is the smallest normal: still right */
 }
 
-static uint16_t cvt_f32_bits_to_bf16(uint32_t x) {
-  if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)(x >> 16 | 0x40);
-  return (uint16_t)((x + 0x7fff + (x >> 16 & 1)) >> 16);
-}
-
 static uint32_t cvt_load_bits(distac_dtype t, const void *src, int64_t i) {
   switch (t) {
     case DISTAC_F16: return cvt_f16_to_f32_bits(((const uint16_t *)src)[i]);
@@ -84,7 +79,7 @@ static uint32_t cvt_load_bits(distac_dtype t, const void *src, int64_t i) {
 static void cvt_store_bits(distac_dtype t, void *dst, int64_t i, uint32_t x) {
   switch (t) {
     case DISTAC_F16: ((uint16_t *)dst)[i] = cvt_f32_bits_to_f16(x); break;
-    case DISTAC_BF16: ((uint16_t *)dst)[i] = cvt_f32_bits_to_bf16(x); break;
+    case DISTAC_BF16: ((uint16_t *)dst)[i] = distac_bf16_bits(x); break;
     default: memcpy((char *)dst + 4 * i, &x, 4); break;
   }
 }

@@ -27,52 +27,10 @@
  * both SIMD variants, on par with OpenBLAS; bench/sgemm_test.go compares.
  */
 #define _POSIX_C_SOURCE 200809L /* sched_yield */
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "simd_map.h" /* internal.h; the x86 intrinsics on x86 */
-
-/* ------------------------------------------------------------ arguments --- */
-
-typedef struct {
-  int trans_a, trans_b;
-  int64_t m, n, k;
-  float alpha, beta;
-  const float *a, *b;
-  float *c;
-  int64_t lda, ldb, ldc;
-} gemm_problem;
-
-static int64_t gemm_max1(int64_t x) { return x > 1 ? x : 1; }
-static inline int64_t gemm_min(int64_t x, int64_t y) { return x < y ? x : y; }
-
-/* 1 when A and B are read: there is output and a non-empty, non-zero product. */
-static int gemm_reads_ab(const gemm_problem *g) {
-  return g->m > 0 && g->n > 0 && g->k > 0 && g->alpha != 0.0f;
-}
-
-static int gemm_check(const gemm_problem *g) {
-  if (g->m < 0 || g->n < 0 || g->k < 0) return DISTAC_EINVAL;
-  if (g->lda < gemm_max1(g->trans_a ? g->m : g->k)) return DISTAC_EINVAL;
-  if (g->ldb < gemm_max1(g->trans_b ? g->k : g->n)) return DISTAC_EINVAL;
-  if (g->ldc < gemm_max1(g->n)) return DISTAC_EINVAL;
-  if (g->m > 0 && g->n > 0 && !g->c) return DISTAC_EINVAL;
-  if (gemm_reads_ab(g) && (!g->a || !g->b)) return DISTAC_EINVAL;
-  return DISTAC_OK;
-}
-
-/* C = beta * C over rows [i0, i1), columns [j0, j1); beta == 0 writes zeros. */
-static void gemm_scale_c(const gemm_problem *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-  for (int64_t i = i0; i < i1; i++) {
-    float *c = g->c + i * g->ldc;
-    if (g->beta == 0.0f)
-      memset(c + j0, 0, (size_t)(j1 - j0) * sizeof(float));
-    else if (g->beta != 1.0f)
-      for (int64_t j = j0; j < j1; j++) c[j] *= g->beta;
-  }
-}
+#include "gemm_common.h" /* the problem, its checks, the entry points' parameters */
 
 /* --------------------------------------------------------------- scalar --- */
 
@@ -141,8 +99,6 @@ typedef struct {
 #endif
 
 #if DISTAC_HAVE_X86 /* the driver of the SIMD variants */
-static int64_t gemm_round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
-static int64_t gemm_ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
 /* Columns [j0, j0+nc) of op(B), all k rows, packed as kc-deep slabs one after
  * another; slab pc holds ncp/NR panels of kc x NR (ncp = nc rounded up to NR). */
@@ -160,16 +116,6 @@ static void gemm_pack_b_panels(const gemm_bpack *pk, int64_t p0, int64_t p1) {
   for (int64_t pc = 0; pc < pk->g->k; pc += im->kc) {
     int64_t kc = gemm_min(im->kc, pk->g->k - pc);
     im->pack_b(pk->g, pc, kc, pk->j0 + c0, c1 - c0, pk->bp + pc * pk->ncp + c0 * kc);
-  }
-}
-
-/* Stores an edge tile computed into `t` (MR x NR, alpha = 1, beta = 0). */
-static void gemm_store_edge(const gemm_problem *g, const float *t, int nr, float beta, int64_t i0,
-                            int64_t rows, int64_t j0, int64_t cols) {
-  for (int64_t r = 0; r < rows; r++) {
-    float *c = g->c + (i0 + r) * g->ldc + j0;
-    for (int64_t j = 0; j < cols; j++)
-      c[j] = beta == 0.0f ? g->alpha * t[r * nr + j] : g->alpha * t[r * nr + j] + beta * c[j];
   }
 }
 
@@ -240,22 +186,6 @@ static void gemm_serial(const gemm_impl *im, const gemm_problem *g, float *scrat
   }
 }
 
-/* Multiply-adds below which a GEMM stays on one thread: starting a thread
- * costs tens of microseconds, about 4M multiply-adds on one core. */
-#define GEMM_MT_GRAIN ((int64_t)1 << 22)
-
-/* m*n*k clamped to int64 (the product of three sizes may overflow). */
-static int64_t gemm_macs(const gemm_problem *g) {
-  double macs = (double)g->m * (double)g->n * (double)g->k;
-  return macs > 1e18 ? (int64_t)1e18 : (int64_t)macs;
-}
-
-/* Start of part idx of parts when [0, total) is cut at multiples of unit
- * into parts that differ by at most one unit. */
-static int64_t gemm_split(int64_t total, int64_t parts, int64_t unit, int64_t idx) {
-  return gemm_min(total, gemm_ceil_div(total, unit) * idx / parts * unit);
-}
-
 /* The threaded path, one fork per chunk of B. Each thread first claims B
  * panels to pack from a counter, then waits until every claimed panel is
  * packed, then claims tiles of C (rtiles x ctiles) until none are left.
@@ -270,15 +200,6 @@ typedef struct {
   float *ascratch; /* one A block per thread */
   int64_t a_floats;
 } gemm_mt;
-
-/* Waits politely: spin briefly (the packer is usually mid-panel), then
- * hand the core over in case the packer was preempted. */
-static void gemm_backoff(int64_t *spins) {
-  if (++*spins < 1000)
-    _mm_pause();
-  else
-    sched_yield();
-}
 
 static void gemm_mt_run(void *ctx, int64_t begin, int64_t end) {
   gemm_mt *mt = (gemm_mt *)ctx;
@@ -312,11 +233,6 @@ static void gemm_mt_tiles(gemm_mt *mt, int t) {
   mt->ctiles = gemm_min(gemm_ceil_div(3 * (int64_t)t, mt->rtiles),
                         gemm_ceil_div(mt->pk.nc, min_cols));
   if (mt->ctiles < 1) mt->ctiles = 1;
-}
-
-/* Threads for a checked problem with k > 0 and alpha != 0. */
-static int gemm_threads(const gemm_problem *g, int threads) {
-  return distac_threads_for(threads, gemm_macs(g), GEMM_MT_GRAIN);
 }
 
 /* Scratch for gemm_compute on t threads: t A blocks and one chunk of B. */
@@ -594,20 +510,6 @@ DISTAC_TARGET_AVX2 static void gemm_avx2_pack_b_nr(const gemm_problem *g, int nr
 
 /* ---------------------------------------------------------- entry points --- */
 
-#define GEMM_PARAMS                                                                         \
-  (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, \
-   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int threads)
-#define GEMM_ARGS (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads)
-#define GEMM_BATCHED_PARAMS                                                                   \
-  (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, int64_t batch, float alpha,    \
-   const float *a, int64_t lda, int64_t stride_a, const float *b, int64_t ldb,               \
-   int64_t stride_b, float beta, float *c, int64_t ldc, int64_t stride_c, int threads)
-#define GEMM_BATCHED_ARGS                                                                  \
-  (trans_a, trans_b, m, n, k, batch, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, \
-   stride_c, threads)
-#define GEMM_PROBLEM                                                                \
-  {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, \
-   .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc}
 
 int distac_sgemm_scalar GEMM_PARAMS {
   (void)threads; /* the reference runs on one thread */

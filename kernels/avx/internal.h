@@ -85,6 +85,13 @@ static inline float distac_keep_f32(int keep, float v) {
   return v;
 }
 
+/* The bf16 bits of the f32 with bits x, rounded to nearest even; a NaN
+ * stays a (quiet) NaN. convert.c and gemm_bf16.c round with it. */
+static inline uint16_t distac_bf16_bits(uint32_t x) {
+  if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)(x >> 16 | 0x40);
+  return (uint16_t)((x + 0x7fff + (x >> 16 & 1)) >> 16);
+}
+
 /* Runs fn(ctx, begin, end) over [0, n) split into at most `threads`
  * contiguous chunks of at least `grain` items (threads <= 0: all CPUs).
  * Chunk c is [n*c/t, n*(c+1)/t) for t chunks. The caller runs chunks too,

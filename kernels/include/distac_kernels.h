@@ -37,7 +37,7 @@
 extern "C" {
 #endif
 
-#define DISTAC_KERNELS_ABI_VERSION 3
+#define DISTAC_KERNELS_ABI_VERSION 4
 
 /* Status codes. */
 #define DISTAC_OK 0
@@ -102,6 +102,23 @@ DISTAC_OP(sgemm_strided_batched, int trans_a, int trans_b, int64_t m, int64_t n,
           int64_t batch, float alpha, const float *a, int64_t lda, int64_t stride_a, const float *b,
           int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc, int64_t stride_c,
           int threads)
+
+/* kernels/avx/gemm_bf16.c — added in ABI 4.
+ * The GEMM above on bf16 operands: C = alpha * bf16(op(A)) * bf16(op(B)) + beta * C,
+ * with A, B, C fp32 in memory and the same arguments and rules as distac_sgemm.
+ * Each operand element is rounded to bfloat16 (nearest even) as it is read;
+ * products are exact in fp32 and summed in fp32 (order per variant; the same
+ * bits for any thread count). The matmul of a bf16 mixed-precision training
+ * step. The avx512 variant runs on AVX512_BF16 instructions where the CPU has
+ * them (distac_sgemm_bf16_native() is 1), which treat subnormal inputs as zero;
+ * elsewhere, and in the avx2 variant, the rounded operands go through the
+ * fp32 GEMM (same numbers, fp32 speed). Scratch: half the bytes of op(A) and
+ * op(B) (the fp32 path: all of them); DISTAC_ENOMEM before writing anything. */
+DISTAC_OP(sgemm_bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+          int64_t ldc, int threads)
+/* 1 when distac_sgemm_bf16_avx512 uses this CPU's AVX512_BF16 instructions. */
+int distac_sgemm_bf16_native(void);
 
 /* --------------------------------------------------- fused KL distillation ---
  * kernels/avx/kl.c

@@ -1,0 +1,3 @@
+//go:build cgo
+
+#include "../kernels/avx/gemm_bf16.c"
