@@ -5,6 +5,8 @@ package bench
 // small ViT of the golden tests at batch 128 and on ViT-B/32 shapes at batch
 // 8 and 128 (the paper's), random weights, and reports images/s. bench/peers/compare_step.sh runs
 // the same step in PyTorch with the same thread count and prints the ratio.
+// The impl avx512-bf16 is the avx512 path with --precision bf16 (bf16 GEMM
+// operands, fp32 sums; its PyTorch peer runs under torch.autocast bfloat16).
 
 import (
 	"math/rand/v2"
@@ -32,12 +34,19 @@ func BenchmarkDistacStep(b *testing.B) {
 			if impl == "ref" || (impl == "scalar" && sh.name != "vit-small-b128") {
 				continue // minutes per step at ViT-B/32
 			}
-			b.Run(sh.name+"/"+impl, func(b *testing.B) { benchDistacStep(b, impl, sh.config, sh.classes, sh.batch) })
+			b.Run(sh.name+"/"+impl, func(b *testing.B) {
+				benchDistacStep(b, impl, model.F32, sh.config, sh.classes, sh.batch)
+			})
+			if impl == "avx512" {
+				b.Run(sh.name+"/avx512-bf16", func(b *testing.B) {
+					benchDistacStep(b, impl, model.BF16, sh.config, sh.classes, sh.batch)
+				})
+			}
 		}
 	}
 }
 
-func benchDistacStep(b *testing.B, impl, config string, classes, batch int) {
+func benchDistacStep(b *testing.B, impl string, prec model.Precision, config string, classes, batch int) {
 	cfg, err := model.ParseConfig([]byte(config))
 	if err != nil {
 		b.Fatal(err)
@@ -76,6 +85,7 @@ func benchDistacStep(b *testing.B, impl, config string, classes, batch int) {
 	}
 	o := train.DefaultConditionOptions()
 	o.Anchor = 0.01
+	o.Precision = prec
 	d, err := train.NewDistiller(e, enc, teacher, student, init, head, batch, o)
 	if err != nil {
 		b.Fatal(err)

@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "fded854a07fa2e4977d353b98d831909cd7ab4bb10e6df72aec499e273e6ba88"
+const kernelSourcesHash = "c451fb9f9fcd6116c7df33548aea704d50aaabfc59af10e803b502f42146df54"

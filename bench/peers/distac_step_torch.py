@@ -17,7 +17,7 @@ Shapes:
 
 Usage:
     /usr/bin/python3 bench/peers/distac_step_torch.py --shape vit-small|vit-b32
-        [--batch N] [--threads N] [--iters N] [--warmup N] [--json]
+        [--batch N] [--threads N] [--iters N] [--warmup N] [--precision f32|bf16] [--json]
 Prints the torch version, threads, the median step time over --iters timed
 steps (after --warmup untimed ones) and images/s = batch / median, then one
 line compare_step.sh reads:
@@ -52,7 +52,7 @@ SHAPES = {
 T_TCR, T_STU, LR, WARMUP, BETA, CLIP = 10.0, 10.0, 1e-5, 500, 0.05, 1.0
 
 
-def build(shape, batch, classes, seed=0):
+def build(shape, batch, classes, seed=0, bf16=False):
     torch.manual_seed(seed)
     cfg = SHAPES[shape]["cfg"]
     student = vit_torch.build_model(cfg).float()
@@ -64,7 +64,7 @@ def build(shape, batch, classes, seed=0):
     head = 20 * torch.nn.functional.normalize(torch.randn(classes, cfg["embed_dim"]), dim=-1)
     v = cfg["vision_cfg"]
     images = torch.randn(batch, v["in_channels"], v["image_size"], v["image_size"])
-    step = vit_torch.DistacStep(student, teacher, head, T_TCR, T_STU, LR, WARMUP, BETA, CLIP)
+    step = vit_torch.DistacStep(student, teacher, head, T_TCR, T_STU, LR, WARMUP, BETA, CLIP, bf16=bf16)
     return step, images
 
 
@@ -84,6 +84,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--iters", type=int, help="timed steps (default: 20 vit-small, 5 vit-b32)")
     ap.add_argument("--warmup", type=int, help="untimed steps first (default: 3 vit-small, 1 vit-b32)")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: the forwards under torch.autocast(bfloat16), the peer of distac's --precision bf16")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
     spec = SHAPES[args.shape]
@@ -94,7 +96,7 @@ def main():
         ap.error("batch, iters and threads must be positive, warmup non-negative")
     torch.set_num_threads(args.threads)
 
-    step, images = build(args.shape, batch, spec["classes"])
+    step, images = build(args.shape, batch, spec["classes"], bf16=args.precision == "bf16")
     nparams = sum(p.numel() for p in step.params)
     check(step, images)
     for _ in range(max(warmup - 1, 0)):  # check() was the first warm-up step
@@ -105,7 +107,7 @@ def main():
         step.step(images)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    res = {"impl": "torch", "shape": f"{args.shape}-b{batch}", "batch": batch, "classes": spec["classes"],
+    res = {"impl": "torch" if args.precision == "f32" else "torch-bf16", "shape": f"{args.shape}-b{batch}", "batch": batch, "classes": spec["classes"],
            "params": nparams, "threads": torch.get_num_threads(), "torch": torch.__version__,
            "median_ms": med * 1e3, "min_ms": min(times) * 1e3, "images_per_s": batch / med,
            "iters": iters, "warmup": warmup}
@@ -115,7 +117,7 @@ def main():
     print(f"# torch {torch.__version__}, threads {res['threads']}, {args.shape} ({nparams} parameters), "
           f"batch {batch}, {spec['classes']} classes, {iters} timed steps after {warmup}")
     print(f"# step {med * 1e3:.2f} ms median ({min(times) * 1e3:.2f} min), {batch / med:.1f} images/s")
-    print(f"distac_step_torch shape={res['shape']} threads={res['threads']} median_ms={med * 1e3:.4f} "
+    print(f"distac_step_torch shape={res['shape']} precision={args.precision} threads={res['threads']} median_ms={med * 1e3:.4f} "
           f"min_ms={min(times) * 1e3:.4f} images_per_s={batch / med:.3f} iters={iters}", flush=True)
 
 

@@ -42,15 +42,24 @@ def activation(quick):
     return QuickGELU() if quick else nn.GELU()  # nn.GELU: the exact (erf) form
 
 
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm computed in fp32 whatever the input's dtype, cast back to
+    it: open_clip's LayerNormFp32. Under torch 1.13's CPU autocast a bf16
+    input would otherwise meet the fp32 weights and fail."""
+
+    def forward(self, x):
+        return F.layer_norm(x.float(), self.normalized_shape, self.weight, self.bias, self.eps).to(x.dtype)
+
+
 class ResidualAttentionBlock(nn.Module):
     """x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)), open_clip's pre-LN block."""
 
     def __init__(self, width, heads, mlp_ratio, quick_gelu):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(width, eps=LN_EPS)
+        self.ln_1 = LayerNorm(width, eps=LN_EPS)
         # Sequence-first (L, N, D) like open_clip before batch_first; dropout 0.
         self.attn = nn.MultiheadAttention(width, heads)
-        self.ln_2 = nn.LayerNorm(width, eps=LN_EPS)
+        self.ln_2 = LayerNorm(width, eps=LN_EPS)
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(OrderedDict([
             ("c_fc", nn.Linear(width, hidden)),
@@ -96,9 +105,9 @@ class VisionTransformer(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=patch_size, stride=patch_size, bias=False)
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(self.grid * self.grid + 1, width))
-        self.ln_pre = nn.LayerNorm(width, eps=LN_EPS)
+        self.ln_pre = LayerNorm(width, eps=LN_EPS)
         self.transformer = Transformer(width, layers, heads, mlp_ratio, quick_gelu)
-        self.ln_post = nn.LayerNorm(width, eps=LN_EPS)
+        self.ln_post = LayerNorm(width, eps=LN_EPS)
         self.proj = nn.Parameter(scale * torch.randn(width, embed_dim))
 
     @classmethod
@@ -172,8 +181,11 @@ class DistacStep:
     """
 
     def __init__(self, student, teacher, head, t_tcr=10.0, t_stu=10.0, lr=1e-5, warmup=500,
-                 beta=0.0, clip=1.0):
+                 beta=0.0, clip=1.0, bf16=False):
         self.student, self.teacher, self.head = student, teacher, head
+        # bf16: both forwards under torch.autocast(bfloat16) (bf16 matmuls, fp32 weights),
+        # the logits back in fp32 for the loss, as distac's --precision bf16
+        self.bf16 = bf16
         self.t_tcr, self.t_stu = t_tcr, t_stu
         self.lr, self.warmup, self.beta, self.clip = lr, warmup, beta, clip
         for p in teacher.parameters():
@@ -185,9 +197,11 @@ class DistacStep:
 
     def step(self, images):
         self.t += 1
-        with torch.no_grad():
-            z_tcr = zero_shot_logits(self.teacher(images), self.head)
-        z_stu = zero_shot_logits(self.student(images), self.head)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            with torch.no_grad():
+                z_tcr = zero_shot_logits(self.teacher(images), self.head)
+            z_stu = zero_shot_logits(self.student(images), self.head)
+        z_tcr, z_stu = z_tcr.float(), z_stu.float()
         loss = distac_loss(z_tcr, z_stu, self.t_tcr, self.t_stu)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -41,6 +41,9 @@ type ConditionOptions struct {
 	Warmup            int     // linear warm-up steps; 0: Steps (a pure ramp)
 	Clip              float64 // global gradient-norm clip
 	Seed              uint64  // batch order, the same for every task
+	// Precision of the step's matrix products (teacher and student): f32
+	// (the default) or bf16 mixed precision (model.BF16).
+	Precision model.Precision
 	EvalBatch         int
 	// Parallel tasks run at once, each on its own engine of
 	// Threads/Parallel threads (Parallel <= 0: min(tasks, Threads);

@@ -29,8 +29,11 @@ type Distiller struct {
 // NewDistiller allocates everything a step needs for batches of up to batch
 // images. init is theta_init of the anchor (used when o.Anchor > 0).
 func NewDistiller(e model.Engine, enc model.Encoder, teacher, student, init *model.Params, head *model.Head, batch int, o ConditionOptions) (*Distiller, error) {
+	e, err := model.WithPrecision(e, o.Precision)
+	if err != nil {
+		return nil, err
+	}
 	d := &Distiller{e: e, teacher: teacher, student: student, tTcr: o.TTcr, tStu: o.TStu, classes: head.Classes}
-	var err error
 	fail := func(err error) (*Distiller, error) { d.Free(); return nil, err }
 	if d.tnet, err = model.NewNet(e, enc, head, batch, false); err != nil {
 		return fail(err)

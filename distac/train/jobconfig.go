@@ -11,6 +11,7 @@ import (
 
 	"github.com/distac/distac/distac/checkpoint"
 	"github.com/distac/distac/distac/data"
+	"github.com/distac/distac/distac/model"
 	"github.com/distac/distac/internal/yamlconf"
 )
 
@@ -53,7 +54,7 @@ func (l *stringList) UnmarshalYAML(v *yaml.Node) error {
 // conditionConfig is a condition config as read: pointers tell "absent"
 // from zero, so that the defaults stay where a file says nothing.
 type conditionConfig struct {
-	base, outDir, modelConfig, backend, dtype           string
+	base, outDir, modelConfig, backend, dtype, prec     string
 	prefix                                              *string
 	tasks, heads, data, eval, outs                      stringList
 	threads, maxImages, maxPixels, steps, batch, warmup *int
@@ -67,12 +68,12 @@ type conditionConfig struct {
 // an error lists them.
 var ConditionConfigKeys = []string{"base", "tasks", "heads", "data", "eval", "outs", "out_dir", "model_config", "prefix",
 	"backend", "threads", "max_images", "max_pixels", "dtype", "force", "kappa", "target_norm", "stretch", "confidence",
-	"t_tcr", "t_stu", "beta", "lr", "steps", "batch", "warmup", "clip", "parallel_tasks", "seed"}
+	"t_tcr", "t_stu", "beta", "lr", "steps", "batch", "warmup", "clip", "parallel_tasks", "seed", "precision"}
 
 func (c *conditionConfig) fields() []yamlconf.Field {
 	to := []any{&c.base, &c.tasks, &c.heads, &c.data, &c.eval, &c.outs, &c.outDir, &c.modelConfig, &c.prefix,
 		&c.backend, &c.threads, &c.maxImages, &c.maxPixels, &c.dtype, &c.force, &c.kappa, &c.target, &c.stretch, &c.confidence,
-		&c.tTcr, &c.tStu, &c.beta, &c.lr, &c.steps, &c.batch, &c.warmup, &c.clip, &c.parallel, &c.seed}
+		&c.tTcr, &c.tStu, &c.beta, &c.lr, &c.steps, &c.batch, &c.warmup, &c.clip, &c.parallel, &c.seed, &c.prec}
 	f := make([]yamlconf.Field, len(ConditionConfigKeys))
 	for i, k := range ConditionConfigKeys {
 		f[i] = yamlconf.Field{Key: k, To: to[i]}
@@ -166,6 +167,7 @@ func ParseConditionConfig(text []byte, dir string) (*ConditionJob, error) {
 	if c.seed != nil {
 		o.Seed = *c.seed
 	}
+	o.Precision, _ = model.ParsePrecision(c.prec) // checked
 	return j, nil
 }
 
@@ -208,6 +210,9 @@ func (c *conditionConfig) check() error {
 	}
 	if _, _, err := checkpoint.ParseOutDType(c.dtype); err != nil {
 		return fmt.Errorf("dtype: %w", err)
+	}
+	if _, err := model.ParsePrecision(c.prec); err != nil {
+		return err
 	}
 	return nil
 }

@@ -23,8 +23,9 @@ func roundBF16(x []float32) []float32 {
 func bf16Gemm(t *testing.T, be ffi.Backend) gemmOp {
 	t.Helper()
 	e := trainer(t, be)
-	probe := ffi.Mat{}
-	if err := e.SgemmBF16(false, false, 0, 0, 0, 1, probe, probe, 0, probe); errors.Is(err, ffi.ErrNotImplemented) {
+	r := newRegion(t, be, newRNG(t), ffi.F32, 1)
+	one := r.Mat(1)
+	if err := e.SgemmBF16(false, false, 1, 1, 1, 1, one, one, 0, one); errors.Is(err, ffi.ErrNotImplemented) {
 		t.Skipf("backend %s has no bf16 GEMM: %v", be.Name(), err)
 	}
 	return e.SgemmBF16

@@ -128,7 +128,7 @@ typedef struct {
   int64_t kcp, mc;      /* cache blocks: pairs, rows */
   uint16_t *ab;         /* mp x k2 */
   uint32_t *bp;         /* np / NR panels of kp x NR */
-  int64_t a_units, units; /* 16-row groups of A, then B panels */
+  int64_t a_units, units; /* 16-row groups of A, then B's units (bgemm_pack_b) */
   int64_t rtiles, ctiles;
   atomic_llong next_unit, converted, next_tile;
 } bgemm_job;
@@ -180,30 +180,70 @@ DISTAC_TARGET_BF16 static void bgemm_convert_a(const bgemm_job *jb, int64_t i0) 
     memset(jb->ab + i * jb->k2, 0, (size_t)jb->k2 * sizeof(uint16_t));
 }
 
-/* Panel P (columns [P*NR, P*NR+NR) of op(B)) into bp, zero past n and k. */
-DISTAC_TARGET_BF16 static void bgemm_pack_b(const bgemm_job *jb, int64_t panel) {
+/* Transposes 16 x 16 dwords in place: r[i] element j becomes r[j] element i. */
+DISTAC_TARGET_BF16 static inline void bgemm_transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2)
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]), r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; i++) {
+      t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+/* B conversion unit u into bp, zero past n and k.
+ * Transposed B (the forward pass's x W^T): unit u is panel u (columns
+ * [u*NR, u*NR+NR) of op(B)); the pair of column j is two adjacent floats of
+ * row j of B, so 16 rows convert 16 pairs each into dwords and a 16 x 16
+ * dword transpose puts them in pair-major order.
+ * Untransposed B: unit u is pairs [16u, 16u+16) of every panel; rows 2q and
+ * 2q+1 of B convert 16 columns at a time into interleaved pairs, along the
+ * rows (a panel at a time would touch a page of B per pair). */
+DISTAC_TARGET_BF16 static void bgemm_pack_b(const bgemm_job *jb, int64_t u) {
   const gemm_problem *g = jb->g;
-  uint32_t *out = jb->bp + panel * jb->kp * BGEMM_NR;
-  int64_t j0 = panel * BGEMM_NR;
-  __m512i step = _mm512_mullo_epi32(
-      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-      _mm512_set1_epi32((int)g->ldb));
-  for (int64_t q = 0; q < jb->kp; q++, out += BGEMM_NR) {
-    int odd = 2 * q + 1 < g->k;
+  if (g->trans_b) {
+    uint32_t *out = jb->bp + u * jb->kp * BGEMM_NR;
     for (int64_t v = 0; v < BGEMM_NR / 16; v++) {
-      int64_t j = j0 + 16 * v;
-      __mmask16 cols = j < g->n ? bgemm_mask(g->n - j) : 0;
-      __m512 lo, hi = _mm512_setzero_ps();
-      if (!g->trans_b) {
-        const float *src = g->b + 2 * q * g->ldb + j;
-        lo = _mm512_maskz_loadu_ps(cols, src);
-        if (odd) hi = _mm512_maskz_loadu_ps(cols, src + g->ldb);
-      } else { /* the pair of column j is two adjacent floats of row j */
-        const float *src = g->b + j * g->ldb + 2 * q;
-        lo = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), cols, step, src, 4);
-        if (odd) hi = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), cols, step, src + 1, 4);
+      int64_t j = u * BGEMM_NR + 16 * v, live = gemm_min(16, g->n - j);
+      for (int64_t q0 = 0; q0 < jb->kp; q0 += 16) {
+        __m512i r[16];
+        int64_t p = 2 * q0;
+        __mmask16 m0 = bgemm_mask(g->k - p), m1 = bgemm_mask(g->k - p - 16);
+        for (int64_t l = 0; l < 16; l++) {
+          if (l >= live) {
+            r[l] = _mm512_setzero_si512();
+            continue;
+          }
+          const float *src = g->b + (j + l) * g->ldb + p;
+          r[l] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + 16),
+                                              _mm512_maskz_loadu_ps(m0, src));
+        }
+        bgemm_transpose16(r);
+        for (int64_t q = 0; q < 16 && q0 + q < jb->kp; q++)
+          _mm512_store_si512((void *)(out + (q0 + q) * BGEMM_NR + 16 * v), r[q]);
       }
-      _mm512_store_si512((void *)(out + 16 * v), bgemm_pairs(lo, hi));
+    }
+    return;
+  }
+  for (int64_t q = 16 * u; q < gemm_min(16 * u + 16, jb->kp); q++) {
+    int odd = 2 * q + 1 < g->k;
+    const float *row = g->b + 2 * q * g->ldb;
+    for (int64_t j = 0; j < jb->np; j += 16) {
+      __mmask16 cols = j < g->n ? bgemm_mask(g->n - j) : 0;
+      __m512 lo = _mm512_maskz_loadu_ps(cols, row + j), hi = _mm512_setzero_ps();
+      if (odd) hi = _mm512_maskz_loadu_ps(cols, row + g->ldb + j);
+      uint32_t *out = jb->bp + j / BGEMM_NR * jb->kp * BGEMM_NR + q * BGEMM_NR + j % BGEMM_NR;
+      _mm512_store_si512((void *)out, bgemm_pairs(lo, hi));
     }
   }
 }
@@ -317,7 +357,8 @@ static int bgemm_run(const gemm_problem *g, int threads) {
   char *scratch = aligned_alloc(64, abytes + (size_t)(jb.np * jb.kp * 4));
   if (!scratch) return DISTAC_ENOMEM;
   jb.ab = (uint16_t *)(void *)scratch, jb.bp = (uint32_t *)(void *)(scratch + abytes);
-  jb.a_units = gemm_ceil_div(jb.mp, 16), jb.units = jb.a_units + jb.np / BGEMM_NR;
+  jb.a_units = gemm_ceil_div(jb.mp, 16);
+  jb.units = jb.a_units + (g->trans_b ? jb.np / BGEMM_NR : gemm_ceil_div(jb.kp, 16));
   int t = gemm_threads(g, threads);
   int64_t min_cols = 4 * BGEMM_NR;
   jb.rtiles = gemm_min(8 * (int64_t)t, gemm_ceil_div(g->m, 2 * BGEMM_MR));
@@ -352,10 +393,8 @@ static int bgemm_entry(distac_isa isa, const gemm_problem *g, int threads) {
     gemm_scale_c(g, 0, g->m, 0, g->n);
     return DISTAC_OK;
   }
-  /* the gathers' and scatters' 32-bit offsets: 16 rows of B or op(A) */
-  int64_t lim = INT32_MAX / 16;
-  if (isa == DISTAC_ISA_AVX512 && bgemm_native() && (!g->trans_b || g->ldb <= lim) &&
-      (!g->trans_a || g->k <= lim))
+  /* the scatter's 32-bit offsets: 16 rows of op(A) */
+  if (isa == DISTAC_ISA_AVX512 && bgemm_native() && (!g->trans_a || g->k <= INT32_MAX / 16))
     return bgemm_run(g, threads);
   return bgemm_emulated(isa, g, threads);
 }
