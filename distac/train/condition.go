@@ -44,7 +44,7 @@ type ConditionOptions struct {
 	// Precision of the step's matrix products (teacher and student): f32
 	// (the default) or bf16 mixed precision (model.BF16).
 	Precision model.Precision
-	EvalBatch         int
+	EvalBatch int
 	// Parallel tasks run at once, each on its own engine of
 	// Threads/Parallel threads (Parallel <= 0: min(tasks, Threads);
 	// Threads <= 0: NumCPU).
@@ -58,7 +58,8 @@ type ConditionOptions struct {
 // DefaultConditionOptions are the paper's settings, with a learning rate
 // for the small models distac trains itself (CLIP scale is 1e-5).
 func DefaultConditionOptions() ConditionOptions {
-	return ConditionOptions{TTcr: 10, TStu: 10, LR: 1e-4, Steps: 500, Batch: 128, Clip: 1, EvalBatch: 256}
+	return ConditionOptions{TTcr: 10, TStu: 10, LR: 1e-4, Steps: 500, Batch: 128, Clip: 1, EvalBatch: 256,
+		Precision: model.F32}
 }
 
 // ConditionProgress reports one finished step.

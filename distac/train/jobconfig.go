@@ -167,7 +167,9 @@ func ParseConditionConfig(text []byte, dir string) (*ConditionJob, error) {
 	if c.seed != nil {
 		o.Seed = *c.seed
 	}
-	o.Precision, _ = model.ParsePrecision(c.prec) // checked
+	if c.prec != "" {
+		o.Precision, _ = model.ParsePrecision(c.prec) // checked
+	}
 	return j, nil
 }
 
