@@ -1,6 +1,7 @@
 package ffi
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,10 +15,14 @@ type Check struct {
 	Bound   float64
 	Elapsed time.Duration
 	Err     error
+	// Skipped: the backend does not have the op (Err wraps
+	// ErrNotImplemented); not a failure.
+	Skipped bool
 }
 
-// OK reports whether the check ran and stayed within its bound.
-func (c Check) OK() bool { return c.Err == nil && c.RelErr <= c.Bound }
+// OK reports whether the check ran and stayed within its bound, or was
+// skipped for an op the backend does not have.
+func (c Check) OK() bool { return c.Skipped || (c.Err == nil && c.RelErr <= c.Bound) }
 
 // SelfCheck runs every op family once on small random inputs on be and on the
 // reference backend and compares the outputs. It is quick (milliseconds) and
@@ -41,7 +46,8 @@ func SelfCheck(be Backend) []Check {
 				e = relErr32(got, want)
 			}
 		}
-		out = append(out, Check{Op: c.op, RelErr: e, Bound: c.bound, Elapsed: elapsed, Err: err})
+		out = append(out, Check{Op: c.op, RelErr: e, Bound: c.bound, Elapsed: elapsed, Err: err,
+			Skipped: errors.Is(err, ErrNotImplemented)})
 	}
 	return out
 }
@@ -152,6 +158,24 @@ var selfChecks = []selfCheck{
 			return nil, s.err
 		}
 		if err := be.Sgemm(true, true, m, n, k, 1.5, Mat{a, 0, m}, Mat{b, 0, k}, 0, Mat{c, 0, n}); err != nil {
+			return nil, err
+		}
+		return s.read(c), s.err
+	}},
+	{"sgemm_bf16", 1e-5, func(be Backend, rng *rand.Rand) ([]float32, error) {
+		tr, ok := be.(Trainer)
+		if !ok {
+			return nil, fmt.Errorf("%s has no training ops", be.Name())
+		}
+		s := &scratch{be: be}
+		defer s.free()
+		m, n, k := 37, 61, 45 // x W^T, the forward pass's form
+		a, b := s.f32(uniform(rng, m*k, 1)), s.f32(uniform(rng, n*k, 1))
+		c := s.alloc(F32, m*n)
+		if s.err != nil {
+			return nil, s.err
+		}
+		if err := tr.SgemmBF16(false, true, m, n, k, 1, Mat{a, 0, k}, Mat{b, 0, k}, 0, Mat{c, 0, n}); err != nil {
 			return nil, err
 		}
 		return s.read(c), s.err

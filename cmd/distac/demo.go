@@ -10,13 +10,14 @@ import (
 	"sync"
 
 	"github.com/distac/distac/distac/demo"
+	"github.com/distac/distac/distac/model"
 )
 
 func init() {
 	register("demo", "reproduce merging's two failure modes and DisTaC's recovery on real data, with a report", runDemo)
 }
 
-const demoUsage = `usage: distac demo [--workdir DIR] [--seed S] [--tasks a,b,...] [--steps N] [--quick]
+const demoUsage = `usage: distac demo [--workdir DIR] [--seed S] [--tasks a,b,...] [--steps N] [--precision f32|bf16] [--quick]
 
 Pre-trains a small ViT without labels (rotation prediction) on images of
 every task, builds each task's frozen prototype head, fine-tunes every task
@@ -38,6 +39,7 @@ func runDemo(args []string) error {
 	steps := intFlag(fs, "steps", 0, 0, "DisTaC steps per task (0: the recipe's)")
 	quick := fs.Bool("quick", false, "tiny sizes: a smoke test of the pipeline, not the real numbers")
 	recipe := fs.String("recipe", "", "JSON file overriding settings of the recipe (the \"recipe\" object of results.json)")
+	precision := fs.String("precision", "", "arithmetic of DisTaC's steps: f32, or bf16 (bf16 GEMM operands, fp32 sums) (default: the recipe's, f32)")
 	backend := addBackendFlag(fs)
 	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -60,6 +62,13 @@ func runDemo(args []string) error {
 	}
 	if *steps > 0 {
 		r.DisTaC.Steps = *steps
+	}
+	if *precision != "" {
+		p, err := model.ParsePrecision(*precision)
+		if err != nil {
+			return fmt.Errorf("--precision: %w", err)
+		}
+		r.DisTaC.Precision = p
 	}
 	o := demo.Options{Workdir: *workdir, Seed: *seed, Tasks: splitList(*tasks), Recipe: r, Backend: *backend}
 	if !*quiet {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/klauspost/cpuid/v2"
@@ -68,6 +69,7 @@ type hwInfo struct {
 	Version    string          `json:"version"`
 	CUDA       string          `json:"cuda"` // the GPU's state in one line
 	GPU        *ffi.CUDAInfo   `json:"gpu,omitempty"`
+	BF16       string          `json:"bf16_gemm,omitempty"` // how the CPU backend's bf16 GEMM runs
 	Checks     []hwCheck       `json:"self_check,omitempty"`
 	Failed     int             `json:"failed"`
 }
@@ -85,6 +87,7 @@ type hwCheck struct {
 	Bound   float64 `json:"bound"`
 	Seconds float64 `json:"seconds"`
 	Error   string  `json:"error,omitempty"`
+	Skipped bool    `json:"skipped,omitempty"`
 }
 
 // hwFeatures are the CPU features hw lists, in its order.
@@ -107,6 +110,12 @@ func hwReport(be ffi.Backend, check bool) *hwInfo {
 		r.Paths = append(r.Paths, hwPath{ISA: isa, CPUID: ffi.CPUHas(isa), Kernels: ffi.KernelsSupport(isa)})
 	}
 	r.CUDA = cudaState(be)
+	if n, ok := be.(interface{ BF16GemmNative() bool }); ok {
+		r.BF16 = "the fp32 GEMM on bf16-rounded operands, at fp32 speed"
+		if n.BF16GemmNative() {
+			r.BF16 = "vdpbf16ps"
+		}
+	}
 	if g, ok := be.(*ffi.CUDA); ok {
 		info := g.Info()
 		r.GPU = &info
@@ -115,7 +124,7 @@ func hwReport(be ffi.Backend, check bool) *hwInfo {
 		return r
 	}
 	for _, k := range ffi.SelfCheck(be) {
-		hc := hwCheck{Op: k.Op, OK: k.OK(), RelErr: k.RelErr, Bound: k.Bound, Seconds: k.Elapsed.Seconds()}
+		hc := hwCheck{Op: k.Op, OK: k.OK(), RelErr: k.RelErr, Bound: k.Bound, Seconds: k.Elapsed.Seconds(), Skipped: k.Skipped}
 		if k.Err != nil {
 			hc.Error = k.Err.Error()
 		}
@@ -130,6 +139,7 @@ func hwReport(be ffi.Backend, check bool) *hwInfo {
 // opFamilies are the kernel families and the C source each lives in.
 var opFamilies = []struct{ name, source string }{
 	{"sgemm", "kernels/avx/gemm.c"},
+	{"sgemm_bf16 (--precision bf16)", "kernels/avx/gemm_bf16.c"},
 	{"kl_distill", "kernels/avx/kl.c"},
 	{"xent_ls", "kernels/avx/xent.c"},
 	{"convert", "kernels/avx/convert.c"},
@@ -146,6 +156,7 @@ var opFamilies = []struct{ name, source string }{
 // what runs; none of them has run on a GPU yet.
 var cudaOpFamilies = []struct{ name, source string }{
 	{"sgemm", "kernels/cuda/gemm.cu: tiled SIMT fp32 (no tensor cores yet)"},
+	{"sgemm_bf16 (--precision bf16)", "none yet: --precision bf16 runs on the CPU backends"},
 	{"kl_distill", "kernels/cuda/kl.cu"},
 	{"xent_ls", "kernels/cuda/xent.cu"},
 	{"convert", "kernels/cuda/convert.cu"},
@@ -207,7 +218,11 @@ func printHW(w io.Writer, r *hwInfo) {
 		}
 	} else {
 		for _, f := range opFamilies {
-			fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, r.Backend, f.source)
+			how := r.Backend
+			if strings.HasPrefix(f.name, "sgemm_bf16") && r.BF16 != "" {
+				how += ", " + r.BF16
+			}
+			fmt.Fprintf(w, "  %-45s -> %s (%s)\n", f.name, how, f.source)
 		}
 	}
 	if r.Checks == nil {
@@ -217,7 +232,9 @@ func printHW(w io.Writer, r *hwInfo) {
 	for _, k := range r.Checks {
 		status := "ok"
 		detail := fmt.Sprintf("rel err %.2g (bound %.0g), %v", k.RelErr, k.Bound, time.Duration(k.Seconds*1e9).Round(1000))
-		if k.Error != "" {
+		if k.Skipped {
+			status, detail = "skip", k.Error
+		} else if k.Error != "" {
 			status, detail = "FAIL", k.Error
 		} else if !k.OK {
 			status = "FAIL"

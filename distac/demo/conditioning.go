@@ -71,7 +71,11 @@ func (p *pipeline) condition(name string, teachers []*ftModel, fix DisTaCFix) ([
 	for t := range teachers {
 		// Kappa depends on every teacher's norm: the key holds them all.
 		// v4: every task's batch order comes from the seed alone.
-		a := p.artifact("distac-"+p.tasks[t].Name+"-"+name, ".safetensors", "distac/v4", p.baseKey, keys, t, d.Steps, d.Batch, fix, p.o.Seed)
+		parts := []any{"distac/v4", p.baseKey, keys, t, d.Steps, d.Batch, fix, p.o.Seed}
+		if d.Precision != "" && d.Precision != model.F32 { // f32 keeps the keys it always had
+			parts = append(parts, d.Precision)
+		}
+		a := p.artifact("distac-"+p.tasks[t].Name+"-"+name, ".safetensors", parts...)
 		out[t] = &ftModel{Path: a.Path, Key: a.Key}
 		if !a.exists() {
 			todo = append(todo, t)
@@ -117,13 +121,16 @@ func (p *pipeline) runDisTaC(name string, teachers, out []*ftModel, fix DisTaCFi
 	o := train.DefaultConditionOptions()
 	o.TTcr, o.TStu, o.Anchor, o.LR, o.Kappa = fix.TTcr, fix.TStu, fix.Beta, fix.LR, fix.Kappa
 	o.Steps, o.Batch, o.Seed = d.Steps, d.Batch, p.o.Seed
+	if d.Precision != "" {
+		o.Precision = d.Precision
+	}
 	o.NewEngine = p.engine
 	prog := make([]func(int, int, float64), len(ts))
 	for t := range ts {
 		prog[t] = p.progress(fmt.Sprintf("DisTaC %s/%s", p.tasks[t].Name, name))
 	}
 	o.Progress = func(c train.ConditionProgress) { prog[c.Task](c.Step, c.Steps, c.Loss) }
-	p.logf("DisTaC on %s: %d tasks, %d steps, (T_tcr, T_stu) = (%g, %g), beta %g", name, len(ts), d.Steps, fix.TTcr, fix.TStu, fix.Beta)
+	p.logf("DisTaC on %s: %d tasks, %d steps, (T_tcr, T_stu) = (%g, %g), beta %g, %s", name, len(ts), d.Steps, fix.TTcr, fix.TStu, fix.Beta, o.Precision)
 	res, err := train.Condition(context.Background(), p.enc, p.base, ts, o)
 	if err != nil {
 		return err

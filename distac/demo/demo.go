@@ -74,6 +74,14 @@ func Run(o Options) (*Results, error) {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
+	prec, err := model.ParsePrecision(string(o.Recipe.DisTaC.Precision))
+	if err != nil {
+		return nil, fmt.Errorf("demo: recipe distac: %w", err)
+	}
+	o.Recipe.DisTaC.Precision = prec
+	if prec == model.F32 {
+		o.Recipe.DisTaC.Precision = "" // results.json and the keys as they always were
+	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}

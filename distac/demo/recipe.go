@@ -65,6 +65,9 @@ type Recipe struct {
 		Batch int       `json:"batch"`
 		Norm  DisTaCFix `json:"norm"`
 		Conf  DisTaCFix `json:"confidence"`
+		// Precision of the steps' matrix products: f32 (""), or bf16
+		// mixed precision (distac condition --precision bf16).
+		Precision model.Precision `json:"precision,omitempty"`
 	} `json:"distac"`
 }
 
