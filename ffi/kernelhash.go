@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "c451fb9f9fcd6116c7df33548aea704d50aaabfc59af10e803b502f42146df54"
+const kernelSourcesHash = "89009e27ce328aaaab5303a987f3d4fe84cbeb5eb5a1eeeedaa63ba9cea4d481"

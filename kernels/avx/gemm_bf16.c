@@ -21,8 +21,8 @@
  *      op(B)[2q+1][j]. The threads claim the conversion units from a counter,
  *      then C tiles (as in gemm.c), so one slowed by the machine takes fewer.
  *   2. Per C tile: KCP-pair depth blocks -> MC rows -> NR panels -> MR rows
- *      -> micro-kernel: MR x NR fp32 accumulators; each pair step loads the
- *      panel's NR dwords of B and broadcasts row r's pair of A.
+ *      -> micro-kernel: 12 x 32 fp32 accumulators; each pair step loads the
+ *      panel's 32 dwords of B and broadcasts row r's pair of A.
  *   vcvtne2ps2bf16 and vdpbf16ps treat subnormal inputs as zero and flush
  *   subnormal results (bf16 subnormals are below 1.2e-38), so this path can
  *   differ from the others there; each element of C is summed in the same
@@ -112,9 +112,11 @@ static int bgemm_emulated(distac_isa isa, const gemm_problem *g, int threads) {
 #define DISTAC_TARGET_BF16 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 
-#define BGEMM_MR 8
-#define BGEMM_NR 48 /* three vectors per row: 24 accumulators hide vdpbf16ps's latency */
-#define BGEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+/* 12 x 32: 24 accumulators hide vdpbf16ps's latency, and 32 columns fit
+ * the widths of ViTs (64, 192, 768, 3072) without a part-empty panel. */
+#define BGEMM_MR 12
+#define BGEMM_NR 32
+#define BGEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
 static int bgemm_native(void) {
   __builtin_cpu_init();
@@ -145,41 +147,6 @@ DISTAC_TARGET_BF16 static inline __mmask16 bgemm_mask(int64_t n) {
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-/* Rows [i0, i0+16) of op(A) into ab (rows past m zero). Untransposed rows
- * convert 32 floats at a time; transposed A converts two rows of the stored
- * A (depths p, p+1) for 16 rows i and scatters the pairs. */
-DISTAC_TARGET_BF16 static void bgemm_convert_a(const bgemm_job *jb, int64_t i0) {
-  const gemm_problem *g = jb->g;
-  int64_t i1 = gemm_min(i0 + 16, jb->mp), live = gemm_min(i1, g->m);
-  if (!g->trans_a) {
-    for (int64_t i = i0; i < live; i++) {
-      const float *src = g->a + i * g->lda;
-      uint16_t *dst = jb->ab + i * jb->k2;
-      for (int64_t p = 0; p < jb->k2; p += 32) {
-        __mmask16 m0 = bgemm_mask(g->k - p), m1 = bgemm_mask(g->k - p - 16);
-        __m512 lo = _mm512_maskz_loadu_ps(m0, src + p), hi = _mm512_maskz_loadu_ps(m1, src + p + 16);
-        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-        int64_t left = jb->k2 - p;
-        _mm512_mask_storeu_epi16(dst + p, left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1, v);
-      }
-    }
-  } else if (live > i0) {
-    __mmask16 rows = bgemm_mask(live - i0);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
-                                                            4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32((int)jb->kp));
-    uint32_t *base = (uint32_t *)(void *)(jb->ab + i0 * jb->k2);
-    for (int64_t q = 0; q < jb->kp; q++) {
-      const float *src = g->a + 2 * q * g->lda + i0;
-      __m512 lo = _mm512_maskz_loadu_ps(rows, src);
-      __m512 hi = 2 * q + 1 < g->k ? _mm512_maskz_loadu_ps(rows, src + g->lda) : _mm512_setzero_ps();
-      _mm512_mask_i32scatter_epi32(base + q, rows, idx, bgemm_pairs(lo, hi), 4);
-    }
-  }
-  for (int64_t i = live > i0 ? live : i0; i < i1; i++)
-    memset(jb->ab + i * jb->k2, 0, (size_t)jb->k2 * sizeof(uint16_t));
-}
-
 /* Transposes 16 x 16 dwords in place: r[i] element j becomes r[j] element i. */
 DISTAC_TARGET_BF16 static inline void bgemm_transpose16(__m512i r[16]) {
   __m512i t[16];
@@ -199,6 +166,47 @@ DISTAC_TARGET_BF16 static inline void bgemm_transpose16(__m512i r[16]) {
     r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
+}
+
+/* Rows [i0, i0+16) of op(A) into ab (rows past m zero). Untransposed rows
+ * convert 32 floats at a time; transposed A (the weight gradient's dy^T x)
+ * converts rows p, p+1 of the stored A into the pairs of 16 rows of op(A),
+ * 16 pairs at a time, and a dword transpose makes them rows. */
+DISTAC_TARGET_BF16 static void bgemm_convert_a(const bgemm_job *jb, int64_t i0) {
+  const gemm_problem *g = jb->g;
+  int64_t i1 = gemm_min(i0 + 16, jb->mp), live = gemm_min(i1, g->m);
+  if (!g->trans_a) {
+    for (int64_t i = i0; i < live; i++) {
+      const float *src = g->a + i * g->lda;
+      uint16_t *dst = jb->ab + i * jb->k2;
+      for (int64_t p = 0; p < jb->k2; p += 32) {
+        __mmask16 m0 = bgemm_mask(g->k - p), m1 = bgemm_mask(g->k - p - 16);
+        __m512 lo = _mm512_maskz_loadu_ps(m0, src + p), hi = _mm512_maskz_loadu_ps(m1, src + p + 16);
+        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+        int64_t left = jb->k2 - p;
+        _mm512_mask_storeu_epi16(dst + p, left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1, v);
+      }
+    }
+  } else if (live > i0) { /* 32 depths x 16 rows: 16 dwords of pairs per row, transposed */
+    __mmask16 rows = bgemm_mask(live - i0);
+    for (int64_t q0 = 0; q0 < jb->kp; q0 += 16) {
+      __m512i r[16];
+      for (int64_t q = 0; q < 16; q++) {
+        int64_t p = 2 * (q0 + q);
+        const float *src = g->a + p * g->lda + i0;
+        __m512 lo = p < g->k ? _mm512_maskz_loadu_ps(rows, src) : _mm512_setzero_ps();
+        __m512 hi = p + 1 < g->k ? _mm512_maskz_loadu_ps(rows, src + g->lda) : _mm512_setzero_ps();
+        r[q] = bgemm_pairs(lo, hi); /* dword t: pair q0+q of row i0+t */
+      }
+      bgemm_transpose16(r);
+      int64_t left = gemm_min(16, jb->kp - q0);
+      __mmask16 keep = bgemm_mask(left);
+      for (int64_t t = 0; t < live - i0; t++)
+        _mm512_mask_storeu_epi32((void *)(jb->ab + (i0 + t) * jb->k2 + 2 * q0), keep, r[t]);
+    }
+  }
+  for (int64_t i = live > i0 ? live : i0; i < i1; i++)
+    memset(jb->ab + i * jb->k2, 0, (size_t)jb->k2 * sizeof(uint16_t));
 }
 
 /* B conversion unit u into bp, zero past n and k.
@@ -251,20 +259,18 @@ DISTAC_TARGET_BF16 static void bgemm_pack_b(const bgemm_job *jb, int64_t u) {
 /* The micro-kernel: C[MR x NR] (row stride ldc) = alpha * A.B + beta * C
  * over kcp pairs; row r of A at a + r*lda (dwords, pair q at [q]), B a
  * packed panel (b[q*NR + j]). beta == 0 does not read C. */
-#define BGEMM_ACC(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
+#define BGEMM_ACC(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0;
 #define BGEMM_ROW(r)                                                     \
   x = (__m512bh)_mm512_set1_epi32((int)a[(r) * lda + q]);               \
   c##r##0 = _mm512_dpbf16_ps(c##r##0, x, b0);                            \
-  c##r##1 = _mm512_dpbf16_ps(c##r##1, x, b1);                            \
-  c##r##2 = _mm512_dpbf16_ps(c##r##2, x, b2);
+  c##r##1 = _mm512_dpbf16_ps(c##r##1, x, b1);
 #define BGEMM_STORE0(r)                                      \
   _mm512_storeu_ps(c + (r) * ldc, _mm512_mul_ps(va, c##r##0)); \
-  _mm512_storeu_ps(c + (r) * ldc + 16, _mm512_mul_ps(va, c##r##1)); \
-  _mm512_storeu_ps(c + (r) * ldc + 32, _mm512_mul_ps(va, c##r##2));
+  _mm512_storeu_ps(c + (r) * ldc + 16, _mm512_mul_ps(va, c##r##1));
 #define BGEMM_STORE1(r, v)                                                                    \
   _mm512_storeu_ps(c + (r) * ldc + 16 * v,                                                    \
                    _mm512_fmadd_ps(va, c##r##v, _mm512_mul_ps(vb, _mm512_loadu_ps(c + (r) * ldc + 16 * v))));
-#define BGEMM_STORE(r) BGEMM_STORE1(r, 0) BGEMM_STORE1(r, 1) BGEMM_STORE1(r, 2)
+#define BGEMM_STORE(r) BGEMM_STORE1(r, 0) BGEMM_STORE1(r, 1)
 
 DISTAC_TARGET_BF16 static void bgemm_kernel(int64_t kcp, const uint32_t *a, int64_t lda,
                                             const uint32_t *b, float *c, int64_t ldc, float alpha,
@@ -273,7 +279,6 @@ DISTAC_TARGET_BF16 static void bgemm_kernel(int64_t kcp, const uint32_t *a, int6
   for (int64_t q = 0; q < kcp; q++, b += BGEMM_NR) {
     __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b);
     __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(b + 16));
-    __m512bh b2 = (__m512bh)_mm512_load_si512((const void *)(b + 32));
     __m512bh x;
     BGEMM_ROWS(BGEMM_ROW)
   }
@@ -340,9 +345,9 @@ static void bgemm_run_slot(void *ctx, int64_t begin, int64_t end) {
 }
 
 /* A checked problem that reads A and B. Cache blocks from the detected
- * caches: a kcp-pair B micro-panel (kcp * 192 bytes) fills half of L1d,
- * the mc x kcp A block a quarter of L2 (48 KiB L1d, 1 MiB L2: 128 pairs,
- * 512 rows). Tiles as in gemm.c: about 8 a thread, rows first. */
+ * caches: a kcp-pair B micro-panel (kcp * 128 bytes) fills half of L1d,
+ * the mc x kcp A block a quarter of L2 (48 KiB L1d, 1 MiB L2: 192 pairs,
+ * 336 rows). Tiles as in gemm.c: about 8 a thread, rows first. */
 static int bgemm_run(const gemm_problem *g, int threads) {
   int64_t l1d, l2;
   distac_cache_sizes(&l1d, &l2);
@@ -393,8 +398,7 @@ static int bgemm_entry(distac_isa isa, const gemm_problem *g, int threads) {
     gemm_scale_c(g, 0, g->m, 0, g->n);
     return DISTAC_OK;
   }
-  /* the scatter's 32-bit offsets: 16 rows of op(A) */
-  if (isa == DISTAC_ISA_AVX512 && bgemm_native() && (!g->trans_a || g->k <= INT32_MAX / 16))
+  if (isa == DISTAC_ISA_AVX512 && bgemm_native())
     return bgemm_run(g, threads);
   return bgemm_emulated(isa, g, threads);
 }
