@@ -16,7 +16,8 @@
 # 4 layers, batch 128, 10 classes), vit-b32-b8 and vit-b32-b128 (ViT-B/32,
 # QuickGELU, batch 8 and the paper's 128, 8 classes). The distac side is BenchmarkDistacStep/<shape>/<impl>
 # in ./bench (its images/s metric); the torch side is distac_step_torch.py
-# (median step). With THREADS below nproc both run pinned to CPUs
+# (median step), in fp32 and under torch.autocast bfloat16 (the peer of the
+# avx512-bf16 impl, distac's --precision bf16). With THREADS below nproc both run pinned to CPUs
 # 0..THREADS-1 (taskset), which also sets distac's one-thread-per-CPU
 # default. Prints:
 #   shape  impl  distac_img/s  torch_img/s  distac/torch
@@ -31,6 +32,12 @@ benchtime=${BENCHTIME:-3x}
 
 . bench/peers/torch_python.sh
 py=$(torch_python compare_step)
+
+# torch's fp32 matmuls are OpenBLAS's: some machines force its Haswell kernel
+# through OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, so the torch runs unset both
+# (OpenBLAS then picks the CPU's own kernel, named here).
+echo "# torch's OpenBLAS kernel: $(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_VERBOSE=2 "$py" -c \
+  'import torch; torch.ones(64, 64) @ torch.ones(64, 64)' 2>&1 | grep -m1 Core || echo unknown)" >&2
 
 pin=()
 if (( threads < nproc )); then
@@ -58,10 +65,13 @@ else
 fi
 
 : >"$pyfile"
-for run in "vit-small" "vit-b32" "vit-b32 --batch 128 --iters 3"; do
-  set -- $run
-  echo "# ${pin[*]} $py bench/peers/distac_step_torch.py --shape $* --threads $threads" >&2
-  "${pin[@]}" "$py" bench/peers/distac_step_torch.py --shape "$@" --threads "$threads" | tee -a "$pyfile" >&2
+for prec in f32 bf16; do
+  for run in "vit-small" "vit-b32" "vit-b32 --batch 128 --iters 3"; do
+    set -- $run
+    echo "# ${pin[*]} $py bench/peers/distac_step_torch.py --shape $* --threads $threads --precision $prec" >&2
+    "${pin[@]}" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" bench/peers/distac_step_torch.py --shape "$@" \
+      --threads "$threads" --precision "$prec" | tee -a "$pyfile" >&2
+  done
 done
 
 awk -v threads="$threads" '
@@ -79,18 +89,20 @@ awk -v threads="$threads" '
   }
   FILENAME == ARGV[2] && /^distac_step_torch / {
     for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-    torch[f["shape"]] = f["images_per_s"]; tshapes[++nt] = f["shape"]
+    tk = f["shape"] (f["precision"] == "bf16" ? " bf16" : "")
+    torch[tk] = f["images_per_s"]; tshapes[++nt] = tk
   }
   END {
     printf "\nDisTaC step (teacher fwd, student fwd+bwd, anchor, clip, Adam), %d threads, images/s\n", threads
-    printf "%-16s %-8s %14s %12s %13s\n", "shape", "impl", "distac_img/s", "torch_img/s", "distac/torch"
+    printf "%-16s %-12s %14s %12s %13s\n", "shape", "impl", "distac_img/s", "torch_img/s", "distac/torch"
     for (i = 1; i <= n; i++) {
       split(order[i], k, " ")
-      t = (k[1] in torch) ? sprintf("%12.2f", torch[k[1]]) : sprintf("%12s", "-")
-      r = (k[1] in torch && go[order[i]] != "") ? sprintf("%13.2f", go[order[i]] / torch[k[1]]) : sprintf("%13s", "-")
+      tk = k[1] (k[2] ~ /-bf16$/ ? " bf16" : "")   # the bf16 step against torch under autocast bf16
+      t = (tk in torch) ? sprintf("%12.2f", torch[tk]) : sprintf("%12s", "-")
+      r = (tk in torch && go[order[i]] != "") ? sprintf("%13.2f", go[order[i]] / torch[tk]) : sprintf("%13s", "-")
       d = go[order[i]] != "" ? sprintf("%14.2f", go[order[i]]) : sprintf("%14s", "-")
-      printf "%-16s %-8s %s %s %s\n", k[1], k[2], d, t, r
+      printf "%-16s %-12s %s %s %s\n", k[1], k[2], d, t, r
     }
-    for (i = 1; i <= nt; i++) if (!(tshapes[i] in goshape))
-      printf "%-16s %-8s %14s %12.2f %13s\n", tshapes[i], "-", "-", torch[tshapes[i]], "-"
+    for (i = 1; i <= nt; i++) { split(tshapes[i], k, " "); if (!(k[1] in goshape))
+      printf "%-16s %-12s %14s %12.2f %13s\n", tshapes[i], "-", "-", torch[tshapes[i]], "-" }
   }' "$gofile" "$pyfile"
