@@ -73,7 +73,7 @@ func runCondition(args []string) error {
 	deprecatedAlias(fs, "parallel", "parallel-tasks")
 	seed := fs.Uint64("seed", 0, "seed of the batch order")
 	dtype := dtypeFlag(fs, "output dtype: f32, f16, bf16 (default: the task's)")
-	precision := fs.String("precision", "f32", "arithmetic of the step's matrix products: f32, or bf16 (bf16 operands, fp32 sums, fp32 everything else)")
+	precision := precisionFlag(fs, model.F32, "arithmetic of the step's matrix products: f32, or bf16 (bf16 operands, fp32 sums, fp32 everything else)")
 	force := fs.Bool("force", false, "replace existing outputs")
 	quiet := addQuietFlag(fs)
 	asJSON := addJSONFlag(fs)
@@ -151,14 +151,9 @@ func runCondition(args []string) error {
 		case "seed":
 			o.Seed = *seed
 		case "precision":
-			o.Precision = model.Precision(*precision) // checked below
+			o.Precision = *precision
 		}
 	})
-	prec, err := model.ParsePrecision(string(o.Precision))
-	if err != nil {
-		return fmt.Errorf("--precision: %w", err)
-	}
-	o.Precision = prec
 	if *confidence {
 		o.TTcr, o.TStu = 1, 10
 	}

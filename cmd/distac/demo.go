@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/distac/distac/distac/demo"
-	"github.com/distac/distac/distac/model"
 )
 
 func init() {
@@ -39,7 +38,7 @@ func runDemo(args []string) error {
 	steps := intFlag(fs, "steps", 0, 0, "DisTaC steps per task (0: the recipe's)")
 	quick := fs.Bool("quick", false, "tiny sizes: a smoke test of the pipeline, not the real numbers")
 	recipe := fs.String("recipe", "", "JSON file overriding settings of the recipe (the \"recipe\" object of results.json)")
-	precision := fs.String("precision", "", "arithmetic of DisTaC's steps: f32, or bf16 (bf16 GEMM operands, fp32 sums) (default: the recipe's, f32)")
+	precision := precisionFlag(fs, "", "arithmetic of DisTaC's steps: f32, or bf16 (bf16 GEMM operands, fp32 sums) (default: the recipe's, f32)")
 	backend := addBackendFlag(fs)
 	quiet := addQuietFlag(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -64,11 +63,7 @@ func runDemo(args []string) error {
 		r.DisTaC.Steps = *steps
 	}
 	if *precision != "" {
-		p, err := model.ParsePrecision(*precision)
-		if err != nil {
-			return fmt.Errorf("--precision: %w", err)
-		}
-		r.DisTaC.Precision = p
+		r.DisTaC.Precision = *precision
 	}
 	o := demo.Options{Workdir: *workdir, Seed: *seed, Tasks: splitList(*tasks), Recipe: r, Backend: *backend}
 	if !*quiet {

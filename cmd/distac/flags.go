@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/distac/distac/distac/checkpoint"
+	"github.com/distac/distac/distac/model"
 	"golang.org/x/term"
 )
 
@@ -65,6 +66,8 @@ func printDefaults(fs *flag.FlagSet) {
 			name = "float"
 		case *dtypeValue:
 			name = "dtype"
+		case *precisionValue:
+			name = "precision"
 		case *listFlag:
 			name = "string"
 		case *floatsFlag:
@@ -330,5 +333,32 @@ func (f *dtypeValue) Set(s string) error {
 func dtypeFlag(fs *flag.FlagSet, usage string) *string {
 	var v string
 	fs.Var(&dtypeValue{&v}, "dtype", usage)
+	return &v
+}
+
+// precisionValue is --precision, checked when parsed: f32 or bf16
+// (model.ParsePrecision's names).
+type precisionValue struct{ v *model.Precision }
+
+func (f *precisionValue) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return string(*f.v)
+}
+
+func (f *precisionValue) Set(s string) error {
+	p, err := model.ParsePrecision(s)
+	if err != nil {
+		return errors.New("want f32 or bf16")
+	}
+	*f.v = p
+	return nil
+}
+
+// precisionFlag defines --precision with default def ("" : unset).
+func precisionFlag(fs *flag.FlagSet, def model.Precision, usage string) *model.Precision {
+	v := def
+	fs.Var(&precisionValue{&v}, "precision", usage)
 	return &v
 }

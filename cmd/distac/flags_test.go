@@ -26,7 +26,7 @@ func TestFlagValuesChecked(t *testing.T) {
 		{"head", "scale", "0"}, {"head", "scale", "-20"}, {"head", "max-images", "-1"},
 		{"diagnose", "warn-ratio", "-1"}, {"diagnose", "warn-ratio", "NaN"}, {"diagnose", "threads", "-1"},
 		{"merge", "threads", "-1"}, {"merge", "chunk", "-1"}, {"merge", "alpha", "NaN"}, {"merge", "dtype", "int8"},
-		{"hw", "threads", "-1"}, {"demo", "steps", "-1"},
+		{"hw", "threads", "-1"}, {"demo", "steps", "-1"}, {"condition", "precision", "fp16"}, {"demo", "precision", "f16"},
 	} {
 		dir := t.TempDir()
 		err := cmds[c.cmd]([]string{"-" + c.flag, c.value, "--out", dir + "/x.safetensors"})

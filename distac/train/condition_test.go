@@ -151,3 +151,60 @@ func differing(a, b []float32) int {
 	}
 	return n
 }
+
+// TestConditionBF16: --precision bf16 conditions to a student near the fp32
+// one (bf16 operands move each step by about 2^-9 relative) but not equal
+// to it, with the same bits on 1 and 2 threads.
+func TestConditionBF16(t *testing.T) {
+	cfg := mlpConfig(t, `{"embed_dim": 8, "mlp_cfg": {"in_features": 64, "hidden": [64]}}`)
+	for _, e := range engines(t) {
+		t.Run(e.Name(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(8, 9))
+			enc := model.New(cfg)
+			base, _ := model.Init(e, enc.Layout(), 1)
+			defer base.Free(e)
+			head, _ := model.NewHead(e, headWeights(rng, 4, 8), 4, 8)
+			defer head.Free(e)
+			p := perturbed(e, base, 0.03, rng)
+			defer p.Free(e)
+			task := []Task{{Name: "a", Params: p, Head: head, Inputs: noiseImages(rng, 40, 8)}}
+			run := func(prec model.Precision, threads int) []float32 {
+				t.Helper()
+				o := DefaultConditionOptions()
+				o.Steps, o.Batch, o.LR, o.Kappa, o.Seed, o.Precision = 5, 16, 1e-3, 0.5, 7, prec
+				o.Threads = threads
+				o.NewEngine = func(n int) (model.Engine, error) {
+					be, err := ffi.Open(e.Name(), n)
+					if err != nil {
+						return nil, err
+					}
+					return model.AsEngine(be)
+				}
+				res, err := Condition(context.Background(), enc, base, task, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, _ := ffi.ReadF32(e, res[0].Params.All())
+				res[0].Params.Free(e)
+				return out
+			}
+			f32, bf16 := run(model.F32, 1), run(model.BF16, 1)
+			if n := differing(bf16, run(model.BF16, 2)); n > 0 {
+				t.Errorf("bf16: %d values differ between 1 and 2 threads", n)
+			}
+			ft, _ := ffi.ReadF32(e, p.All())
+			b0, _ := ffi.ReadF32(e, base.All())
+			var moved, apart float64 // ||f32 - start||, ||bf16 - f32||
+			for i := range f32 {
+				start := float64(b0[i]) + 0.5*(float64(ft[i])-float64(b0[i])) // kappa 0.5
+				moved += (float64(f32[i]) - start) * (float64(f32[i]) - start)
+				apart += (float64(bf16[i]) - float64(f32[i])) * (float64(bf16[i]) - float64(f32[i]))
+			}
+			t.Logf("bf16 student %.3g from the fp32 one, which moved %.3g", math.Sqrt(apart), math.Sqrt(moved))
+			if apart == 0 || apart > 0.15*0.15*moved { // measured: 6.6%
+				t.Errorf("bf16 student is %.3g from the fp32 one, which moved %.3g from its start: want (0, 15%%] of it",
+					math.Sqrt(apart), math.Sqrt(moved))
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/distac/distac/distac/model"
 )
 
 // TestParseConditionConfig: every key lands where its flag would put it,
@@ -41,6 +43,7 @@ warmup: 3
 clip: 0.5
 parallel_tasks: 2
 seed: 9
+precision: bf16
 `
 	j, err := ParseConditionConfig([]byte(text), "/cfg")
 	if err != nil {
@@ -50,6 +53,7 @@ seed: 9
 	o := DefaultConditionOptions()
 	o.Kappa, o.TargetNorm, o.Stretch, o.TTcr, o.TStu, o.Anchor = 0.5, 2, true, 2, 4, 0.1
 	o.LR, o.Steps, o.Batch, o.Warmup, o.Clip, o.Parallel, o.Seed = 1e-3, 7, 16, 3, 0.5, 2, 9
+	o.Precision = model.BF16
 	want := &ConditionJob{Base: "/cfg/base.safetensors", Tasks: []string{"/cfg/ft/a.safetensors", "/abs/b.safetensors"},
 		Heads: []string{"/cfg/h.safetensors"}, Data: []string{"mnist", "/cfg/imgs/b"}, Eval: []string{"fashion:test", "/cfg/b-test.safetensors"},
 		OutDir: "/cfg/out", ModelConfig: "/cfg/vit.json", Prefix: &empty, Backend: "ref", Threads: 3, MaxImages: 100, MaxPixels: 4096,
@@ -81,6 +85,7 @@ seed: 9
 		"t_stu: 1e-50\n":     "t_stu: 1e-50, want at least 1.4e-45",
 		"threads: -2\n":      "threads: -2",
 		"dtype: f64\n":       "dtype:",
+		"precision: fp16\n":  `precision "fp16": want f32 or bf16`,
 		"warmups: 3\n":       "warmups: unknown key (a condition config takes base, tasks,",
 		"tasks: {a: b}\n":    "tasks:",
 		"steps: 1\nsteps: 2": `key "steps" given twice`,
