@@ -7,8 +7,6 @@ package ffi
 */
 import "C"
 
-import "fmt"
-
 // The training ops of the CUDA backend (ffi.Trainer), on the launchers of
 // kernels/cuda/train.c. Never run on a GPU.
 
@@ -19,12 +17,15 @@ func cudaGELU(quick bool) C.distac_gelu_kind {
 	return C.DISTAC_GELU_ERF
 }
 
-// SgemmBF16 has no CUDA kernel yet: the bf16 step runs on the CPU backends.
+// SgemmBF16 runs the SIMT GEMM on operands rounded to bf16 as it loads
+// them (kernels/cuda/gemm.cu; no tensor cores yet).
 func (be *CUDA) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a, b Mat, beta float32, c Mat) error {
 	if err := be.check(checkGemm(transA, transB, m, n, k, 1, a, 0, b, 0, c, 0)); err != nil {
 		return err
 	}
-	return fmt.Errorf("cuda: sgemm bf16: %w", ErrNotImplemented)
+	return be.status("sgemm bf16", C.distac_cuda_sgemm_bf16(be.c, cb(transA), cb(transB), C.int64_t(m), C.int64_t(n),
+		C.int64_t(k), C.float(alpha), mptr(a), C.int64_t(a.LD), mptr(b), C.int64_t(b.LD), C.float(beta), mptr(c),
+		C.int64_t(c.LD), be.stream))
 }
 
 func (be *CUDA) LayerNormForward(rows, cols int, x Mat, gamma, beta Vec, eps float32, y Mat, mean, rstd Vec) error {

@@ -156,7 +156,7 @@ var opFamilies = []struct{ name, source string }{
 // what runs; none of them has run on a GPU yet.
 var cudaOpFamilies = []struct{ name, source string }{
 	{"sgemm", "kernels/cuda/gemm.cu: tiled SIMT fp32 (no tensor cores yet)"},
-	{"sgemm_bf16 (--precision bf16)", "none yet: --precision bf16 runs on the CPU backends"},
+	{"sgemm_bf16 (--precision bf16)", "kernels/cuda/gemm.cu: the SIMT kernel on bf16-rounded operands (no tensor cores yet)"},
 	{"kl_distill", "kernels/cuda/kl.cu"},
 	{"xent_ls", "kernels/cuda/xent.cu"},
 	{"convert", "kernels/cuda/convert.cu"},

@@ -105,6 +105,7 @@ typedef struct dc_api {
   X(K_XENT_ROWS, "xent", "distac_xent_rows_k")             \
   X(K_XENT_FINISH, "xent", "distac_xent_finish_k")         \
   X(K_SGEMM, "gemm", "distac_sgemm_k")                     \
+  X(K_SGEMM_BF16, "gemm", "distac_sgemm_bf16_k")           \
   X(K_LN_FWD, "layernorm", "distac_layernorm_fwd_k")       \
   X(K_LN_BWD, "layernorm", "distac_layernorm_bwd_k")       \
   X(K_LN_REDUCE, "layernorm", "distac_layernorm_reduce_k") \

@@ -38,7 +38,8 @@
 extern "C" {
 #endif
 
-#define DISTAC_CUDA_ABI_VERSION 1
+/* 1: first version. 2: added distac_cuda_sgemm_bf16. */
+#define DISTAC_CUDA_ABI_VERSION 2
 
 /* Status codes besides DISTAC_OK, DISTAC_EINVAL and DISTAC_ENOMEM. */
 #define DISTAC_ECUDA (-10)     /* a CUDA driver call failed: distac_cuda_last_error() names it */
@@ -117,6 +118,12 @@ int distac_cuda_sgemm_strided_batched(distac_cuda *c, int trans_a, int trans_b, 
                                       CUdeviceptr a, int64_t lda, int64_t stride_a, CUdeviceptr b,
                                       int64_t ldb, int64_t stride_b, float beta, CUdeviceptr cc,
                                       int64_t ldc, int64_t stride_c, CUstream s);
+/* distac_sgemm_bf16 (distac_kernels.h): the same kernel on operands rounded
+ * to bf16 as they are loaded, fp32 sums (SIMT, not tensor cores). Added in
+ * ABI 2. */
+int distac_cuda_sgemm_bf16(distac_cuda *c, int trans_a, int trans_b, int64_t m, int64_t n,
+                           int64_t k, float alpha, CUdeviceptr a, int64_t lda, CUdeviceptr b,
+                           int64_t ldb, float beta, CUdeviceptr cc, int64_t ldc, CUstream s);
 
 /* ------------------------------------------------ losses (kl.cu, xent.cu)
  * *loss (a device double) as distac_kl_distill / distac_xent_ls; grad 0: loss

@@ -172,6 +172,10 @@ int main(void) {
   download(Cg, dC, M * M * 4);
   distac_sgemm_scalar(0, 0, M, M, M, 1, A, M, B, M, 0, Cr, M, 1);
   compare("sgemm", Cg, Cr, M * M, 1e-4f);
+  CK(distac_cuda_sgemm_bf16(C_, 0, 1, M, M, M, 1, dA, M, dB, M, 0, dC, M, S_));
+  download(Cg, dC, M * M * 4);
+  distac_sgemm_bf16_scalar(0, 1, M, M, M, 1, A, M, B, M, 0, Cr, M, 1);
+  compare("sgemm bf16", Cg, Cr, M * M, 1e-4f);
 
   args ta = {dx, dy, dout, 0, 0, 0, n, 0, 0};
   timed("sumsq", n * 4.0, 0, run_sumsq, &ta);
