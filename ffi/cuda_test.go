@@ -139,6 +139,9 @@ func TestCUDAStubDevice(t *testing.T) {
 	if _, err := be.KLDistill(1, 5, Mat{b, 0, 5}, Mat{b, 0, 5}, 1, 1, Mat{}); err != nil {
 		t.Errorf("kl distill on the stub: %v", err)
 	}
+	if err := be.SgemmBF16(false, true, 1, 1, 2, 1, Mat{b, 0, 2}, Mat{b, 2, 2}, 0, Mat{b, 4, 1}); err != nil {
+		t.Errorf("bf16 gemm launch on the stub: %v", err)
+	}
 	be.Free(b)
 	if err := be.Scale(All(b), 2); err == nil || !strings.Contains(err.Error(), "after Free") {
 		t.Errorf("use after free: %v", err)
