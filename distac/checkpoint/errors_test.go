@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nlpodyssey/safetensors"
+	"golang.org/x/sys/unix"
 )
 
 // TestErrMalformed: a broken file, directory or index is ErrMalformed (its
@@ -61,5 +64,38 @@ func TestErrExists(t *testing.T) {
 	}
 	if err := CheckOutput(p, false, []string{p}); errors.Is(err, ErrExists) {
 		t.Errorf("an output that is an input is not ErrExists: %v", err)
+	}
+}
+
+// TestNoRoomFailsAtCreate: an output larger than its file system is an
+// error when it is created (its blocks are reserved then), before a merge or
+// a training run has done any work, and leaves no temporary behind.
+func TestNoRoomFailsAtCreate(t *testing.T) {
+	dir := t.TempDir()
+	probe, err := os.CreateTemp(dir, "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Fallocate(int(probe.Fd()), 0, 0, 4096)
+	probe.Close()
+	os.Remove(probe.Name())
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		t.Skipf("the file system of %s has no fallocate: outputs stay sparse there", dir)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	elems := uint64(free/2 + 1<<30) // twice the free space, and at least 4 GiB, of f32
+	out := filepath.Join(dir, "big.safetensors")
+	w, err := Create(out, []OutTensor{{Name: "x", DType: safetensors.F32, Shape: []uint64{elems}}}, nil, 0, false, nil)
+	if err == nil {
+		w.Abort()
+		t.Fatalf("a %d-byte output on a file system with %d bytes free was created", 4*elems, free)
+	}
+	t.Log(err)
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left %v behind", ents)
 	}
 }

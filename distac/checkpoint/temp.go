@@ -195,3 +195,22 @@ func writeTemp(final string, data []byte) (string, error) {
 	}
 	return f.Name(), nil
 }
+
+// reserve allocates the size bytes of a new output file up front
+// (fallocate): a disk without room for the output fails now, before any
+// work, instead of at a write near the end; on tmpfs the pages come in one
+// call instead of one fault per write. File systems without fallocate
+// (EOPNOTSUPP) keep the sparse file.
+func reserve(f *os.File, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+	switch {
+	case err == nil, errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINTR):
+		return nil
+	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
+		return fmt.Errorf("no room for its %d bytes: %w", size, err)
+	}
+	return fmt.Errorf("reserving %d bytes: %w", size, err)
+}

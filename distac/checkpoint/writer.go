@@ -181,6 +181,10 @@ func Create(out string, tensors []OutTensor, meta map[string]string, shardSize i
 			w.Abort()
 			return nil, fmt.Errorf("output %s: %w", sh.final, err)
 		}
+		if err := reserve(tmp, size); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("output %s: %w", sh.final, err)
+		}
 		if _, err := tmp.WriteAt(hdr, 0); err != nil {
 			w.Abort()
 			return nil, fmt.Errorf("output %s: %w", sh.final, err)
