@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "89009e27ce328aaaab5303a987f3d4fe84cbeb5eb5a1eeeedaa63ba9cea4d481"
+const kernelSourcesHash = "bd754b4634c290b5ef7b6a0ba55bb3c50152a92d92dd7f6857a6892732de65b3"
