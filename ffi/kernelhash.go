@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "bd754b4634c290b5ef7b6a0ba55bb3c50152a92d92dd7f6857a6892732de65b3"
+const kernelSourcesHash = "2f6a9b1507588fdb3451b1f75eabd993e4e558d368147bfd2b067654215b2b00"

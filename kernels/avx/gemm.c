@@ -240,8 +240,9 @@ static int64_t gemm_scratch_floats(const gemm_impl *im, const gemm_problem *g, i
   return gemm_a_floats(im, g) * t + gemm_chunk_cols(im, g) * g->k;
 }
 
+/* Packing scratch: the calling thread's kept block (distac_scratch_get). */
 static float *gemm_alloc(int64_t floats) {
-  return (float *)aligned_alloc(64, (size_t)gemm_round_up(floats, 16) * sizeof(float));
+  return (float *)distac_scratch_get((size_t)gemm_round_up(floats, 16) * sizeof(float));
 }
 
 /* A checked problem with k > 0 and alpha != 0 on t threads. */
@@ -294,7 +295,7 @@ static int gemm_run(const gemm_impl *im, const gemm_problem *g, int threads) {
   float *scratch = gemm_alloc(gemm_scratch_floats(im, g, t));
   if (!scratch) return DISTAC_ENOMEM;
   gemm_compute(im, g, t, scratch);
-  free(scratch);
+  distac_scratch_put(scratch);
   return DISTAC_OK;
 }
 
@@ -356,7 +357,7 @@ static int gemm_run_batched(const gemm_impl *im, const gemm_problem *g, int64_t 
       gemm_problem e = gemm_entry(g, &bt, q);
       gemm_compute(im, &e, t, scratch);
     }
-    free(scratch);
+    distac_scratch_put(scratch);
     return DISTAC_OK;
   }
   int64_t grain = macs >= GEMM_MT_GRAIN ? 1 : GEMM_MT_GRAIN / gemm_max1(macs);
@@ -365,7 +366,7 @@ static int gemm_run_batched(const gemm_impl *im, const gemm_problem *g, int64_t 
   bt.scratch = gemm_alloc(bt.per_worker * bt.workers);
   if (!bt.scratch) return DISTAC_ENOMEM;
   distac_parallel_for(bt.workers, bt.workers, 1, gemm_batch_run, &bt);
-  free(bt.scratch);
+  distac_scratch_put(bt.scratch);
   return DISTAC_OK;
 }
 

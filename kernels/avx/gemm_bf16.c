@@ -359,7 +359,7 @@ static int bgemm_run(const gemm_problem *g, int threads) {
   jb.mc = l2 / 4 / (jb.kcp * 4) / BGEMM_MR * BGEMM_MR;
   jb.mc = jb.mc < 8 * BGEMM_MR ? 8 * BGEMM_MR : jb.mc > 128 * BGEMM_MR ? 128 * BGEMM_MR : jb.mc;
   size_t abytes = (size_t)gemm_round_up(jb.mp * jb.k2 * 2, 64);
-  char *scratch = aligned_alloc(64, abytes + (size_t)(jb.np * jb.kp * 4));
+  char *scratch = distac_scratch_get(abytes + (size_t)(jb.np * jb.kp * 4));
   if (!scratch) return DISTAC_ENOMEM;
   jb.ab = (uint16_t *)(void *)scratch, jb.bp = (uint32_t *)(void *)(scratch + abytes);
   jb.a_units = gemm_ceil_div(jb.mp, 16);
@@ -374,7 +374,7 @@ static int bgemm_run(const gemm_problem *g, int threads) {
     bgemm_run_slot(&jb, 0, 1);
   else
     distac_parallel_for(t, t, 1, bgemm_run_slot, &jb);
-  free(scratch);
+  distac_scratch_put(scratch);
   return DISTAC_OK;
 }
 #endif /* DISTAC_HAVE_X86 */

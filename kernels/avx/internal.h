@@ -103,6 +103,13 @@ void distac_parallel_for(int threads, int64_t n, int64_t grain, distac_range_fn 
 /* Number of worker threads for n items of `grain` minimum each. */
 int distac_threads_for(int threads, int64_t n, int64_t grain);
 
+/* Scratch memory of `bytes` (64-byte aligned), NULL if it cannot be had;
+ * distac_scratch_put returns it. The calling thread's block is reused from
+ * call to call (runtime.c), so packing buffers do not fault in fresh pages
+ * each time; get and put on the same thread. */
+void *distac_scratch_get(size_t bytes);
+void distac_scratch_put(void *p);
+
 /* The data cache sizes of this CPU in bytes, L1d and L2 per core, read once
  * (sysconf, which glibc answers from cpuid); 32 KiB and 1 MiB where the C
  * library cannot say. Kernels derive their cache blocks from these. */
