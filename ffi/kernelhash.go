@@ -4,4 +4,4 @@ package ffi
 
 // kernelSourcesHash ties this package's build to the C kernel sources it
 // includes (see internal/srchash).
-const kernelSourcesHash = "2f6a9b1507588fdb3451b1f75eabd993e4e558d368147bfd2b067654215b2b00"
+const kernelSourcesHash = "d37456030aa206e1fbfa4c614a8238c54a4d63fa371230028d673d019a17de11"

@@ -370,10 +370,7 @@ static int bgemm_run(const gemm_problem *g, int threads) {
   jb.ctiles = gemm_min(gemm_ceil_div(3 * (int64_t)t, jb.rtiles), gemm_ceil_div(g->n, min_cols));
   if (jb.ctiles < 1) jb.ctiles = 1;
   atomic_init(&jb.next_unit, 0), atomic_init(&jb.converted, 0), atomic_init(&jb.next_tile, 0);
-  if (t == 1)
-    bgemm_run_slot(&jb, 0, 1);
-  else
-    distac_parallel_for(t, t, 1, bgemm_run_slot, &jb);
+  distac_parallel_for(t, t, 1, bgemm_run_slot, &jb); /* one thread: runs inline */
   distac_scratch_put(scratch);
   return DISTAC_OK;
 }
